@@ -1,0 +1,433 @@
+//! Building and running a bot: configuration, plugin registration, the worker pool, ingress,
+//! statistics and graceful shutdown.
+
+use crate::command::CommandSpec;
+use crate::connector::Connector;
+use crate::cooldown::{CooldownSpec, Cooldowns};
+use crate::dispatcher;
+use crate::envelope::Envelope;
+use crate::events::EventBus;
+use crate::plugin::Plugin;
+use crate::queue::{InProcessQueue, Queue, QueueError};
+use crate::rank::Rank;
+use crate::ranks::{lock, Ranks};
+use crate::registry::{LoadedPlugin, Registry, RegistryError};
+use crate::storage::{StorageBackend, StorageError, Store};
+use crate::command::SpecError;
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+use tokio::sync::{oneshot, watch};
+use tokio::task::JoinHandle;
+
+/// The core's settings (the binary fills them from `regis.toml`, `REGIS_*` and flags).
+#[derive(Clone, Debug)]
+pub struct CoreConfig {
+    /// Prefix of commands in messages.
+    pub prefix: String,
+    /// Owner identities (`connector:id`), rank 999.
+    pub owners: Vec<String>,
+    /// How long a handler may run before it is cancelled and an error reply sent.
+    pub handler_timeout: Duration,
+    /// Worker pool size: how many handlers run at once.
+    pub workers: usize,
+    /// How many envelopes may wait in the in-process queue.
+    pub queue_capacity: usize,
+    /// How long in-flight handlers may take to finish at shutdown.
+    pub shutdown_grace: Duration,
+    /// Required-rank overrides by command name (e.g. let rank 500 use `ban`).
+    pub command_ranks: HashMap<String, Rank>,
+    /// How many recent envelope ids are remembered to drop redeliveries.
+    pub dedup_window: usize,
+}
+
+impl Default for CoreConfig {
+    fn default() -> Self {
+        CoreConfig {
+            prefix: "!".into(),
+            owners: Vec::new(),
+            handler_timeout: Duration::from_secs(30),
+            workers: 32,
+            queue_capacity: 10_000,
+            shutdown_grace: Duration::from_secs(10),
+            command_ranks: HashMap::new(),
+            dedup_window: 10_000,
+        }
+    }
+}
+
+/// Why a bot could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum BotError {
+    /// No storage backend was given.
+    #[error("no storage backend configured")]
+    NoStorage,
+    /// Storage could not be opened.
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    /// A command declaration breaks a rule.
+    #[error("plugin `{plugin}`: {source}")]
+    Spec {
+        /// The plugin.
+        plugin: String,
+        /// What is wrong.
+        source: SpecError,
+    },
+    /// Names collide.
+    #[error(transparent)]
+    Registry(#[from] RegistryError),
+    /// A configuration value is invalid.
+    #[error("configuration: {0}")]
+    Config(String),
+}
+
+/// Counters of the dispatcher, for tests, benchmarks and diagnostics.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Workers currently alive (stays at the configured size).
+    pub workers_alive: usize,
+    /// Envelopes handled (after deduplication).
+    pub handled: u64,
+    /// Handlers that panicked.
+    pub panics: u64,
+    /// Handlers cancelled at the timeout.
+    pub timeouts: u64,
+    /// Handlers that returned an error.
+    pub errors: u64,
+    /// Envelopes dropped as redeliveries.
+    pub duplicates: u64,
+    /// Envelopes being handled now.
+    pub in_flight: usize,
+}
+
+#[derive(Default)]
+pub(crate) struct Counters {
+    pub(crate) workers_alive: AtomicUsize,
+    pub(crate) handled: AtomicU64,
+    pub(crate) panics: AtomicU64,
+    pub(crate) timeouts: AtomicU64,
+    pub(crate) errors: AtomicU64,
+    pub(crate) duplicates: AtomicU64,
+}
+
+/// Everything the dispatcher and contexts share.
+pub(crate) struct Core {
+    pub(crate) config: CoreConfig,
+    pub(crate) registry: Registry,
+    pub(crate) ranks: Ranks,
+    pub(crate) core_store: Store,
+    pub(crate) bus: EventBus,
+    pub(crate) queue: Arc<dyn Queue>,
+    pub(crate) cooldowns: Cooldowns,
+    pub(crate) connectors: RwLock<HashMap<String, Arc<dyn Connector>>>,
+    pub(crate) stats: Counters,
+    pub(crate) dedup: Mutex<(HashSet<String>, VecDeque<String>)>,
+    completions: Mutex<HashMap<String, oneshot::Sender<()>>>,
+    in_flight: watch::Sender<usize>,
+    pub(crate) handlers: Mutex<HashMap<tokio::task::Id, tokio::task::AbortHandle>>,
+    pub(crate) stopping: AtomicBool,
+}
+
+impl Core {
+    pub(crate) fn connector(&self, name: &str) -> Option<Arc<dyn Connector>> {
+        self.connectors.read().unwrap_or_else(|e| e.into_inner()).get(name).cloned()
+    }
+
+    /// The rank a command requires here: the configured override, else its declaration.
+    pub(crate) fn required_rank(&self, spec: &CommandSpec) -> Rank {
+        self.config.command_ranks.get(&spec.name).copied().unwrap_or(spec.rank)
+    }
+
+    /// Records an envelope id; false when it was seen recently (a redelivery).
+    pub(crate) fn first_delivery(&self, id: &str) -> bool {
+        let mut guard = lock(&self.dedup);
+        let (seen, order) = &mut *guard;
+        if !seen.insert(id.to_string()) {
+            return false;
+        }
+        order.push_back(id.to_string());
+        while order.len() > self.config.dedup_window.max(1) {
+            if let Some(old) = order.pop_front() {
+                seen.remove(&old);
+            }
+        }
+        true
+    }
+
+    pub(crate) fn begin(&self) {
+        self.in_flight.send_modify(|n| *n += 1);
+    }
+
+    pub(crate) fn finish(&self, id: &str) {
+        if let Some(tx) = lock(&self.completions).remove(id) {
+            let _ = tx.send(());
+        }
+        self.in_flight.send_modify(|n| *n = n.saturating_sub(1));
+    }
+}
+
+/// Builds a [`Bot`]: configuration, storage, plugins, connectors, queue.
+pub struct BotBuilder {
+    config: CoreConfig,
+    storage: Option<Arc<dyn StorageBackend>>,
+    plugins: Vec<Arc<dyn Plugin>>,
+    connectors: Vec<Arc<dyn Connector>>,
+    queue: Option<Arc<dyn Queue>>,
+}
+
+impl BotBuilder {
+    /// Sets the storage backend (required).
+    pub fn storage(mut self, storage: impl StorageBackend) -> Self {
+        self.storage = Some(Arc::new(storage));
+        self
+    }
+
+    /// Adds a plugin.
+    pub fn plugin(mut self, plugin: impl Plugin) -> Self {
+        self.plugins.push(Arc::new(plugin));
+        self
+    }
+
+    /// Adds a shared plugin.
+    pub fn plugin_arc(mut self, plugin: Arc<dyn Plugin>) -> Self {
+        self.plugins.push(plugin);
+        self
+    }
+
+    /// Attaches a connector (its egress; its ingress pushes to [`Bot::ingress`]).
+    pub fn connector(mut self, connector: Arc<dyn Connector>) -> Self {
+        self.connectors.push(connector);
+        self
+    }
+
+    /// Uses another queue than the in-process one.
+    pub fn queue(mut self, queue: Arc<dyn Queue>) -> Self {
+        self.queue = Some(queue);
+        self
+    }
+
+    /// Opens storage, validates and registers the plugins (applying their migrations and
+    /// restoring their enabled state), and starts the worker pool.
+    pub async fn start(self) -> Result<Bot, BotError> {
+        let config = self.config;
+        if config.workers == 0 {
+            return Err(BotError::Config("workers must be at least 1".into()));
+        }
+        if config.prefix.is_empty() || config.prefix.chars().any(char::is_whitespace) {
+            return Err(BotError::Config(format!(
+                "prefix `{}` must be non-empty and without spaces",
+                config.prefix
+            )));
+        }
+        let storage = self.storage.ok_or(BotError::NoStorage)?;
+        let core_storage = storage.open("core", &[]).await?;
+        let core_store = Store::new(core_storage.kv);
+        let queue = self
+            .queue
+            .unwrap_or_else(|| Arc::new(InProcessQueue::new(config.queue_capacity)));
+        let connectors = self
+            .connectors
+            .into_iter()
+            .map(|c| (c.name().to_string(), c))
+            .collect();
+        let core = Arc::new(Core {
+            ranks: Ranks::new(config.owners.clone(), core_store.clone()),
+            registry: Registry::default(),
+            core_store,
+            bus: EventBus::new(1024),
+            queue,
+            cooldowns: Cooldowns::default(),
+            connectors: RwLock::new(connectors),
+            stats: Counters::default(),
+            dedup: Mutex::default(),
+            completions: Mutex::default(),
+            in_flight: watch::channel(0).0,
+            handlers: Mutex::default(),
+            stopping: AtomicBool::new(false),
+            config,
+        });
+        for plugin in self.plugins {
+            register(&core, &*storage, plugin).await?;
+        }
+        let workers = (0..core.config.workers)
+            .map(|_| tokio::spawn(dispatcher::run_worker(Arc::clone(&core))))
+            .collect();
+        Ok(Bot {
+            core,
+            workers: Mutex::new(workers),
+        })
+    }
+}
+
+async fn register(core: &Arc<Core>, storage: &dyn StorageBackend, plugin: Arc<dyn Plugin>) -> Result<(), BotError> {
+    let meta = plugin.meta();
+    Registry::check_name(&meta.name)?;
+    let commands = plugin.commands();
+    let mut cooldowns = Vec::with_capacity(commands.len());
+    for spec in &commands {
+        spec.validate().map_err(|source| BotError::Spec {
+            plugin: meta.name.clone(),
+            source,
+        })?;
+        cooldowns.push(spec.cooldown.as_deref().and_then(|c| c.parse::<CooldownSpec>().ok()));
+    }
+    let opened = storage.open(&meta.name, &meta.migrations).await?;
+    let enabled = core
+        .core_store
+        .get::<bool>(&format!("plugin:{}:enabled", meta.name))
+        .await?
+        .unwrap_or(true);
+    core.registry.add(LoadedPlugin {
+        subscriptions: plugin.subscriptions(),
+        plugin,
+        meta,
+        commands,
+        cooldowns,
+        enabled: AtomicBool::new(enabled),
+        store: Store::new(opened.kv),
+        db: opened.db,
+    })?;
+    Ok(())
+}
+
+/// A running bot.
+pub struct Bot {
+    core: Arc<Core>,
+    workers: Mutex<Vec<JoinHandle<()>>>,
+}
+
+/// Where connectors push what they receive.
+#[derive(Clone)]
+pub struct Ingress {
+    core: Arc<Core>,
+}
+
+impl Ingress {
+    /// Queues an envelope; returns at once, never waiting for a handler.
+    pub async fn submit(&self, envelope: Envelope) -> Result<(), QueueError> {
+        self.core.queue.push(envelope).await
+    }
+
+    /// Queues an envelope and waits until the dispatcher has finished with it (all replies
+    /// sent). For local connectors that want ordered transcripts, and for tests.
+    pub async fn submit_and_wait(&self, envelope: Envelope) -> Result<(), QueueError> {
+        let (tx, rx) = oneshot::channel();
+        let id = envelope.id.clone();
+        lock(&self.core.completions).insert(id.clone(), tx);
+        if let Err(e) = self.core.queue.push(envelope).await {
+            lock(&self.core.completions).remove(&id);
+            return Err(e);
+        }
+        rx.await.map_err(|_| QueueError::Closed)
+    }
+
+    /// The bot's command prefix.
+    pub fn prefix(&self) -> &str {
+        &self.core.config.prefix
+    }
+
+    /// Gives a user a rank for this process only (not stored); for local connectors such as
+    /// the console's `--rank`.
+    pub fn set_session_rank(&self, user: &crate::envelope::UserRef, rank: Rank) {
+        self.core.ranks.set_override(user, rank);
+    }
+}
+
+impl Bot {
+    /// A builder with the given configuration.
+    pub fn builder(config: CoreConfig) -> BotBuilder {
+        BotBuilder {
+            config,
+            storage: None,
+            plugins: Vec::new(),
+            connectors: Vec::new(),
+            queue: None,
+        }
+    }
+
+    /// The handle connectors push envelopes to.
+    pub fn ingress(&self) -> Ingress {
+        Ingress {
+            core: Arc::clone(&self.core),
+        }
+    }
+
+    /// Attaches a connector after start.
+    pub fn attach(&self, connector: Arc<dyn Connector>) {
+        self.core
+            .connectors
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(connector.name().to_string(), connector);
+    }
+
+    /// The configuration in force.
+    pub fn config(&self) -> &CoreConfig {
+        &self.core.config
+    }
+
+    /// The dispatcher's counters.
+    pub fn stats(&self) -> Stats {
+        let s = &self.core.stats;
+        Stats {
+            workers_alive: s.workers_alive.load(Ordering::Relaxed),
+            handled: s.handled.load(Ordering::Relaxed),
+            panics: s.panics.load(Ordering::Relaxed),
+            timeouts: s.timeouts.load(Ordering::Relaxed),
+            errors: s.errors.load(Ordering::Relaxed),
+            duplicates: s.duplicates.load(Ordering::Relaxed),
+            in_flight: *self.core.in_flight.borrow(),
+        }
+    }
+
+    /// The command specs of all plugins (for help pages and slash-command sync).
+    pub fn commands(&self) -> Vec<(String, CommandSpec)> {
+        self.core
+            .registry
+            .plugins()
+            .iter()
+            .flat_map(|p| p.commands.iter().map(|c| (p.meta.name.clone(), c.clone())))
+            .collect()
+    }
+
+    /// Waits until nothing is queued or being handled.
+    pub async fn idle(&self) {
+        let mut rx = self.core.in_flight.subscribe();
+        loop {
+            let queued = self.core.queue.depth().unwrap_or(0);
+            if *rx.borrow_and_update() == 0 && queued == 0 {
+                return;
+            }
+            if queued > 0 {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            } else if rx.changed().await.is_err() {
+                return;
+            }
+        }
+    }
+
+    /// Stops: no new envelopes are accepted, queued and in-flight ones are handled until the
+    /// grace period ends, then what is left is cancelled. Returns how many handlers were
+    /// cancelled at the deadline.
+    pub async fn shutdown(&self) -> usize {
+        self.core.stopping.store(true, Ordering::Relaxed);
+        self.core.queue.close();
+        let workers: Vec<JoinHandle<()>> = std::mem::take(&mut *lock(&self.workers));
+        let worker_aborts: Vec<_> = workers.iter().map(JoinHandle::abort_handle).collect();
+        let grace = self.core.config.shutdown_grace;
+        if tokio::time::timeout(grace, futures::future::join_all(workers)).await.is_ok() {
+            return 0;
+        }
+        for worker in worker_aborts {
+            worker.abort();
+        }
+        let handlers: Vec<_> = lock(&self.core.handlers).drain().map(|(_, h)| h).collect();
+        let cancelled = handlers.len();
+        for handler in handlers {
+            handler.abort();
+        }
+        tracing::warn!(cancelled, "shutdown grace period over; cancelled in-flight handlers");
+        cancelled
+    }
+}

@@ -1,0 +1,122 @@
+//! The Discord application-command (slash command) JSON of a [`CommandSpec`].
+
+use super::spec::{CommandSpec, ParamKind, ParamSpec};
+use serde_json::{json, Map, Value};
+
+impl CommandSpec {
+    /// The name Discord knows the command by: subcommand words joined with `-` (`rank set` is
+    /// `/rank-set`), so every command stays invocable on its own.
+    pub fn discord_name(&self) -> String {
+        self.name.replace(' ', "-")
+    }
+
+    /// The CHAT_INPUT application-command object for Discord's bulk-overwrite endpoint
+    /// (option types, required flags, choices, min/max values and lengths).
+    pub fn to_discord_json(&self) -> Value {
+        let options: Vec<Value> = self.params.iter().map(param_json).collect();
+        let mut command = json!({
+            "type": 1,
+            "name": self.discord_name(),
+            "description": self.description,
+        });
+        if !options.is_empty() {
+            command["options"] = Value::Array(options);
+        }
+        command
+    }
+}
+
+fn param_json(param: &ParamSpec) -> Value {
+    let mut option = Map::new();
+    let option_type = match &param.kind {
+        ParamKind::String { .. } | ParamKind::Rest | ParamKind::Choice { .. } => 3,
+        ParamKind::Integer { .. } => 4,
+        ParamKind::Boolean => 5,
+        ParamKind::User => 6,
+        ParamKind::Channel => 7,
+        ParamKind::Number { .. } => 10,
+    };
+    option.insert("type".into(), json!(option_type));
+    option.insert("name".into(), json!(param.name));
+    option.insert("description".into(), json!(param.description));
+    option.insert("required".into(), json!(param.required));
+    match &param.kind {
+        ParamKind::String { min_len, max_len } => {
+            if let Some(v) = min_len {
+                option.insert("min_length".into(), json!(v));
+            }
+            if let Some(v) = max_len {
+                option.insert("max_length".into(), json!(v));
+            }
+        }
+        ParamKind::Integer { min, max } => {
+            if let Some(v) = min {
+                option.insert("min_value".into(), json!(v));
+            }
+            if let Some(v) = max {
+                option.insert("max_value".into(), json!(v));
+            }
+        }
+        ParamKind::Number { min, max } => {
+            if let Some(v) = min {
+                option.insert("min_value".into(), json!(v));
+            }
+            if let Some(v) = max {
+                option.insert("max_value".into(), json!(v));
+            }
+        }
+        ParamKind::Choice { choices } => {
+            let list: Vec<Value> = choices
+                .iter()
+                .map(|c| json!({"name": c.name, "value": c.value}))
+                .collect();
+            option.insert("choices".into(), Value::Array(list));
+        }
+        _ => {}
+    }
+    Value::Object(option)
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::command::{ChoiceOption, CommandSpec, ParamKind, ParamSpec, Rest};
+    use crate::UserRef;
+    use serde_json::json;
+
+    #[test]
+    fn schema_has_types_limits_and_choices() {
+        let spec = CommandSpec::new("mando", "Draw a mandala.", "")
+            .param(ParamSpec::of::<UserRef>("for", "who it is for"))
+            .param(ParamSpec::of::<Option<u8>>("rings", "ring count").min(4.0).max(19.0))
+            .param(ParamSpec {
+                name: "style".into(),
+                description: "shape".into(),
+                kind: ParamKind::Choice {
+                    choices: vec![ChoiceOption { name: "fill".into(), value: "fill".into() }],
+                },
+                required: false,
+            })
+            .param(ParamSpec::of::<Option<Rest>>("note", "a note"));
+        assert_eq!(
+            spec.to_discord_json(),
+            json!({
+                "type": 1, "name": "mando", "description": "Draw a mandala.",
+                "options": [
+                    {"type": 6, "name": "for", "description": "who it is for", "required": true},
+                    {"type": 4, "name": "rings", "description": "ring count", "required": false,
+                     "min_value": 4, "max_value": 19},
+                    {"type": 3, "name": "style", "description": "shape", "required": false,
+                     "choices": [{"name": "fill", "value": "fill"}]},
+                    {"type": 3, "name": "note", "description": "a note", "required": false}
+                ]
+            })
+        );
+    }
+
+    #[test]
+    fn subcommands_get_a_dashed_discord_name() {
+        let spec = CommandSpec::new("rank set", "Set a rank.", "");
+        assert_eq!(spec.to_discord_json()["name"], "rank-set");
+        assert!(spec.to_discord_json().get("options").is_none());
+    }
+}

@@ -1,0 +1,311 @@
+//! [`Ctx`]: what a handler gets — the invocation, the connector verbs, its storage, events.
+
+use crate::bot::Core;
+use crate::command::CommandSpec;
+use crate::connector::{ChannelInfo, Connector, ConnectorError, Destination, SentMessage, UserInfo};
+use crate::envelope::{Envelope, EnvelopeKind, UserRef};
+use crate::events::Subscription;
+use crate::queue::QueueError;
+use crate::rank::Rank;
+use crate::registry::LoadedPlugin;
+use crate::reply::{Attachment, Reply};
+use crate::storage::{Db, StorageError, Store};
+use serde::Serialize;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+/// Why a [`Ctx`] operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum CtxError {
+    /// The connector failed or refused.
+    #[error(transparent)]
+    Connector(#[from] ConnectorError),
+    /// Storage failed.
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    /// The envelope's connector is not attached to this bot.
+    #[error("connector `{0}` is not attached to this bot")]
+    UnknownConnector(String),
+    /// No plugin of that name.
+    #[error("no plugin named `{0}`")]
+    UnknownPlugin(String),
+    /// The operation is not allowed (names why).
+    #[error("{0}")]
+    Refused(String),
+    /// The event could not be queued.
+    #[error(transparent)]
+    Queue(#[from] QueueError),
+    /// An event payload could not be serialized.
+    #[error("event payload: {0}")]
+    Payload(#[from] serde_json::Error),
+}
+
+/// The context of one handler invocation: who asked, where, with what rank; the connector
+/// verbs; the plugin's own store and database; events. Cheap to clone.
+#[derive(Clone)]
+pub struct Ctx {
+    pub(crate) envelope: Arc<Envelope>,
+    pub(crate) rank: Rank,
+    pub(crate) plugin: Arc<LoadedPlugin>,
+    pub(crate) core: Arc<Core>,
+    pub(crate) command: Option<String>,
+}
+
+impl Ctx {
+    /// The envelope being handled.
+    pub fn envelope(&self) -> &Envelope {
+        &self.envelope
+    }
+
+    /// Who sent it.
+    pub fn author(&self) -> &UserRef {
+        &self.envelope.author
+    }
+
+    /// The sender's rank.
+    pub fn rank(&self) -> Rank {
+        self.rank
+    }
+
+    /// The command being run, if this is a command.
+    pub fn command(&self) -> Option<&str> {
+        self.command.as_deref()
+    }
+
+    /// This plugin's name.
+    pub fn plugin_name(&self) -> &str {
+        &self.plugin.meta.name
+    }
+
+    /// The command prefix (`!` by default), for messages that show commands.
+    pub fn prefix(&self) -> &str {
+        &self.core.config.prefix
+    }
+
+    fn connector(&self) -> Result<Arc<dyn Connector>, CtxError> {
+        self.core
+            .connector(&self.envelope.source)
+            .ok_or_else(|| CtxError::UnknownConnector(self.envelope.source.clone()))
+    }
+
+    async fn send(&self, to: Destination, reply: Reply) -> Result<SentMessage, CtxError> {
+        let connector = self.connector()?;
+        let caps = connector.capabilities();
+        let reply = reply.degrade(caps.embeds, caps.attachments);
+        Ok(connector.send(Some(&self.envelope), &to, reply).await?)
+    }
+
+    /// Answers where the message came from (a reply; on Discord interactions, the response).
+    /// A handler may reply several times; its return value is sent as one more reply.
+    pub async fn reply(&self, reply: impl Into<Reply>) -> Result<SentMessage, CtxError> {
+        self.send(Destination::Origin, reply.into()).await
+    }
+
+    /// Posts to another channel of the same connector.
+    pub async fn say(&self, channel_id: &str, reply: impl Into<Reply>) -> Result<SentMessage, CtxError> {
+        self.send(Destination::Channel(channel_id.to_string()), reply.into()).await
+    }
+
+    /// Sends a direct (private) message to a user of the same connector.
+    pub async fn whisper(&self, user_id: &str, reply: impl Into<Reply>) -> Result<SentMessage, CtxError> {
+        self.send(Destination::Direct(user_id.to_string()), reply.into()).await
+    }
+
+    /// Uploads a file as a reply (a connector without attachments gets a line naming it).
+    pub async fn upload(&self, name: &str, data: Vec<u8>) -> Result<SentMessage, CtxError> {
+        self.reply(Reply::default().attach(Attachment::new(name, data))).await
+    }
+
+    /// Edits a message this bot sent.
+    pub async fn edit(&self, message: &SentMessage, reply: impl Into<Reply>) -> Result<(), CtxError> {
+        let connector = self.connector()?;
+        let caps = connector.capabilities();
+        Ok(connector.edit(message, reply.into().degrade(caps.embeds, caps.attachments)).await?)
+    }
+
+    /// Tells the service an answer is coming (Discord: "thinking…"); needed only for handlers
+    /// that take longer than the service's deadline. Harmless elsewhere.
+    pub async fn defer(&self) -> Result<(), CtxError> {
+        Ok(self.connector()?.defer(&self.envelope).await?)
+    }
+
+    /// Looks a user up on the envelope's connector.
+    pub async fn user(&self, id: &str) -> Result<Option<UserInfo>, CtxError> {
+        Ok(self.connector()?.user(id).await?)
+    }
+
+    /// Looks a channel up on the envelope's connector.
+    pub async fn channel(&self, id: &str) -> Result<Option<ChannelInfo>, CtxError> {
+        Ok(self.connector()?.channel(id).await?)
+    }
+
+    /// This plugin's key-value store (nobody else's).
+    pub fn store(&self) -> &Store {
+        &self.plugin.store
+    }
+
+    /// This plugin's own SQL database, with its migrations applied.
+    pub fn db(&self) -> &Db {
+        &self.plugin.db
+    }
+
+    /// Publishes an event under `topic` to the plugins subscribed to it (through the queue).
+    pub async fn publish<T: Serialize>(&self, topic: &str, data: &T) -> Result<(), CtxError> {
+        let mut envelope = Envelope::new(
+            self.envelope.source.clone(),
+            self.envelope.author.clone(),
+            EnvelopeKind::Event {
+                topic: topic.to_string(),
+                data: serde_json::to_value(data)?,
+                from_plugin: Some(self.plugin.meta.name.clone()),
+            },
+        );
+        envelope.channel = self.envelope.channel.clone();
+        envelope.guild = self.envelope.guild.clone();
+        Ok(self.core.queue.push(envelope).await?)
+    }
+
+    /// A live stream of the events of `topic` from now on, e.g. to collect the answers to a
+    /// question for 30 seconds inside a command.
+    pub fn subscribe(&self, topic: &str) -> Subscription {
+        self.core.bus.subscribe(topic)
+    }
+
+    /// Bot administration (ranks, plugins, the command list), for the admin plugin and help.
+    pub fn admin(&self) -> Admin<'_> {
+        Admin { ctx: self }
+    }
+}
+
+/// One command as help shows it.
+#[derive(Clone, Debug)]
+pub struct CommandInfo {
+    /// The plugin offering it.
+    pub plugin: String,
+    /// Its declaration.
+    pub spec: CommandSpec,
+    /// The rank it requires here (the configuration may override the declared one).
+    pub rank: Rank,
+    /// Whether its plugin is enabled.
+    pub enabled: bool,
+}
+
+/// A plugin as the `plugins` listing shows it.
+#[derive(Clone, Debug)]
+pub struct PluginStatus {
+    /// Name.
+    pub name: String,
+    /// Description.
+    pub description: String,
+    /// Whether it is enabled.
+    pub enabled: bool,
+    /// Its command names.
+    pub commands: Vec<String>,
+}
+
+/// Administration of the running bot.
+pub struct Admin<'a> {
+    ctx: &'a Ctx,
+}
+
+impl Admin<'_> {
+    /// Every command of every plugin, in plugin order.
+    pub fn commands(&self) -> Vec<CommandInfo> {
+        let core = &self.ctx.core;
+        core.registry
+            .plugins()
+            .iter()
+            .flat_map(|p| {
+                p.commands.iter().map(|spec| CommandInfo {
+                    plugin: p.meta.name.clone(),
+                    rank: core.required_rank(spec),
+                    spec: spec.clone(),
+                    enabled: p.is_enabled(),
+                })
+            })
+            .collect()
+    }
+
+    /// The command with this name or alias.
+    pub fn command(&self, name: &str) -> Option<CommandInfo> {
+        let core = &self.ctx.core;
+        core.registry.resolve_name(name).map(|r| CommandInfo {
+            plugin: r.plugin.meta.name.clone(),
+            rank: core.required_rank(r.spec()),
+            spec: r.spec().clone(),
+            enabled: r.plugin.is_enabled(),
+        })
+    }
+
+    /// A user's rank.
+    pub async fn rank_of(&self, user: &UserRef) -> Result<Rank, CtxError> {
+        Ok(self.ctx.core.ranks.rank_of(user).await?)
+    }
+
+    /// Whether the user is an owner from the configuration.
+    pub fn is_owner(&self, user: &UserRef) -> bool {
+        self.ctx.core.ranks.is_owner(user)
+    }
+
+    /// Sets a user's rank on behalf of the invoker: refused when the new rank is not below the
+    /// invoker's, or the target's current rank is not below it, or the target is an owner.
+    pub async fn set_rank(&self, user: &UserRef, rank: Rank) -> Result<(), CtxError> {
+        let mine = self.ctx.rank;
+        if self.is_owner(user) {
+            return Err(CtxError::Refused(format!(
+                "{} is an owner (rank 999, from the configuration)",
+                user.name
+            )));
+        }
+        if rank >= mine {
+            return Err(CtxError::Refused(format!(
+                "you cannot grant rank {rank}: it must be below your own ({mine})"
+            )));
+        }
+        let theirs = self.rank_of(user).await?;
+        if theirs >= mine {
+            return Err(CtxError::Refused(format!(
+                "{} has rank {theirs}, not below your own ({mine})",
+                user.name
+            )));
+        }
+        Ok(self.ctx.core.ranks.set(user, rank).await?)
+    }
+
+    /// Every plugin with its state.
+    pub fn plugins(&self) -> Vec<PluginStatus> {
+        self.ctx
+            .core
+            .registry
+            .plugins()
+            .iter()
+            .map(|p| PluginStatus {
+                name: p.meta.name.clone(),
+                description: p.meta.description.clone(),
+                enabled: p.is_enabled(),
+                commands: p.commands.iter().map(|c| c.name.clone()).collect(),
+            })
+            .collect()
+    }
+
+    /// Enables or disables a plugin at runtime; the state persists across restarts. The
+    /// plugin running this cannot disable itself.
+    pub async fn set_plugin_enabled(&self, name: &str, enabled: bool) -> Result<(), CtxError> {
+        let core = &self.ctx.core;
+        let plugin = core
+            .registry
+            .plugin(name)
+            .ok_or_else(|| CtxError::UnknownPlugin(name.to_string()))?;
+        if !enabled && plugin.meta.name == self.ctx.plugin.meta.name {
+            return Err(CtxError::Refused(format!("plugin `{name}` cannot disable itself")));
+        }
+        core.core_store.set(&format!("plugin:{name}:enabled"), &enabled).await?;
+        plugin.enabled.store(enabled, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Gives a user a rank for this process only, not stored (the console's `--rank`).
+    pub fn set_session_rank(&self, user: &UserRef, rank: Rank) {
+        self.ctx.core.ranks.set_override(user, rank);
+    }
+}

@@ -1,0 +1,267 @@
+//! The dispatcher: a fixed pool of workers taking envelopes from the queue. It is the only
+//! place that runs plugin code, and it runs every handler in its own task under a timeout, so
+//! a handler that panics or hangs produces an error reply and a log line while the pool keeps
+//! its size.
+
+use crate::bot::Core;
+use crate::command::{parse_options, parse_prefix_args, split_invocation, ArgError, Args};
+use crate::ctx::Ctx;
+use crate::envelope::{Envelope, EnvelopeKind};
+use crate::error::Error;
+use crate::events::Event;
+use crate::rank::Rank;
+use crate::ranks::lock;
+use crate::registry::Resolved;
+use crate::reply::Reply;
+use std::future::Future;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Keeps the live-worker count honest even if a worker ends unexpectedly.
+struct WorkerGuard(Arc<Core>);
+
+impl Drop for WorkerGuard {
+    fn drop(&mut self) {
+        self.0.stats.workers_alive.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// One worker: takes envelopes until the queue is closed and drained.
+pub(crate) async fn run_worker(core: Arc<Core>) {
+    core.stats.workers_alive.fetch_add(1, Ordering::Relaxed);
+    let _guard = WorkerGuard(Arc::clone(&core));
+    while let Some(delivery) = core.queue.pop().await {
+        let id = delivery.envelope.id.clone();
+        if !core.first_delivery(&id) {
+            core.stats.duplicates.fetch_add(1, Ordering::Relaxed);
+            tracing::debug!(envelope = %id, "dropping redelivered envelope");
+            delivery.ack().await;
+            continue;
+        }
+        core.begin();
+        let envelope = Arc::new(delivery.envelope.clone());
+        handle(&core, envelope).await;
+        core.stats.handled.fetch_add(1, Ordering::Relaxed);
+        delivery.ack().await;
+        core.finish(&id);
+    }
+}
+
+/// How a guarded handler ended.
+enum Outcome<T> {
+    Done(T),
+    Failed(Error),
+    Panicked(String),
+    TimedOut,
+}
+
+/// Runs `fut` in its own task with the handler timeout; a panic or timeout never reaches the
+/// worker.
+async fn guarded<T: Send + 'static>(
+    core: &Arc<Core>,
+    fut: impl Future<Output = Result<T, Error>> + Send + 'static,
+) -> Outcome<T> {
+    let mut task = tokio::spawn(fut);
+    let task_id = task.id();
+    lock(&core.handlers).insert(task_id, task.abort_handle());
+    let outcome = match tokio::time::timeout(core.config.handler_timeout, &mut task).await {
+        Ok(Ok(Ok(value))) => Outcome::Done(value),
+        Ok(Ok(Err(e))) => Outcome::Failed(e),
+        Ok(Err(join)) if join.is_panic() => Outcome::Panicked(panic_message(join.into_panic())),
+        Ok(Err(_)) => Outcome::Failed("cancelled at shutdown".into()),
+        Err(_) => {
+            task.abort();
+            Outcome::TimedOut
+        }
+    };
+    lock(&core.handlers).remove(&task_id);
+    outcome
+}
+
+fn panic_message(payload: Box<dyn std::any::Any + Send>) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "non-string panic payload".into())
+}
+
+async fn handle(core: &Arc<Core>, envelope: Arc<Envelope>) {
+    let rank = match core.ranks.rank_of(&envelope.author).await {
+        Ok(rank) => rank,
+        Err(e) => {
+            tracing::error!(envelope = %envelope.id, error = %e, "cannot read rank; treating author as rank 0");
+            Rank::EVERYONE
+        }
+    };
+    if rank.is_banned() {
+        tracing::debug!(envelope = %envelope.id, author = %envelope.author.key(), "ignoring banned user");
+        return;
+    }
+    if let Some(event) = Event::from_envelope(&envelope) {
+        deliver_event(core, &event, rank).await;
+    }
+    match &envelope.kind {
+        EnvelopeKind::Message { text } => {
+            if let Some(line) = split_invocation(text, &core.config.prefix) {
+                match core.registry.resolve_line(line) {
+                    Some((found, rest)) => {
+                        let parsed = parse_prefix_args(&found.spec().params, rest, &envelope.source);
+                        run_command(core, &envelope, rank, found, parsed, &core.config.prefix).await;
+                    }
+                    None => {
+                        let word = line.split_whitespace().next().unwrap_or(line);
+                        let p = &core.config.prefix;
+                        send_notice(core, &envelope, format!("Unknown command `{p}{word}`. Try `{p}help`.")).await;
+                    }
+                }
+            }
+        }
+        EnvelopeKind::Command { name, options } => match core.registry.resolve_name(name) {
+            Some(found) => {
+                let parsed = parse_options(&found.spec().params, options, &envelope.source);
+                run_command(core, &envelope, rank, found, parsed, "/").await;
+            }
+            None => send_notice(core, &envelope, format!("Unknown command `/{name}`.")).await,
+        },
+        _ => {}
+    }
+}
+
+async fn deliver_event(core: &Arc<Core>, event: &Event, rank: Rank) {
+    core.bus.broadcast(event);
+    let subscribers = core.registry.subscribers(&event.topic);
+    let runs = subscribers.into_iter().map(|plugin| {
+        let ctx = Ctx {
+            envelope: Arc::clone(&event.envelope),
+            rank,
+            plugin: Arc::clone(&plugin),
+            core: Arc::clone(core),
+            command: None,
+        };
+        let event = event.clone();
+        async move {
+            let name = plugin.meta.name.clone();
+            let topic = event.topic.clone();
+            let handler = Arc::clone(&plugin.plugin);
+            let outcome = guarded(core, async move { handler.on_event(&ctx, &event).await }).await;
+            report_event_outcome(core, &name, &topic, outcome);
+        }
+    });
+    futures::future::join_all(runs).await;
+}
+
+fn report_event_outcome(core: &Core, plugin: &str, topic: &str, outcome: Outcome<()>) {
+    match outcome {
+        Outcome::Done(()) => {}
+        Outcome::Failed(e) => {
+            core.stats.errors.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(plugin, topic, error = %e, "event handler failed");
+        }
+        Outcome::Panicked(msg) => {
+            core.stats.panics.fetch_add(1, Ordering::Relaxed);
+            tracing::error!(plugin, topic, panic = %msg, "event handler panicked");
+        }
+        Outcome::TimedOut => {
+            core.stats.timeouts.fetch_add(1, Ordering::Relaxed);
+            tracing::error!(plugin, topic, "event handler timed out");
+        }
+    }
+}
+
+async fn run_command(
+    core: &Arc<Core>,
+    envelope: &Arc<Envelope>,
+    rank: Rank,
+    found: Resolved,
+    parsed: Result<Args, ArgError>,
+    prefix: &str,
+) {
+    let spec = found.spec();
+    let name = spec.name.clone();
+    if !found.plugin.is_enabled() {
+        let plugin = &found.plugin.meta.name;
+        send_notice(core, envelope, format!("`{name}` is unavailable: plugin `{plugin}` is disabled.")).await;
+        return;
+    }
+    let required = core.required_rank(spec);
+    if rank < required {
+        send_notice(core, envelope, format!("`{name}` needs rank {required}; yours is {rank}.")).await;
+        return;
+    }
+    let args = match parsed {
+        Ok(args) => args,
+        Err(e) => {
+            let usage = spec.usage(prefix);
+            send_notice(core, envelope, format!("{e}\nUsage: {usage}")).await;
+            return;
+        }
+    };
+    if let Some(cooldown) = &found.plugin.cooldowns[found.index] {
+        let key = match cooldown.scope {
+            crate::cooldown::CooldownScope::User => envelope.author.key(),
+            crate::cooldown::CooldownScope::Channel => envelope.channel.as_ref().map(|c| c.id.clone()).unwrap_or_default(),
+            crate::cooldown::CooldownScope::Guild => envelope.guild.clone().unwrap_or_default(),
+            crate::cooldown::CooldownScope::Global => String::new(),
+        };
+        if let Err(wait) = core.cooldowns.try_use(&name, &key, cooldown, Instant::now()) {
+            let secs = wait.as_secs_f64().ceil().max(1.0) as u64;
+            send_notice(core, envelope, format!("`{name}` is cooling down; try again in {secs}s.")).await;
+            return;
+        }
+    }
+    let ctx = Ctx {
+        envelope: Arc::clone(envelope),
+        rank,
+        plugin: Arc::clone(&found.plugin),
+        core: Arc::clone(core),
+        command: Some(name.clone()),
+    };
+    let plugin = Arc::clone(&found.plugin.plugin);
+    let run_ctx = ctx.clone();
+    let command = name.clone();
+    let outcome = guarded(core, async move { plugin.invoke(&run_ctx, &command, args).await }).await;
+    let reply = match outcome {
+        Outcome::Done(reply) => reply,
+        Outcome::Failed(e) => {
+            core.stats.errors.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(envelope = %envelope.id, command = %name, error = %e, "command failed");
+            Reply::text(format!("`{name}` failed: {e}"))
+        }
+        Outcome::Panicked(msg) => {
+            core.stats.panics.fetch_add(1, Ordering::Relaxed);
+            tracing::error!(envelope = %envelope.id, command = %name, panic = %msg, "command panicked");
+            Reply::text(format!("`{name}` crashed with an internal error (logged as {}).", envelope.id))
+        }
+        Outcome::TimedOut => {
+            core.stats.timeouts.fetch_add(1, Ordering::Relaxed);
+            let after = humantime::format_duration(round(core.config.handler_timeout));
+            tracing::error!(envelope = %envelope.id, command = %name, timeout = %after, "command timed out");
+            Reply::text(format!("`{name}` timed out after {after}."))
+        }
+    };
+    if !reply.is_empty() {
+        if let Err(e) = ctx.reply(reply).await {
+            tracing::warn!(envelope = %envelope.id, command = %name, error = %e, "could not send reply");
+        }
+    }
+}
+
+fn round(d: Duration) -> Duration {
+    Duration::from_millis(d.as_millis() as u64)
+}
+
+/// Sends a short notice from the bot itself (usage, unknown command, rank refusal).
+async fn send_notice(core: &Arc<Core>, envelope: &Envelope, text: String) {
+    let Some(connector) = core.connector(&envelope.source) else {
+        tracing::warn!(source = %envelope.source, "no connector to answer through");
+        return;
+    };
+    if let Err(e) = connector
+        .send(Some(envelope), &crate::connector::Destination::Origin, Reply::text(text))
+        .await
+    {
+        tracing::warn!(envelope = %envelope.id, error = %e, "could not send notice");
+    }
+}

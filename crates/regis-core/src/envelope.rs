@@ -1,0 +1,193 @@
+//! The connector-neutral inbound event.
+
+use serde::{Deserialize, Serialize};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// One inbound event from a chat service, as every connector produces it. It crosses the queue
+/// (in-process or JetStream), so it is serde-serializable; its `id` is the idempotency key.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Envelope {
+    /// Unique id; the dispatcher handles each id at most once.
+    pub id: String,
+    /// Name of the connector it came from (`console`, `discord`, `irc`, ...); replies go back there.
+    pub source: String,
+    /// What happened.
+    pub kind: EnvelopeKind,
+    /// Who caused it.
+    pub author: UserRef,
+    /// Where it happened, if in a channel.
+    #[serde(default)]
+    pub channel: Option<ChannelRef>,
+    /// The guild (server) it happened in, if any.
+    #[serde(default)]
+    pub guild: Option<String>,
+    /// When it happened, milliseconds since the Unix epoch.
+    pub time_ms: u64,
+    /// Connector-specific data needed to answer it (a message id, an interaction token, ...).
+    #[serde(default)]
+    pub reply_handle: Option<serde_json::Value>,
+}
+
+/// What an [`Envelope`] carries.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum EnvelopeKind {
+    /// A chat message; it is a command when it starts with the prefix.
+    Message {
+        /// The message text.
+        text: String,
+    },
+    /// A structured command invocation (a Discord slash command): name and typed options.
+    Command {
+        /// Command name, words separated by single spaces for subcommands (`rank set`).
+        name: String,
+        /// Option values by parameter name.
+        #[serde(default)]
+        options: serde_json::Map<String, serde_json::Value>,
+    },
+    /// A member joined the guild or channel.
+    MemberJoin,
+    /// A reaction was added to a message.
+    Reaction {
+        /// The message reacted to.
+        message_id: String,
+        /// The emoji, as text.
+        emoji: String,
+    },
+    /// An event published by a plugin (or a webhook) under a topic.
+    Event {
+        /// Topic name, such as `trivia.answered`.
+        topic: String,
+        /// The payload.
+        data: serde_json::Value,
+        /// The publishing plugin, if any.
+        #[serde(default)]
+        from_plugin: Option<String>,
+    },
+}
+
+/// A user on some connector. `connector:id` identifies them across the bot (ranks, bans).
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct UserRef {
+    /// The connector the id belongs to.
+    pub connector: String,
+    /// The connector's id for the user (a Discord snowflake, an IRC nick, a console name).
+    pub id: String,
+    /// A display name.
+    pub name: String,
+}
+
+impl UserRef {
+    /// A user whose display name is their id.
+    pub fn new(connector: impl Into<String>, id: impl Into<String>) -> Self {
+        let id = id.into();
+        UserRef {
+            connector: connector.into(),
+            name: id.clone(),
+            id,
+        }
+    }
+
+    /// The identity key `connector:id`, unique across connectors; use it as a storage key.
+    pub fn key(&self) -> String {
+        format!("{}:{}", self.connector, self.id)
+    }
+
+    /// How to mention the user in text.
+    pub fn mention(&self) -> String {
+        format!("@{}", self.name)
+    }
+}
+
+/// A channel on some connector.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct ChannelRef {
+    /// The connector's id for the channel.
+    pub id: String,
+    /// A display name, if known.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Whether this is a direct (private) conversation with the author.
+    #[serde(default)]
+    pub direct: bool,
+}
+
+impl ChannelRef {
+    /// A channel known only by id.
+    pub fn new(id: impl Into<String>) -> Self {
+        ChannelRef {
+            id: id.into(),
+            name: None,
+            direct: false,
+        }
+    }
+}
+
+impl Envelope {
+    /// A new envelope with a fresh random id and the current time.
+    pub fn new(source: impl Into<String>, author: UserRef, kind: EnvelopeKind) -> Self {
+        Envelope {
+            id: new_id(),
+            source: source.into(),
+            kind,
+            author,
+            channel: None,
+            guild: None,
+            time_ms: now_ms(),
+            reply_handle: None,
+        }
+    }
+
+    /// A chat message envelope.
+    pub fn message(source: impl Into<String>, author: UserRef, text: impl Into<String>) -> Self {
+        Envelope::new(source, author, EnvelopeKind::Message { text: text.into() })
+    }
+
+    /// Sets the channel.
+    pub fn in_channel(mut self, channel: ChannelRef) -> Self {
+        self.channel = Some(channel);
+        self
+    }
+
+    /// The message text, if this is a message.
+    pub fn text(&self) -> Option<&str> {
+        match &self.kind {
+            EnvelopeKind::Message { text } => Some(text),
+            _ => None,
+        }
+    }
+}
+
+/// A fresh random 128-bit id in hex.
+pub fn new_id() -> String {
+    format!("{:016x}{:016x}", fastrand::u64(..), fastrand::u64(..))
+}
+
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn envelope_round_trips_through_json() {
+        let env = Envelope::message("console", UserRef::new("console", "alice"), "!ping")
+            .in_channel(ChannelRef::new("console"));
+        let json = serde_json::to_string(&env).unwrap();
+        assert!(json.contains(r#""type":"message""#));
+        let back: Envelope = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, env);
+    }
+
+    #[test]
+    fn ids_are_unique_and_keys_namespaced() {
+        assert_ne!(new_id(), new_id());
+        assert_eq!(UserRef::new("irc", "bob").key(), "irc:bob");
+    }
+}

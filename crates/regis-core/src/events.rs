@@ -1,0 +1,116 @@
+//! Events: what connectors report (a message, a member joining, a reaction) and what plugins
+//! publish, delivered to the plugins that subscribe to the topic.
+
+use crate::envelope::{Envelope, EnvelopeKind, UserRef, ChannelRef};
+use serde::de::DeserializeOwned;
+use std::sync::Arc;
+use tokio::sync::broadcast;
+
+/// Topic of every chat message (commands included).
+pub const MESSAGE: &str = "message";
+/// Topic of a member joining.
+pub const MEMBER_JOIN: &str = "member_join";
+/// Topic of a reaction being added.
+pub const REACTION: &str = "reaction";
+
+/// One event, as subscribers see it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Event {
+    /// The topic (`message`, `member_join`, `reaction`, or a plugin's own such as `trivia.won`).
+    pub topic: String,
+    /// The payload: for `message`, `{"text": ...}`; for plugin events what they published.
+    pub data: serde_json::Value,
+    /// The envelope it came with (author, channel, source connector).
+    pub envelope: Arc<Envelope>,
+}
+
+impl Event {
+    /// The event an envelope stands for, if any.
+    pub fn from_envelope(envelope: &Arc<Envelope>) -> Option<Event> {
+        let (topic, data) = match &envelope.kind {
+            EnvelopeKind::Message { text } => (MESSAGE.to_string(), serde_json::json!({ "text": text })),
+            EnvelopeKind::MemberJoin => (MEMBER_JOIN.to_string(), serde_json::Value::Null),
+            EnvelopeKind::Reaction { message_id, emoji } => (
+                REACTION.to_string(),
+                serde_json::json!({ "message_id": message_id, "emoji": emoji }),
+            ),
+            EnvelopeKind::Event { topic, data, .. } => (topic.clone(), data.clone()),
+            EnvelopeKind::Command { .. } => return None,
+        };
+        Some(Event {
+            topic,
+            data,
+            envelope: Arc::clone(envelope),
+        })
+    }
+
+    /// The payload as a typed value.
+    pub fn data<T: DeserializeOwned>(&self) -> Result<T, serde_json::Error> {
+        T::deserialize(&self.data)
+    }
+
+    /// For `message` events, the text.
+    pub fn text(&self) -> Option<&str> {
+        self.envelope.text()
+    }
+
+    /// Who caused it.
+    pub fn author(&self) -> &UserRef {
+        &self.envelope.author
+    }
+
+    /// Where it happened.
+    pub fn channel(&self) -> Option<&ChannelRef> {
+        self.envelope.channel.as_ref()
+    }
+}
+
+/// Fans events out to live [`Subscription`]s (handlers waiting inside a command, such as a
+/// trivia round collecting answers).
+pub(crate) struct EventBus {
+    sender: broadcast::Sender<Arc<Event>>,
+}
+
+impl EventBus {
+    pub(crate) fn new(capacity: usize) -> Self {
+        EventBus {
+            sender: broadcast::channel(capacity.max(16)).0,
+        }
+    }
+
+    pub(crate) fn broadcast(&self, event: &Event) {
+        if self.sender.receiver_count() > 0 {
+            let _ = self.sender.send(Arc::new(event.clone()));
+        }
+    }
+
+    pub(crate) fn subscribe(&self, topic: &str) -> Subscription {
+        Subscription {
+            topic: topic.to_string(),
+            receiver: self.sender.subscribe(),
+        }
+    }
+}
+
+/// A live stream of the events of one topic, from the moment of subscribing.
+pub struct Subscription {
+    topic: String,
+    receiver: broadcast::Receiver<Arc<Event>>,
+}
+
+impl Subscription {
+    /// The next event of the topic; `None` when the bot shuts down. If the subscriber falls so
+    /// far behind that events were dropped, it skips them and goes on.
+    pub async fn next(&mut self) -> Option<Arc<Event>> {
+        loop {
+            match self.receiver.recv().await {
+                Ok(event) if event.topic == self.topic => return Some(event),
+                Ok(_) => continue,
+                Err(broadcast::error::RecvError::Lagged(n)) => {
+                    tracing::warn!(topic = %self.topic, skipped = n, "event subscriber lagged");
+                }
+                Err(broadcast::error::RecvError::Closed) => return None,
+            }
+        }
+    }
+}

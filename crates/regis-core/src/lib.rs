@@ -1,0 +1,51 @@
+//! Regis core: the connector-neutral heart of the bot.
+//!
+//! Input from any chat service becomes an [`Envelope`], is pushed onto a [`Queue`], and the
+//! [`Dispatcher`](dispatcher) — a bounded worker pool and the only place that runs plugin code —
+//! checks the author's [`Rank`], parses the command with its typed parameters, runs the plugin's
+//! handler under a timeout and a panic guard, and sends the [`Reply`] back through the
+//! [`Connector`] the envelope came from. This crate does no network I/O itself.
+
+pub mod bot;
+pub mod command;
+pub mod connector;
+pub mod cooldown;
+pub mod ctx;
+pub mod dispatcher;
+pub mod envelope;
+pub mod error;
+pub mod events;
+pub mod plugin;
+pub mod queue;
+pub mod rank;
+pub mod ranks;
+pub mod registry;
+pub mod reply;
+pub mod storage;
+
+pub use bot::{Bot, BotBuilder, BotError, CoreConfig, Ingress, Stats};
+pub use command::{
+    ArgError, ArgValue, Args, ChoiceOption, CommandSpec, Param, ParamKind, ParamShape, ParamSpec,
+    ParamValue, Rest, SpecError,
+};
+pub use connector::{
+    Capabilities, ChannelInfo, Connector, ConnectorError, Destination, SentMessage, UserInfo,
+};
+pub use ctx::{Admin, CommandInfo, Ctx, CtxError, PluginStatus};
+pub use envelope::{ChannelRef, Envelope, EnvelopeKind, UserRef};
+pub use error::{Error, Result};
+pub use events::{Event, Subscription};
+pub use plugin::{BoxFuture, Migration, Plugin, PluginMeta};
+pub use queue::{Ack, Delivery, InProcessQueue, Queue, QueueError};
+pub use rank::{Rank, RankError};
+pub use reply::{Attachment, Embed, EmbedField, IntoReply, Reply};
+pub use storage::{Db, KvBackend, PluginStorage, StorageBackend, StorageError, Store};
+
+/// Items used by code that the `regis-macros` crate generates; not a stable API.
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::command::{choices, required_arg};
+    pub use std::boxed::Box;
+    pub use std::string::String;
+    pub use std::vec::Vec;
+}

@@ -1,0 +1,142 @@
+//! The queue between ingress (connectors) and the dispatcher. In-process here; a JetStream
+//! implementation of the same trait scales it out across processes.
+
+use crate::envelope::Envelope;
+use async_trait::async_trait;
+use std::sync::{Mutex, RwLock};
+use tokio::sync::mpsc;
+
+/// Why an envelope could not be queued.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum QueueError {
+    /// The queue holds as many envelopes as it may; ingress should tell the user to retry.
+    #[error("queue is full ({0} envelopes waiting)")]
+    Full(usize),
+    /// The bot is shutting down.
+    #[error("queue is closed")]
+    Closed,
+    /// A backend failure (network, broker).
+    #[error("queue backend error: {0}")]
+    Backend(String),
+}
+
+/// Acknowledges a delivery once it has been handled (a no-op in-process; a JetStream ack later).
+#[async_trait]
+pub trait Ack: Send {
+    /// The envelope was handled; do not deliver it again.
+    async fn ack(self: Box<Self>);
+}
+
+/// One envelope taken from a queue, to be acknowledged after handling.
+pub struct Delivery {
+    /// The envelope.
+    pub envelope: Envelope,
+    ack: Option<Box<dyn Ack>>,
+}
+
+impl Delivery {
+    /// A delivery with an acknowledgement handle.
+    pub fn new(envelope: Envelope, ack: Option<Box<dyn Ack>>) -> Self {
+        Delivery { envelope, ack }
+    }
+
+    /// Acknowledges it.
+    pub async fn ack(self) {
+        if let Some(ack) = self.ack {
+            ack.ack().await;
+        }
+    }
+}
+
+/// Where ingress puts envelopes and the dispatcher takes them from.
+#[async_trait]
+pub trait Queue: Send + Sync + 'static {
+    /// Enqueues without waiting for any handler; fails fast when full or closed.
+    async fn push(&self, envelope: Envelope) -> Result<(), QueueError>;
+    /// The next envelope; `None` once the queue is closed and drained.
+    async fn pop(&self) -> Option<Delivery>;
+    /// Stops accepting envelopes; those already queued are still delivered.
+    fn close(&self);
+    /// How many envelopes wait, if known.
+    fn depth(&self) -> Option<usize> {
+        None
+    }
+}
+
+/// A bounded in-process queue (tokio mpsc). `push` never waits: a full queue is an error.
+pub struct InProcessQueue {
+    sender: RwLock<Option<mpsc::Sender<Envelope>>>,
+    receiver: tokio::sync::Mutex<mpsc::Receiver<Envelope>>,
+    capacity: usize,
+    depth_probe: Mutex<Option<mpsc::WeakSender<Envelope>>>,
+}
+
+impl InProcessQueue {
+    /// A queue holding at most `capacity` waiting envelopes.
+    pub fn new(capacity: usize) -> Self {
+        let (tx, rx) = mpsc::channel(capacity.max(1));
+        InProcessQueue {
+            depth_probe: Mutex::new(Some(tx.downgrade())),
+            sender: RwLock::new(Some(tx)),
+            receiver: tokio::sync::Mutex::new(rx),
+            capacity: capacity.max(1),
+        }
+    }
+}
+
+#[async_trait]
+impl Queue for InProcessQueue {
+    async fn push(&self, envelope: Envelope) -> Result<(), QueueError> {
+        let sender = self
+            .sender
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+            .ok_or(QueueError::Closed)?;
+        sender.try_send(envelope).map_err(|e| match e {
+            mpsc::error::TrySendError::Full(_) => QueueError::Full(self.capacity),
+            mpsc::error::TrySendError::Closed(_) => QueueError::Closed,
+        })
+    }
+
+    async fn pop(&self) -> Option<Delivery> {
+        let mut receiver = self.receiver.lock().await;
+        receiver.recv().await.map(|e| Delivery::new(e, None))
+    }
+
+    fn close(&self) {
+        self.sender.write().unwrap_or_else(|e| e.into_inner()).take();
+    }
+
+    fn depth(&self) -> Option<usize> {
+        let probe = self.depth_probe.lock().unwrap_or_else(|e| e.into_inner());
+        probe
+            .as_ref()
+            .and_then(|w| w.upgrade())
+            .map(|s| self.capacity - s.capacity())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::envelope::UserRef;
+
+    fn env(text: &str) -> Envelope {
+        Envelope::message("test", UserRef::new("test", "u"), text)
+    }
+
+    #[tokio::test]
+    async fn full_queue_fails_fast_and_close_drains() {
+        let q = InProcessQueue::new(2);
+        q.push(env("a")).await.unwrap();
+        q.push(env("b")).await.unwrap();
+        assert_eq!(q.depth(), Some(2));
+        assert_eq!(q.push(env("c")).await, Err(QueueError::Full(2)));
+        q.close();
+        assert_eq!(q.push(env("d")).await, Err(QueueError::Closed));
+        assert_eq!(q.pop().await.unwrap().envelope.text(), Some("a"));
+        assert_eq!(q.pop().await.unwrap().envelope.text(), Some("b"));
+        assert!(q.pop().await.is_none());
+    }
+}

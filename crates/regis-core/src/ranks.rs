@@ -1,0 +1,72 @@
+//! Who has which rank: owners from the configuration, stored ranks, and session overrides.
+
+use crate::envelope::UserRef;
+use crate::rank::Rank;
+use crate::storage::{StorageError, Store};
+use std::collections::{HashMap, HashSet};
+use std::sync::Mutex;
+
+/// The rank book: owners (fixed at 999), ranks stored in the core's store (cached), and
+/// in-memory overrides that a local connector may set for a session (console `--rank`).
+pub(crate) struct Ranks {
+    owners: HashSet<String>,
+    store: Store,
+    cache: Mutex<HashMap<String, Rank>>,
+    overrides: Mutex<HashMap<String, Rank>>,
+}
+
+fn key(user: &UserRef) -> String {
+    format!("rank:{}", user.key())
+}
+
+impl Ranks {
+    pub(crate) fn new(owners: impl IntoIterator<Item = String>, store: Store) -> Self {
+        Ranks {
+            owners: owners.into_iter().collect(),
+            store,
+            cache: Mutex::default(),
+            overrides: Mutex::default(),
+        }
+    }
+
+    pub(crate) fn is_owner(&self, user: &UserRef) -> bool {
+        self.owners.contains(&user.key())
+    }
+
+    /// The user's effective rank.
+    pub(crate) async fn rank_of(&self, user: &UserRef) -> Result<Rank, StorageError> {
+        let identity = user.key();
+        if let Some(rank) = lock(&self.overrides).get(&identity) {
+            return Ok(*rank);
+        }
+        if self.owners.contains(&identity) {
+            return Ok(Rank::OWNER);
+        }
+        if let Some(rank) = lock(&self.cache).get(&identity) {
+            return Ok(*rank);
+        }
+        let rank = self.store.get::<Rank>(&key(user)).await?.unwrap_or_default();
+        lock(&self.cache).insert(identity, rank);
+        Ok(rank)
+    }
+
+    /// Stores a rank (owners keep 999 whatever is stored).
+    pub(crate) async fn set(&self, user: &UserRef, rank: Rank) -> Result<(), StorageError> {
+        if rank == Rank::EVERYONE {
+            self.store.delete(&key(user)).await?;
+        } else {
+            self.store.set(&key(user), &rank).await?;
+        }
+        lock(&self.cache).insert(user.key(), rank);
+        Ok(())
+    }
+
+    /// Sets an in-memory rank for this process only.
+    pub(crate) fn set_override(&self, user: &UserRef, rank: Rank) {
+        lock(&self.overrides).insert(user.key(), rank);
+    }
+}
+
+pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}

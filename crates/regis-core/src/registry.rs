@@ -1,0 +1,171 @@
+//! The loaded plugins and the index from command names (and aliases) to their handlers.
+
+use crate::command::CommandSpec;
+use crate::cooldown::CooldownSpec;
+use crate::plugin::{Plugin, PluginMeta};
+use crate::storage::{Db, Store};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, RwLock};
+
+/// A plugin as the bot holds it: the plugin, its declared commands, its storage, its state.
+pub(crate) struct LoadedPlugin {
+    pub(crate) plugin: Arc<dyn Plugin>,
+    pub(crate) meta: PluginMeta,
+    pub(crate) commands: Vec<CommandSpec>,
+    pub(crate) cooldowns: Vec<Option<CooldownSpec>>,
+    pub(crate) subscriptions: Vec<String>,
+    pub(crate) enabled: AtomicBool,
+    pub(crate) store: Store,
+    pub(crate) db: Db,
+}
+
+impl LoadedPlugin {
+    pub(crate) fn is_enabled(&self) -> bool {
+        self.enabled.load(Ordering::Relaxed)
+    }
+}
+
+/// A command found by name.
+#[derive(Clone)]
+pub(crate) struct Resolved {
+    pub(crate) plugin: Arc<LoadedPlugin>,
+    pub(crate) index: usize,
+}
+
+impl Resolved {
+    pub(crate) fn spec(&self) -> &CommandSpec {
+        &self.plugin.commands[self.index]
+    }
+}
+
+#[derive(Default)]
+struct Inner {
+    plugins: Vec<Arc<LoadedPlugin>>,
+    by_name: HashMap<String, Resolved>,
+}
+
+/// Registration problems, each naming what collides.
+#[derive(Debug, thiserror::Error)]
+pub enum RegistryError {
+    /// Two plugins with one name.
+    #[error("a plugin named `{0}` is already loaded")]
+    DuplicatePlugin(String),
+    /// A plugin name that cannot be a storage name.
+    #[error("plugin name `{0}` must be 1-32 characters of lowercase letters, digits, `-` and `_`")]
+    BadPluginName(String),
+    /// A command (or alias) name used twice.
+    #[error("command name `{name}` of plugin `{plugin}` is already taken by plugin `{other}`")]
+    DuplicateCommand {
+        /// The name.
+        name: String,
+        /// The plugin registering it now.
+        plugin: String,
+        /// The plugin that has it.
+        other: String,
+    },
+}
+
+/// All loaded plugins.
+#[derive(Default)]
+pub(crate) struct Registry {
+    inner: RwLock<Inner>,
+}
+
+impl Registry {
+    pub(crate) fn check_name(name: &str) -> Result<(), RegistryError> {
+        let ok = (1..=32).contains(&name.len())
+            && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_');
+        if ok && name != "core" {
+            Ok(())
+        } else {
+            Err(RegistryError::BadPluginName(name.to_string()))
+        }
+    }
+
+    /// Adds a plugin whose commands were validated; fails on any name collision.
+    pub(crate) fn add(&self, plugin: LoadedPlugin) -> Result<Arc<LoadedPlugin>, RegistryError> {
+        let mut inner = self.inner.write().unwrap_or_else(|e| e.into_inner());
+        if inner.plugins.iter().any(|p| p.meta.name == plugin.meta.name) {
+            return Err(RegistryError::DuplicatePlugin(plugin.meta.name.clone()));
+        }
+        let plugin = Arc::new(plugin);
+        let mut names: Vec<(String, usize)> = Vec::new();
+        for (index, spec) in plugin.commands.iter().enumerate() {
+            names.push((spec.name.clone(), index));
+            names.push((spec.discord_name(), index));
+            names.extend(spec.aliases.iter().map(|a| (a.clone(), index)));
+        }
+        names.dedup();
+        for (name, index) in &names {
+            let taken = inner
+                .by_name
+                .get(name)
+                .map(|r| r.plugin.meta.name.clone())
+                .or_else(|| names.iter().find(|(n, i)| n == name && i != index).map(|_| plugin.meta.name.clone()));
+            if let Some(other) = taken {
+                return Err(RegistryError::DuplicateCommand {
+                    name: name.clone(),
+                    plugin: plugin.meta.name.clone(),
+                    other,
+                });
+            }
+        }
+        for (name, index) in names {
+            inner.by_name.insert(
+                name,
+                Resolved {
+                    plugin: Arc::clone(&plugin),
+                    index,
+                },
+            );
+        }
+        inner.plugins.push(Arc::clone(&plugin));
+        Ok(plugin)
+    }
+
+    /// Finds the command a prefix line names: `rank set bob 5` finds `rank set` before `rank`.
+    /// Returns the command and the rest of the line.
+    pub(crate) fn resolve_line<'l>(&self, line: &'l str) -> Option<(Resolved, &'l str)> {
+        let inner = self.inner.read().unwrap_or_else(|e| e.into_inner());
+        let (first, rest) = split_word(line);
+        let (second, rest2) = split_word(rest);
+        if !second.is_empty() {
+            let two = format!("{} {}", first.to_lowercase(), second.to_lowercase());
+            if let Some(found) = inner.by_name.get(&two) {
+                return Some((found.clone(), rest2));
+            }
+        }
+        inner.by_name.get(&first.to_lowercase()).map(|found| (found.clone(), rest))
+    }
+
+    /// Finds a command by its name, alias or Discord name.
+    pub(crate) fn resolve_name(&self, name: &str) -> Option<Resolved> {
+        let inner = self.inner.read().unwrap_or_else(|e| e.into_inner());
+        inner.by_name.get(&name.trim().to_lowercase()).cloned()
+    }
+
+    pub(crate) fn plugins(&self) -> Vec<Arc<LoadedPlugin>> {
+        self.inner.read().unwrap_or_else(|e| e.into_inner()).plugins.clone()
+    }
+
+    pub(crate) fn plugin(&self, name: &str) -> Option<Arc<LoadedPlugin>> {
+        self.plugins().into_iter().find(|p| p.meta.name == name)
+    }
+
+    /// The enabled plugins subscribed to `topic`.
+    pub(crate) fn subscribers(&self, topic: &str) -> Vec<Arc<LoadedPlugin>> {
+        self.plugins()
+            .into_iter()
+            .filter(|p| p.is_enabled() && p.subscriptions.iter().any(|t| t == topic))
+            .collect()
+    }
+}
+
+fn split_word(text: &str) -> (&str, &str) {
+    let text = text.trim_start();
+    match text.find(char::is_whitespace) {
+        Some(i) => (&text[..i], &text[i..]),
+        None => (text, ""),
+    }
+}
