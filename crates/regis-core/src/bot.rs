@@ -362,6 +362,12 @@ impl Bot {
             .insert(connector.name().to_string(), connector);
     }
 
+    /// Sets a user's stored rank directly, as the operator (no rank checks); for tools and
+    /// tests. Plugins go through [`Ctx::admin`](crate::Ctx::admin), which checks.
+    pub async fn set_rank(&self, user: &crate::envelope::UserRef, rank: Rank) -> Result<(), StorageError> {
+        self.core.ranks.set(user, rank).await
+    }
+
     /// The configuration in force.
     pub fn config(&self) -> &CoreConfig {
         &self.core.config

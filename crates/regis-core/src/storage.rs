@@ -60,7 +60,7 @@ pub trait KvBackend: Send + Sync {
     async fn update(
         &self,
         key: &str,
-        update: &mut (dyn FnMut(Option<&str>) -> Result<String, StorageError> + Send),
+        update: &mut (dyn for<'v> FnMut(Option<&'v str>) -> Result<String, StorageError> + Send),
     ) -> Result<String, StorageError>;
 }
 

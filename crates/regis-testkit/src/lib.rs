@@ -1,1 +1,294 @@
-//! placeholder
+//! Test kit for Regis plugins: [`TestBot`] runs plugins (plus the built-in admin plugin) on a
+//! temporary data directory behind an in-memory connector, so a command is tested in three
+//! lines:
+//!
+//! ```ignore
+//! let bot = TestBot::with(Dice).await;
+//! assert!(bot.send("!roll 1 1").await.text().contains("[1] (roll #1)"));
+//! ```
+
+use async_trait::async_trait;
+use regis_core::{
+    Bot, Capabilities, ChannelInfo, ChannelRef, Connector, ConnectorError, CoreConfig, Destination, Envelope,
+    Plugin, Rank, Reply, SentMessage, Stats, UserInfo, UserRef,
+};
+use regis_store::SqliteBackend;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// The connector name test envelopes carry.
+pub const CONNECTOR: &str = "test";
+/// The default speaker of [`TestBot::send`] (rank 0 unless changed).
+pub const DEFAULT_USER: &str = "tester";
+/// The channel test messages come from.
+pub const CHANNEL: &str = "test-channel";
+
+/// One message the bot sent.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Sent {
+    /// The envelope it answered, if any.
+    pub origin: Option<String>,
+    /// Where it went.
+    pub to: Destination,
+    /// What it said.
+    pub reply: Reply,
+}
+
+/// The messages sent while handling one input.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Replies(pub Vec<Sent>);
+
+impl Replies {
+    /// All text, one message per line.
+    pub fn text(&self) -> String {
+        self.0.iter().map(|s| s.reply.text.as_str()).collect::<Vec<_>>().join("\n")
+    }
+
+    /// Whether nothing was sent.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// How many messages were sent.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// The messages.
+    pub fn iter(&self) -> impl Iterator<Item = &Sent> {
+        self.0.iter()
+    }
+}
+
+/// An in-memory connector that records everything sent through it.
+#[derive(Default)]
+pub struct TestConnector {
+    sent: Mutex<Vec<Sent>>,
+}
+
+impl TestConnector {
+    fn take_for(&self, origin: &str) -> Vec<Sent> {
+        let mut sent = self.sent.lock().unwrap_or_else(|e| e.into_inner());
+        let (mine, rest): (Vec<Sent>, Vec<Sent>) = sent.drain(..).partition(|s| s.origin.as_deref() == Some(origin));
+        *sent = rest;
+        mine
+    }
+
+    /// Removes and returns everything sent so far.
+    pub fn drain(&self) -> Vec<Sent> {
+        std::mem::take(&mut *self.sent.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+}
+
+#[async_trait]
+impl Connector for TestConnector {
+    fn name(&self) -> &str {
+        CONNECTOR
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        Capabilities {
+            embeds: true,
+            attachments: true,
+        }
+    }
+
+    async fn send(&self, origin: Option<&Envelope>, to: &Destination, reply: Reply) -> Result<SentMessage, ConnectorError> {
+        let mut sent = self.sent.lock().unwrap_or_else(|e| e.into_inner());
+        sent.push(Sent {
+            origin: origin.map(|o| o.id.clone()),
+            to: to.clone(),
+            reply,
+        });
+        Ok(SentMessage {
+            id: sent.len().to_string(),
+            channel: None,
+        })
+    }
+
+    async fn user(&self, id: &str) -> Result<Option<UserInfo>, ConnectorError> {
+        Ok(Some(UserInfo {
+            id: id.to_string(),
+            name: id.to_string(),
+            bot: false,
+        }))
+    }
+
+    async fn channel(&self, id: &str) -> Result<Option<ChannelInfo>, ConnectorError> {
+        Ok(Some(ChannelInfo {
+            id: id.to_string(),
+            name: id.to_string(),
+            topic: None,
+        }))
+    }
+}
+
+/// Builds a [`TestBot`] with options.
+pub struct TestBotBuilder {
+    config: CoreConfig,
+    plugins: Vec<Arc<dyn Plugin>>,
+    dir: Option<PathBuf>,
+}
+
+impl TestBotBuilder {
+    /// Adds a plugin.
+    pub fn plugin(mut self, plugin: impl Plugin) -> Self {
+        self.plugins.push(Arc::new(plugin));
+        self
+    }
+
+    /// Makes `name` an owner (rank 999).
+    pub fn owner(mut self, name: &str) -> Self {
+        self.config.owners.push(format!("{CONNECTOR}:{name}"));
+        self
+    }
+
+    /// Sets the handler timeout.
+    pub fn handler_timeout(mut self, timeout: Duration) -> Self {
+        self.config.handler_timeout = timeout;
+        self
+    }
+
+    /// Sets the worker count.
+    pub fn workers(mut self, workers: usize) -> Self {
+        self.config.workers = workers;
+        self
+    }
+
+    /// Changes any core setting.
+    pub fn configure(mut self, f: impl FnOnce(&mut CoreConfig)) -> Self {
+        f(&mut self.config);
+        self
+    }
+
+    /// Uses this data directory instead of a fresh temporary one.
+    pub fn data_dir(mut self, dir: &Path) -> Self {
+        self.dir = Some(dir.to_path_buf());
+        self
+    }
+
+    /// Starts the bot. Panics with the reason if it cannot start (this is test code).
+    pub async fn start(self) -> TestBot {
+        let (dir, temp) = match self.dir {
+            Some(dir) => (dir, None),
+            None => {
+                let temp = tempfile::tempdir().expect("create a temporary data dir");
+                (temp.path().to_path_buf(), Some(Arc::new(temp)))
+            }
+        };
+        TestBot::start_in(dir, temp, self.config, self.plugins).await
+    }
+}
+
+/// A running bot with the admin plugin and the given plugins on a temporary data directory.
+pub struct TestBot {
+    bot: Bot,
+    connector: Arc<TestConnector>,
+    dir: PathBuf,
+    temp: Option<Arc<tempfile::TempDir>>,
+    plugins: Vec<Arc<dyn Plugin>>,
+}
+
+impl TestBot {
+    /// A bot with the admin plugin and `plugin`.
+    pub async fn with(plugin: impl Plugin) -> TestBot {
+        TestBot::builder().plugin(plugin).start().await
+    }
+
+    /// A builder for more options.
+    pub fn builder() -> TestBotBuilder {
+        TestBotBuilder {
+            config: CoreConfig::default(),
+            plugins: Vec::new(),
+            dir: None,
+        }
+    }
+
+    async fn start_in(
+        dir: PathBuf,
+        temp: Option<Arc<tempfile::TempDir>>,
+        config: CoreConfig,
+        plugins: Vec<Arc<dyn Plugin>>,
+    ) -> TestBot {
+        let connector = Arc::new(TestConnector::default());
+        let mut builder = Bot::builder(config)
+            .storage(SqliteBackend::new(&dir))
+            .connector(connector.clone())
+            .plugin(regis_plugin_admin::Admin);
+        for plugin in &plugins {
+            builder = builder.plugin_arc(Arc::clone(plugin));
+        }
+        let bot = match builder.start().await {
+            Ok(bot) => bot,
+            Err(e) => panic!("test bot failed to start: {e}"),
+        };
+        TestBot {
+            bot,
+            connector,
+            dir,
+            temp,
+            plugins,
+        }
+    }
+
+    /// A user of the test connector.
+    pub fn user(name: &str) -> UserRef {
+        UserRef::new(CONNECTOR, name)
+    }
+
+    /// Sends `text` as the default user and returns what the bot sent in answer.
+    pub async fn send(&self, text: &str) -> Replies {
+        self.send_as(DEFAULT_USER, text).await
+    }
+
+    /// Sends `text` as `user` and returns what the bot sent in answer.
+    pub async fn send_as(&self, user: &str, text: &str) -> Replies {
+        let envelope = Envelope::message(CONNECTOR, TestBot::user(user), text).in_channel(ChannelRef::new(CHANNEL));
+        self.submit(envelope).await
+    }
+
+    /// Submits any envelope, waits until it is handled, and returns what was sent in answer.
+    pub async fn submit(&self, envelope: Envelope) -> Replies {
+        let id = envelope.id.clone();
+        if let Err(e) = self.bot.ingress().submit_and_wait(envelope).await {
+            panic!("could not submit: {e}");
+        }
+        Replies(self.connector.take_for(&id))
+    }
+
+    /// Stores a rank for `user` directly (no checks).
+    pub async fn set_rank(&self, user: &str, rank: i64) {
+        let rank = Rank::new(rank).expect("rank in -1..=999");
+        self.bot.set_rank(&TestBot::user(user), rank).await.expect("store rank");
+    }
+
+    /// Everything sent so far that was not returned by `send` (e.g. from event handlers),
+    /// after waiting until the bot is idle.
+    pub async fn drain(&self) -> Vec<Sent> {
+        self.bot.idle().await;
+        self.connector.drain()
+    }
+
+    /// The dispatcher's counters.
+    pub fn stats(&self) -> Stats {
+        self.bot.stats()
+    }
+
+    /// The running bot.
+    pub fn bot(&self) -> &Bot {
+        &self.bot
+    }
+
+    /// The data directory.
+    pub fn data_dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Shuts the bot down and starts it again on the same data directory and plugins.
+    pub async fn restart(self) -> TestBot {
+        let config = self.bot.config().clone();
+        self.bot.shutdown().await;
+        TestBot::start_in(self.dir, self.temp, config, self.plugins).await
+    }
+}

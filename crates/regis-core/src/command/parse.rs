@@ -122,7 +122,9 @@ pub fn parse_prefix_args(params: &[ParamSpec], line: &str, source: &str) -> Resu
                     values[i] = Some(value);
                     next += 1;
                 }
-                Err(e) if !param.required => {
+                // A word of another type may belong to a later parameter; a word of the right
+                // type but out of range is an error, never a reason to move on.
+                Err(e) if !param.required && !fits_type(param, &token.text) => {
                     skipped.get_or_insert(e);
                 }
                 Err(e) => return Err(e),
@@ -136,6 +138,16 @@ pub fn parse_prefix_args(params: &[ParamSpec], line: &str, source: &str) -> Resu
         return Err(skipped.unwrap_or_else(|| ArgError::Unexpected(extra.text.clone())));
     }
     Ok(Args::new(values))
+}
+
+/// Whether `text` has the parameter's type at all (limits aside).
+fn fits_type(param: &ParamSpec, text: &str) -> bool {
+    match &param.kind {
+        ParamKind::Integer { .. } => text.trim_start_matches('+').parse::<i64>().is_ok(),
+        ParamKind::Number { .. } => text.parse::<f64>().is_ok_and(f64::is_finite),
+        ParamKind::String { .. } => true,
+        _ => false,
+    }
 }
 
 fn keyword<'t>(params: &[ParamSpec], token: &'t Token) -> Option<(usize, &'t str)> {
@@ -300,6 +312,8 @@ mod tests {
         assert_eq!(args.values(), &[Some(ArgValue::Int(7)), Some(ArgValue::Int(12)), None]);
         let err = parse_prefix_args(&params, "7 40", "console").unwrap_err();
         assert_eq!(err.to_string(), "`rings` must be integer 4..=19, got 40");
+        let err = parse_prefix_args(&params, "7 40 fill", "console").unwrap_err();
+        assert_eq!(err.to_string(), "`rings` must be integer 4..=19, got 40", "out of range never skips");
         let err = parse_prefix_args(&params, "7 12 fill extra", "console").unwrap_err();
         assert_eq!(err, ArgError::Unexpected("extra".into()));
     }

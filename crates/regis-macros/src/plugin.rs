@@ -1,0 +1,288 @@
+//! `#[plugin]`: generates `impl Plugin` from an impl block's `#[command]` and `#[event]` methods.
+
+use crate::docs;
+use crate::paths::{krate, snake_case};
+use proc_macro2::{Span, TokenStream};
+use quote::{format_ident, quote};
+use syn::spanned::Spanned;
+use syn::{
+    Attribute, Error, Expr, ExprArray, FnArg, ImplItem, ImplItemFn, ItemImpl, LitStr, Pat, Result, Type,
+};
+
+struct PluginArgs {
+    name: Option<String>,
+    description: Option<String>,
+    migrations: Vec<Expr>,
+}
+
+fn parse_plugin_args(attr: TokenStream) -> Result<PluginArgs> {
+    let mut args = PluginArgs {
+        name: None,
+        description: None,
+        migrations: Vec::new(),
+    };
+    let parser = syn::meta::parser(|meta| {
+        if meta.path.is_ident("name") {
+            args.name = Some(meta.value()?.parse::<LitStr>()?.value());
+        } else if meta.path.is_ident("description") {
+            args.description = Some(meta.value()?.parse::<LitStr>()?.value());
+        } else if meta.path.is_ident("migrations") {
+            let array: ExprArray = meta.value()?.parse()?;
+            args.migrations = array.elems.into_iter().collect();
+        } else {
+            return Err(meta.error("unknown #[plugin] option; expected name, description or migrations"));
+        }
+        Ok(())
+    });
+    syn::parse::Parser::parse2(parser, attr)?;
+    Ok(args)
+}
+
+struct CommandArgs {
+    name: Option<String>,
+    rank: Option<Expr>,
+    aliases: Vec<String>,
+    cooldown: Option<String>,
+}
+
+fn parse_command_args(attr: &Attribute) -> Result<CommandArgs> {
+    let mut args = CommandArgs {
+        name: None,
+        rank: None,
+        aliases: Vec::new(),
+        cooldown: None,
+    };
+    if matches!(attr.meta, syn::Meta::Path(_)) {
+        return Ok(args);
+    }
+    attr.parse_nested_meta(|meta| {
+        if meta.path.is_ident("name") {
+            args.name = Some(meta.value()?.parse::<LitStr>()?.value());
+        } else if meta.path.is_ident("rank") {
+            args.rank = Some(meta.value()?.parse::<Expr>()?);
+        } else if meta.path.is_ident("aliases") {
+            let array: ExprArray = meta.value()?.parse()?;
+            for elem in array.elems {
+                match elem {
+                    Expr::Lit(syn::ExprLit { lit: syn::Lit::Str(s), .. }) => args.aliases.push(s.value()),
+                    other => return Err(Error::new(other.span(), "aliases must be string literals")),
+                }
+            }
+        } else if meta.path.is_ident("cooldown") {
+            args.cooldown = Some(meta.value()?.parse::<LitStr>()?.value());
+        } else {
+            return Err(meta.error("unknown #[command] option; expected name, rank, aliases or cooldown"));
+        }
+        Ok(())
+    })?;
+    Ok(args)
+}
+
+fn take_attr(attrs: &mut Vec<Attribute>, name: &str) -> Option<Attribute> {
+    let index = attrs.iter().position(|a| a.path().is_ident(name))?;
+    Some(attrs.remove(index))
+}
+
+struct Command {
+    spec: TokenStream,
+    arm: TokenStream,
+}
+
+fn expand_command(method: &mut ImplItemFn, attr: Attribute, krate: &TokenStream) -> Result<Command> {
+    let args = parse_command_args(&attr)?;
+    let docs = docs::parse(&method.attrs);
+    let fn_ident = method.sig.ident.clone();
+    if method.sig.asyncness.is_none() {
+        return Err(Error::new(method.sig.span(), "a #[command] method must be `async fn`"));
+    }
+    let name = args.name.unwrap_or_else(|| fn_ident.to_string().trim_start_matches("r#").to_string());
+    let mut inputs = method.sig.inputs.iter_mut();
+    match inputs.next() {
+        Some(FnArg::Receiver(r)) if r.reference.is_some() && r.mutability.is_none() => {}
+        _ => return Err(Error::new(method.sig.span(), "a #[command] method takes `&self` first")),
+    }
+    match inputs.next() {
+        Some(FnArg::Typed(t)) if matches!(*t.ty, Type::Reference(_)) => {}
+        _ => {
+            return Err(Error::new(
+                method.sig.span(),
+                "a #[command] method takes `ctx: &Ctx` second, then its parameters",
+            ))
+        }
+    }
+    let mut params = Vec::new();
+    let mut takes = Vec::new();
+    let mut call_args = Vec::new();
+    for (index, input) in inputs.enumerate() {
+        let FnArg::Typed(pat_type) = input else {
+            return Err(Error::new(input.span(), "unexpected receiver"));
+        };
+        let ident = match &*pat_type.pat {
+            Pat::Ident(p) => p.ident.clone(),
+            other => return Err(Error::new(other.span(), "command parameters must be plain names")),
+        };
+        let param_name = ident.to_string().trim_start_matches("r#").trim_start_matches('_').to_string();
+        let mut min = None;
+        let mut max = None;
+        let mut description = docs.params.get(&param_name).cloned().unwrap_or_default();
+        let mut kept = Vec::new();
+        for a in pat_type.attrs.drain(..) {
+            if a.path().is_ident("min") || a.path().is_ident("max") {
+                let syn::Meta::NameValue(nv) = &a.meta else {
+                    return Err(Error::new(a.span(), "write #[min = N] / #[max = N]"));
+                };
+                let value = nv.value.clone();
+                if a.path().is_ident("min") {
+                    min = Some(value);
+                } else {
+                    max = Some(value);
+                }
+            } else if a.path().is_ident("description") {
+                let syn::Meta::NameValue(nv) = &a.meta else {
+                    return Err(Error::new(a.span(), "write #[description = \"...\"]"));
+                };
+                match &nv.value {
+                    Expr::Lit(syn::ExprLit { lit: syn::Lit::Str(s), .. }) => description = s.value(),
+                    other => return Err(Error::new(other.span(), "a description is a string literal")),
+                }
+            } else {
+                kept.push(a);
+            }
+        }
+        pat_type.attrs = kept;
+        let ty = &pat_type.ty;
+        let min = min.map(|m| quote!(.min((#m) as f64)));
+        let max = max.map(|m| quote!(.max((#m) as f64)));
+        params.push(quote! {
+            .param(#krate::ParamSpec::of::<#ty>(#param_name, #description) #min #max)
+        });
+        let var = format_ident!("__arg{}", index);
+        takes.push(quote! { let #var = __args.take::<#ty>(#index)?; });
+        call_args.push(var);
+    }
+    let description = &docs.description;
+    let help = &docs.help;
+    let rank = args.rank.map(|r| quote!(.rank((#r) as i64)));
+    let aliases = &args.aliases;
+    let aliases = (!aliases.is_empty()).then(|| quote!(.aliases(&[#(#aliases),*])));
+    let cooldown = args.cooldown.map(|c| quote!(.cooldown(#c)));
+    let spec = quote! {
+        #krate::CommandSpec::new(#name, #description, #help) #(#params)* #rank #aliases #cooldown
+    };
+    let arm = quote! {
+        #name => {
+            #(#takes)*
+            match self.#fn_ident(__ctx, #(#call_args),*).await {
+                ::core::result::Result::Ok(value) => ::core::result::Result::Ok(#krate::IntoReply::into_reply(value)),
+                ::core::result::Result::Err(error) => ::core::result::Result::Err(::core::convert::Into::into(error)),
+            }
+        }
+    };
+    Ok(Command { spec, arm })
+}
+
+fn event_topic(attr: &Attribute) -> Result<String> {
+    attr.parse_args::<LitStr>()
+        .map(|s| s.value())
+        .map_err(|e| Error::new(e.span(), "write #[event(\"topic\")], e.g. #[event(\"message\")]"))
+}
+
+pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> Result<TokenStream> {
+    let args = parse_plugin_args(attr)?;
+    let mut item: ItemImpl = syn::parse2(item)?;
+    if item.trait_.is_some() {
+        return Err(Error::new(item.span(), "#[plugin] goes on an inherent `impl Type { ... }` block"));
+    }
+    let krate = krate();
+    let self_ty = item.self_ty.clone();
+    let type_name = match &*self_ty {
+        Type::Path(p) => p.path.segments.last().map(|s| s.ident.to_string()).unwrap_or_default(),
+        _ => String::new(),
+    };
+    let name = args.name.unwrap_or_else(|| snake_case(&type_name));
+    let description = args
+        .description
+        .unwrap_or_else(|| docs::parse(&item.attrs).description);
+    let mut specs = Vec::new();
+    let mut arms = Vec::new();
+    let mut events: Vec<(String, syn::Ident)> = Vec::new();
+    for impl_item in &mut item.items {
+        let ImplItem::Fn(method) = impl_item else { continue };
+        if let Some(attr) = take_attr(&mut method.attrs, "command") {
+            let command = expand_command(method, attr, &krate)?;
+            specs.push(command.spec);
+            arms.push(command.arm);
+        } else if let Some(attr) = take_attr(&mut method.attrs, "event") {
+            if method.sig.asyncness.is_none() {
+                return Err(Error::new(method.sig.span(), "an #[event] method must be `async fn`"));
+            }
+            events.push((event_topic(&attr)?, method.sig.ident.clone()));
+        }
+    }
+    let migrations = args.migrations.iter().enumerate().map(|(i, sql)| {
+        let version = (i + 1) as u32;
+        quote!(#krate::Migration { version: #version, sql: #sql })
+    });
+    let mut topics: Vec<&String> = events.iter().map(|(t, _)| t).collect();
+    topics.dedup();
+    let event_calls = events.iter().map(|(topic, ident)| {
+        quote! {
+            if __event.topic == #topic {
+                match self.#ident(__ctx, __event).await {
+                    ::core::result::Result::Ok(()) => {}
+                    ::core::result::Result::Err(error) => return ::core::result::Result::Err(::core::convert::Into::into(error)),
+                }
+            }
+        }
+    });
+    let (impl_generics, _, where_clause) = item.generics.split_for_impl();
+    let unknown = LitStr::new("unknown command `{}` for this plugin", Span::call_site());
+    Ok(quote! {
+        #item
+
+        impl #impl_generics #krate::Plugin for #self_ty #where_clause {
+            fn meta(&self) -> #krate::PluginMeta {
+                #krate::PluginMeta {
+                    name: ::std::string::String::from(#name),
+                    description: ::std::string::String::from(#description),
+                    migrations: ::std::vec![#(#migrations),*],
+                }
+            }
+
+            fn commands(&self) -> ::std::vec::Vec<#krate::CommandSpec> {
+                ::std::vec![#(#specs),*]
+            }
+
+            fn invoke<'__a>(
+                &'__a self,
+                __ctx: &'__a #krate::Ctx,
+                __command: &'__a str,
+                mut __args: #krate::Args,
+            ) -> #krate::BoxFuture<'__a, #krate::Result<#krate::Reply>> {
+                ::std::boxed::Box::pin(async move {
+                    let _ = &mut __args;
+                    match __command {
+                        #(#arms)*
+                        other => ::core::result::Result::Err(::std::format!(#unknown, other).into()),
+                    }
+                })
+            }
+
+            fn subscriptions(&self) -> ::std::vec::Vec<::std::string::String> {
+                ::std::vec![#(::std::string::String::from(#topics)),*]
+            }
+
+            fn on_event<'__a>(
+                &'__a self,
+                __ctx: &'__a #krate::Ctx,
+                __event: &'__a #krate::Event,
+            ) -> #krate::BoxFuture<'__a, #krate::Result<()>> {
+                ::std::boxed::Box::pin(async move {
+                    let _ = (__ctx, __event);
+                    #(#event_calls)*
+                    ::core::result::Result::Ok(())
+                })
+            }
+        }
+    })
+}

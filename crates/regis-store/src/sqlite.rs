@@ -1,0 +1,243 @@
+//! The SQLite backend: a database file per plugin.
+
+use async_trait::async_trait;
+use regis_core::storage::{Db, KvBackend, PluginStorage, StorageBackend, StorageError};
+use regis_core::Migration;
+use sqlx::any::AnyPoolOptions;
+use sqlx::{AnyPool, Row};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Once};
+
+/// One SQLite file per plugin under a data directory.
+#[derive(Clone, Debug)]
+pub struct SqliteBackend {
+    data_dir: PathBuf,
+    max_connections: u32,
+}
+
+impl SqliteBackend {
+    /// A backend keeping its files under `data_dir` (created when first needed).
+    pub fn new(data_dir: impl Into<PathBuf>) -> Self {
+        SqliteBackend {
+            data_dir: data_dir.into(),
+            max_connections: 4,
+        }
+    }
+
+    /// The database file of `owner`.
+    pub fn path_of(&self, owner: &str) -> PathBuf {
+        if owner == "core" {
+            self.data_dir.join("core.db")
+        } else {
+            self.data_dir.join("plugins").join(format!("{owner}.db"))
+        }
+    }
+}
+
+fn install_drivers() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(sqlx::any::install_default_drivers);
+}
+
+async fn connect(path: &Path, max_connections: u32) -> Result<AnyPool, StorageError> {
+    install_drivers();
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(|source| StorageError::Io {
+            path: dir.display().to_string(),
+            source,
+        })?;
+    }
+    let url = format!("sqlite://{}?mode=rwc", path.display());
+    let pool = AnyPoolOptions::new()
+        .max_connections(max_connections)
+        .after_connect(|conn, _meta| {
+            Box::pin(async move {
+                sqlx::query("PRAGMA synchronous = NORMAL").execute(&mut *conn).await?;
+                sqlx::query("PRAGMA foreign_keys = ON").execute(&mut *conn).await?;
+                Ok(())
+            })
+        })
+        .connect(&url)
+        .await?;
+    sqlx::query("PRAGMA journal_mode = WAL").fetch_all(&pool).await?;
+    Ok(pool)
+}
+
+async fn migrate(pool: &AnyPool, owner: &str, migrations: &[Migration]) -> Result<(), StorageError> {
+    if migrations.iter().enumerate().any(|(i, m)| m.version as usize != i + 1) {
+        return Err(StorageError::MigrationOrder(owner.to_string()));
+    }
+    sqlx::query(
+        "CREATE TABLE IF NOT EXISTS _regis_migrations (version INTEGER PRIMARY KEY NOT NULL, applied_ms INTEGER NOT NULL)",
+    )
+    .execute(pool)
+    .await?;
+    let applied: i64 = sqlx::query("SELECT COALESCE(MAX(version), 0) AS v FROM _regis_migrations")
+        .fetch_one(pool)
+        .await?
+        .try_get("v")?;
+    for migration in migrations.iter().filter(|m| i64::from(m.version) > applied) {
+        let failed = |source| StorageError::Migration {
+            owner: owner.to_string(),
+            version: migration.version,
+            source,
+        };
+        let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
+        let conn: &mut sqlx::AnyConnection = &mut tx;
+        sqlx::Executor::execute(&mut *conn, migration.sql).await.map_err(failed)?;
+        sqlx::query("INSERT INTO _regis_migrations (version, applied_ms) VALUES ($1, $2)")
+            .bind(i64::from(migration.version))
+            .bind(now_ms())
+            .execute(&mut *conn)
+            .await
+            .map_err(failed)?;
+        tx.commit().await.map_err(failed)?;
+        tracing::info!(owner, version = migration.version, "applied migration");
+    }
+    Ok(())
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+#[async_trait]
+impl StorageBackend for SqliteBackend {
+    async fn open(&self, owner: &str, migrations: &[Migration]) -> Result<PluginStorage, StorageError> {
+        let pool = connect(&self.path_of(owner), self.max_connections).await?;
+        sqlx::query("CREATE TABLE IF NOT EXISTS _regis_kv (key TEXT PRIMARY KEY NOT NULL, value TEXT NOT NULL)")
+            .execute(&pool)
+            .await?;
+        migrate(&pool, owner, migrations).await?;
+        Ok(PluginStorage {
+            kv: Arc::new(SqliteKv { pool: pool.clone() }),
+            db: Db::new(pool),
+        })
+    }
+}
+
+/// The key-value table `_regis_kv` of one plugin's database.
+struct SqliteKv {
+    pool: AnyPool,
+}
+
+#[async_trait]
+impl KvBackend for SqliteKv {
+    async fn get(&self, key: &str) -> Result<Option<String>, StorageError> {
+        let row = sqlx::query("SELECT value FROM _regis_kv WHERE key = $1")
+            .bind(key)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.map(|r| r.try_get("value")).transpose()?)
+    }
+
+    async fn set(&self, key: &str, value: &str) -> Result<(), StorageError> {
+        sqlx::query("INSERT INTO _regis_kv (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = excluded.value")
+            .bind(key)
+            .bind(value)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn delete(&self, key: &str) -> Result<bool, StorageError> {
+        let done = sqlx::query("DELETE FROM _regis_kv WHERE key = $1")
+            .bind(key)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn list_prefix(&self, prefix: &str) -> Result<Vec<(String, String)>, StorageError> {
+        let rows = sqlx::query("SELECT key, value FROM _regis_kv WHERE substr(key, 1, length($1)) = $1 ORDER BY key")
+            .bind(prefix)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.into_iter()
+            .map(|r| Ok((r.try_get("key")?, r.try_get("value")?)))
+            .collect()
+    }
+
+    async fn update(
+        &self,
+        key: &str,
+        update: &mut (dyn for<'v> FnMut(Option<&'v str>) -> Result<String, StorageError> + Send),
+    ) -> Result<String, StorageError> {
+        // BEGIN IMMEDIATE takes the write lock up front, so concurrent updates (also from other
+        // processes) serialize instead of failing on lock upgrade.
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let old: Option<String> = sqlx::query("SELECT value FROM _regis_kv WHERE key = $1")
+            .bind(key)
+            .fetch_optional(&mut *tx)
+            .await?
+            .map(|r| r.try_get("value"))
+            .transpose()?;
+        let new = update(old.as_deref())?;
+        sqlx::query("INSERT INTO _regis_kv (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = excluded.value")
+            .bind(key)
+            .bind(&new)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(new)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use regis_core::Store;
+
+    #[tokio::test]
+    async fn kv_round_trip_prefix_and_atomic_update() {
+        let dir = tempfile::tempdir().unwrap();
+        let backend = SqliteBackend::new(dir.path());
+        let storage = backend.open("dice", &[]).await.unwrap();
+        assert!(backend.path_of("dice").exists());
+        let store = Store::new(storage.kv);
+        store.set("a:1", &vec![1, 2]).await.unwrap();
+        store.set("a:2", &vec![3]).await.unwrap();
+        store.set("b:1", &vec![9]).await.unwrap();
+        assert_eq!(store.get::<Vec<i32>>("a:1").await.unwrap(), Some(vec![1, 2]));
+        let listed = store.list::<Vec<i32>>("a:").await.unwrap();
+        assert_eq!(listed, vec![("a:1".into(), vec![1, 2]), ("a:2".into(), vec![3])]);
+        assert!(store.get::<String>("a:1").await.is_err(), "type mismatch is an error");
+        assert!(store.delete("a:1").await.unwrap());
+        assert!(!store.delete("a:1").await.unwrap());
+
+        let tasks: Vec<_> = (0..50)
+            .map(|_| {
+                let store = store.clone();
+                tokio::spawn(async move { store.update("n", |n: Option<u64>| n.unwrap_or(0) + 1).await })
+            })
+            .collect();
+        for t in tasks {
+            t.await.unwrap().unwrap();
+        }
+        assert_eq!(store.get::<u64>("n").await.unwrap(), Some(50));
+    }
+
+    #[tokio::test]
+    async fn migrations_apply_once_and_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let backend = SqliteBackend::new(dir.path());
+        let v1 = [Migration { version: 1, sql: "CREATE TABLE questions (id INTEGER PRIMARY KEY, q TEXT NOT NULL);" }];
+        let storage = backend.open("trivia", &v1).await.unwrap();
+        sqlx::query("INSERT INTO questions (q) VALUES ($1)").bind("2+2?").execute(&*storage.db).await.unwrap();
+        drop(storage);
+        let v2 = [v1[0], Migration { version: 2, sql: "ALTER TABLE questions ADD COLUMN a TEXT; UPDATE questions SET a = '4';" }];
+        let storage = backend.open("trivia", &v2).await.unwrap();
+        let row = sqlx::query("SELECT q, a FROM questions").fetch_one(&*storage.db).await.unwrap();
+        assert_eq!(row.get::<String, _>("a"), "4");
+        let bad = [Migration { version: 2, sql: "SELECT 1" }];
+        assert!(matches!(backend.open("x", &bad).await, Err(StorageError::MigrationOrder(_))));
+        let broken = [Migration { version: 1, sql: "CREATE TABLE nope (" }];
+        let err = backend.open("y", &broken).await.err().unwrap().to_string();
+        assert!(err.contains("migration 1 of `y` failed"), "{err}");
+        let mode: String = sqlx::query("PRAGMA journal_mode").fetch_one(&*storage.db).await.unwrap().get(0);
+        assert_eq!(mode, "wal");
+    }
+}
