@@ -41,6 +41,9 @@ pub use rank::{Rank, RankError};
 pub use reply::{Attachment, Embed, EmbedField, IntoReply, Reply};
 pub use storage::{Db, KvBackend, PluginStorage, StorageBackend, StorageError, Store};
 
+/// The SQL toolkit behind [`Ctx::db`]: `regis::sqlx::query("...").bind(x).execute(ctx.db().pool())`.
+pub use sqlx;
+
 /// Items used by code that the `regis-macros` crate generates; not a stable API.
 #[doc(hidden)]
 pub mod __private {

@@ -1,0 +1,117 @@
+//! Ranks, bans, plugin states and their persistence across restarts.
+
+use regis::prelude::*;
+use regis_testkit::TestBot;
+
+/// A counter with a moderators-only reset.
+pub struct Counter;
+
+#[plugin(migrations = ["CREATE TABLE hits (who TEXT NOT NULL);"])]
+impl Counter {
+    /// Count a hit in the plugin's own table.
+    #[command]
+    async fn hit(&self, ctx: &Ctx) -> Result<String> {
+        sqlx_query(ctx, &ctx.author().key()).await
+    }
+
+    /// Reset the count (moderators).
+    #[command(rank = 100)]
+    async fn reset(&self, _ctx: &Ctx) -> Result<&'static str> {
+        Ok("reset")
+    }
+}
+
+async fn sqlx_query(ctx: &Ctx, who: &str) -> Result<String> {
+    use regis::sqlx::{self, Row};
+    sqlx::query("INSERT INTO hits (who) VALUES ($1)").bind(who).execute(ctx.db().pool()).await?;
+    let n: i64 = sqlx::query("SELECT COUNT(*) AS n FROM hits").fetch_one(ctx.db().pool()).await?.try_get("n")?;
+    Ok(format!("{n} hits"))
+}
+
+#[tokio::test]
+async fn required_rank_is_enforced() {
+    let bot = TestBot::with(Counter).await;
+    assert_eq!(bot.send("!reset").await.text(), "`reset` needs rank 100; yours is 0.");
+    bot.set_rank("tester", 100).await;
+    assert_eq!(bot.send("!reset").await.text(), "reset");
+}
+
+#[tokio::test]
+async fn help_lists_only_what_the_asker_may_run() {
+    let bot = TestBot::builder().plugin(Counter).owner("boss").start().await;
+    let everyone = bot.send("!help").await.text();
+    assert!(everyone.contains("!hit") && everyone.contains("!ping"), "{everyone}");
+    assert!(!everyone.contains("!reset") && !everyone.contains("!ban"), "{everyone}");
+    assert!(bot.send("!help ban").await.text().starts_with("No command `ban` that you may run."));
+    let owner = bot.send_as("boss", "!help").await.text();
+    assert!(owner.contains("!reset") && owner.contains("!ban") && owner.contains("!rank set"), "{owner}");
+}
+
+#[tokio::test]
+async fn rank_set_cannot_escalate() {
+    let bot = TestBot::builder().plugin(Counter).owner("boss").start().await;
+    bot.set_rank("mod", 100).await;
+    let refused = bot.send_as("mod", "!rank set @bob 100").await.text();
+    assert_eq!(refused, "`rank set` failed: you cannot grant rank 100: it must be below your own (100)");
+    let refused = bot.send_as("mod", "!rank set @mod 500").await.text();
+    assert!(refused.contains("cannot grant rank 500"), "{refused}");
+    assert_eq!(bot.send_as("mod", "!rank set @bob 50").await.text(), "bob now has rank 50.");
+    bot.set_rank("peer", 100).await;
+    let refused = bot.send_as("mod", "!rank set @peer 0").await.text();
+    assert!(refused.contains("peer has rank 100, not below your own"), "{refused}");
+    let refused = bot.send_as("mod", "!rank set @bob -1").await.text();
+    assert!(refused.contains("banning needs rank 999"), "{refused}");
+    let refused = bot.send_as("mod", "!rank set @boss 0").await.text();
+    assert!(refused.contains("boss is an owner"), "{refused}");
+    assert_eq!(bot.send_as("bob", "!rank set @carl 10").await.text(), "`rank set` needs rank 100; yours is 50.");
+    assert_eq!(bot.send("!rank @bob").await.text(), "bob has rank 50.");
+}
+
+#[tokio::test]
+async fn banned_users_are_ignored_silently() {
+    let bot = TestBot::builder().plugin(Counter).owner("boss").start().await;
+    assert_eq!(bot.send_as("boss", "!ban @troll").await.text(), "troll is banned.");
+    assert!(bot.send_as("troll", "!ping").await.is_empty());
+    assert!(bot.send_as("troll", "!nonsense").await.is_empty());
+    assert_eq!(bot.send_as("boss", "!unban @troll").await.text(), "troll is no longer banned.");
+    assert_eq!(bot.send_as("troll", "!ping").await.text(), "pong");
+    assert_eq!(bot.send_as("tester", "!ban @boss").await.text(), "`ban` needs rank 999; yours is 0.");
+}
+
+#[tokio::test]
+async fn data_ranks_bans_and_plugin_states_survive_a_restart() {
+    let bot = TestBot::builder().plugin(Counter).owner("boss").start().await;
+    assert_eq!(bot.send("!hit").await.text(), "1 hits");
+    assert_eq!(bot.send("!hit").await.text(), "2 hits");
+    bot.send_as("boss", "!rank set @helper 100").await;
+    bot.send_as("boss", "!ban @troll").await;
+    assert_eq!(bot.send_as("boss", "!plugin disable counter").await.text(), "Plugin `counter` disabled.");
+    assert_eq!(bot.send("!hit").await.text(), "`hit` is unavailable: plugin `counter` is disabled.");
+    assert!(bot.data_dir().join("plugins/counter.db").exists());
+    assert!(bot.data_dir().join("core.db").exists());
+
+    let bot = bot.restart().await;
+    assert_eq!(bot.send("!hit").await.text(), "`hit` is unavailable: plugin `counter` is disabled.");
+    assert!(bot.send_as("boss", "!plugins").await.text().contains("counter    disabled"));
+    assert_eq!(bot.send_as("boss", "!plugin enable counter").await.text(), "Plugin `counter` enabled.");
+    assert_eq!(bot.send("!hit").await.text(), "3 hits");
+    assert_eq!(bot.send("!rank @helper").await.text(), "helper has rank 100.");
+    assert!(bot.send_as("troll", "!ping").await.is_empty());
+    let refused = bot.send_as("boss", "!plugin disable admin").await.text();
+    assert_eq!(refused, "`plugin disable` failed: plugin `admin` cannot disable itself");
+    let unknown = bot.send_as("boss", "!plugin enable nope").await.text();
+    assert_eq!(unknown, "`plugin enable` failed: no plugin named `nope`");
+}
+
+#[tokio::test]
+async fn command_rank_overrides_from_configuration() {
+    let bot = TestBot::builder()
+        .plugin(Counter)
+        .configure(|c| {
+            c.command_ranks.insert("ban".into(), Rank::new(500).unwrap());
+        })
+        .start()
+        .await;
+    bot.set_rank("admin", 500).await;
+    assert_eq!(bot.send_as("admin", "!ban @x").await.text(), "x is banned.");
+}

@@ -1,0 +1,144 @@
+//! Events between plugins and from connectors; connector verbs; choice and rest parameters.
+
+use regis::prelude::*;
+use regis::Destination;
+use regis_testkit::TestBot;
+use std::time::Duration;
+
+/// How a greeting is said.
+#[derive(Choice, Debug, Clone, Copy)]
+pub enum Tone {
+    /// Friendly.
+    Warm,
+    /// Terse.
+    Cold,
+    /// Named explicitly.
+    #[choice(name = "very-loud")]
+    Loud,
+}
+
+/// Publishes and says things.
+pub struct Herald;
+
+#[plugin]
+impl Herald {
+    /// Announce something to the other plugins.
+    ///
+    /// # Arguments
+    /// * `text` - what to announce
+    #[command]
+    async fn announce(&self, ctx: &Ctx, text: Rest) -> Result<String> {
+        ctx.publish("herald.announced", &serde_json::json!({ "text": text.0 })).await?;
+        Ok("announced".into())
+    }
+
+    /// Greet someone.
+    ///
+    /// # Arguments
+    /// * `user` - who
+    /// * `tone` - how
+    #[command]
+    async fn greet(&self, ctx: &Ctx, user: UserRef, tone: Option<Tone>) -> Result<()> {
+        let text = match tone.unwrap_or(Tone::Warm) {
+            Tone::Warm => format!("hello {}!", user.name),
+            Tone::Cold => format!("{}.", user.name),
+            Tone::Loud => format!("HELLO {}", user.name.to_uppercase()),
+        };
+        ctx.whisper(&user.id, text).await?;
+        ctx.say("general", format!("{} was greeted", user.name)).await?;
+        ctx.upload("note.txt", b"greeting sent".to_vec()).await?;
+        Ok(())
+    }
+
+    /// Wait for the next message in the channel and echo it.
+    #[command]
+    async fn next(&self, ctx: &Ctx) -> Result<String> {
+        let mut messages = ctx.subscribe("message");
+        ctx.reply("waiting").await?;
+        match tokio::time::timeout(Duration::from_secs(5), messages.next()).await {
+            Ok(Some(event)) => Ok(format!("heard: {}", event.text().unwrap_or_default())),
+            _ => Ok("heard nothing".into()),
+        }
+    }
+}
+
+/// Listens to the herald and to messages.
+pub struct Scribe;
+
+#[plugin]
+impl Scribe {
+    /// Show how many announcements and messages were seen.
+    #[command]
+    async fn seen(&self, ctx: &Ctx) -> Result<String> {
+        let a: u64 = ctx.store().get("announced").await?.unwrap_or(0);
+        let m: u64 = ctx.store().get("messages").await?.unwrap_or(0);
+        Ok(format!("{a} announcements, {m} messages"))
+    }
+
+    #[event("herald.announced")]
+    async fn on_announce(&self, ctx: &Ctx, event: &Event) -> Result<()> {
+        #[derive(serde::Deserialize)]
+        struct Announcement {
+            text: String,
+        }
+        let a: Announcement = event.data()?;
+        ctx.store().update("announced", |n: Option<u64>| n.unwrap_or(0) + 1).await?;
+        ctx.reply(format!("scribe noted: {}", a.text)).await?;
+        Ok(())
+    }
+
+    #[event("message")]
+    async fn on_message(&self, ctx: &Ctx, _event: &Event) -> Result<()> {
+        ctx.store().update("messages", |n: Option<u64>| n.unwrap_or(0) + 1).await?;
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn plugins_receive_published_and_connector_events() {
+    let bot = TestBot::builder().plugin(Herald).plugin(Scribe).start().await;
+    assert_eq!(bot.send("!announce the  \"big\" news").await.text(), "announced");
+    let later = bot.drain().await;
+    assert_eq!(later.len(), 1);
+    assert_eq!(later[0].reply.text, "scribe noted: the  \"big\" news");
+    bot.send("hello there").await;
+    assert_eq!(bot.send("!seen").await.text(), "1 announcements, 3 messages");
+}
+
+#[tokio::test]
+async fn disabled_plugins_get_no_events() {
+    let bot = TestBot::builder().plugin(Herald).plugin(Scribe).owner("boss").start().await;
+    bot.send_as("boss", "!plugin disable scribe").await;
+    bot.send("!announce x").await;
+    assert!(bot.drain().await.is_empty());
+    bot.send_as("boss", "!plugin enable scribe").await;
+    // Seen: "!plugin disable scribe" (still enabled then) and "!seen"; not "!announce x".
+    assert_eq!(bot.send("!seen").await.text(), "0 announcements, 2 messages");
+}
+
+#[tokio::test]
+async fn connector_verbs_choices_and_mentions() {
+    let bot = TestBot::with(Herald).await;
+    let sent = bot.send("!greet @ann very-loud").await;
+    assert_eq!(sent.len(), 3);
+    assert_eq!(sent.0[0].to, Destination::Direct("ann".into()));
+    assert_eq!(sent.0[0].reply.text, "HELLO ANN");
+    assert_eq!(sent.0[1].to, Destination::Channel("general".into()));
+    assert_eq!(sent.0[2].reply.attachments[0].data, b"greeting sent");
+    let usage = bot.send("!greet @ann rude").await.text();
+    assert_eq!(usage, "`tone` must be one of warm, cold, very-loud, got `rude`\nUsage: !greet <user> [tone: warm|cold|very-loud]");
+    let schema = bot.bot().commands().into_iter().find(|(_, c)| c.name == "greet").unwrap().1.to_discord_json();
+    assert_eq!(schema["options"][1]["choices"][2]["value"], "very-loud");
+}
+
+#[tokio::test]
+async fn a_handler_can_wait_for_later_messages() {
+    let bot = std::sync::Arc::new(TestBot::with(Herald).await);
+    let waiting = {
+        let bot = bot.clone();
+        tokio::spawn(async move { bot.send("!next").await.text() })
+    };
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    bot.send_as("ann", "forty-two").await;
+    assert_eq!(waiting.await.unwrap(), "waiting\nheard: forty-two");
+}
