@@ -2,6 +2,7 @@
 //! statistics and graceful shutdown.
 
 use crate::command::CommandSpec;
+use crate::command::SpecError;
 use crate::connector::Connector;
 use crate::cooldown::{CooldownSpec, Cooldowns};
 use crate::dispatcher;
@@ -13,7 +14,6 @@ use crate::rank::Rank;
 use crate::ranks::{lock, Ranks};
 use crate::registry::{LoadedPlugin, Registry, RegistryError};
 use crate::storage::{StorageBackend, StorageError, Store};
-use crate::command::SpecError;
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
@@ -215,22 +215,13 @@ impl BotBuilder {
             return Err(BotError::Config("workers must be at least 1".into()));
         }
         if config.prefix.is_empty() || config.prefix.chars().any(char::is_whitespace) {
-            return Err(BotError::Config(format!(
-                "prefix `{}` must be non-empty and without spaces",
-                config.prefix
-            )));
+            return Err(BotError::Config(format!("prefix `{}` must be non-empty and without spaces", config.prefix)));
         }
         let storage = self.storage.ok_or(BotError::NoStorage)?;
         let core_storage = storage.open("core", &[]).await?;
         let core_store = Store::new(core_storage.kv);
-        let queue = self
-            .queue
-            .unwrap_or_else(|| Arc::new(InProcessQueue::new(config.queue_capacity)));
-        let connectors = self
-            .connectors
-            .into_iter()
-            .map(|c| (c.name().to_string(), c))
-            .collect();
+        let queue = self.queue.unwrap_or_else(|| Arc::new(InProcessQueue::new(config.queue_capacity)));
+        let connectors = self.connectors.into_iter().map(|c| (c.name().to_string(), c)).collect();
         let core = Arc::new(Core {
             ranks: Ranks::new(config.owners.clone(), core_store.clone()),
             registry: Registry::default(),
@@ -250,13 +241,9 @@ impl BotBuilder {
         for plugin in self.plugins {
             register(&core, &*storage, plugin).await?;
         }
-        let workers = (0..core.config.workers)
-            .map(|_| tokio::spawn(dispatcher::run_worker(Arc::clone(&core))))
-            .collect();
-        Ok(Bot {
-            core,
-            workers: Mutex::new(workers),
-        })
+        let workers =
+            (0..core.config.workers).map(|_| tokio::spawn(dispatcher::run_worker(Arc::clone(&core)))).collect();
+        Ok(Bot { core, workers: Mutex::new(workers) })
     }
 }
 
@@ -266,18 +253,11 @@ async fn register(core: &Arc<Core>, storage: &dyn StorageBackend, plugin: Arc<dy
     let commands = plugin.commands();
     let mut cooldowns = Vec::with_capacity(commands.len());
     for spec in &commands {
-        spec.validate().map_err(|source| BotError::Spec {
-            plugin: meta.name.clone(),
-            source,
-        })?;
+        spec.validate().map_err(|source| BotError::Spec { plugin: meta.name.clone(), source })?;
         cooldowns.push(spec.cooldown.as_deref().and_then(|c| c.parse::<CooldownSpec>().ok()));
     }
     let opened = storage.open(&meta.name, &meta.migrations).await?;
-    let enabled = core
-        .core_store
-        .get::<bool>(&format!("plugin:{}:enabled", meta.name))
-        .await?
-        .unwrap_or(true);
+    let enabled = core.core_store.get::<bool>(&format!("plugin:{}:enabled", meta.name)).await?.unwrap_or(true);
     core.registry.add(LoadedPlugin {
         subscriptions: plugin.subscriptions(),
         plugin,
@@ -337,29 +317,17 @@ impl Ingress {
 impl Bot {
     /// A builder with the given configuration.
     pub fn builder(config: CoreConfig) -> BotBuilder {
-        BotBuilder {
-            config,
-            storage: None,
-            plugins: Vec::new(),
-            connectors: Vec::new(),
-            queue: None,
-        }
+        BotBuilder { config, storage: None, plugins: Vec::new(), connectors: Vec::new(), queue: None }
     }
 
     /// The handle connectors push envelopes to.
     pub fn ingress(&self) -> Ingress {
-        Ingress {
-            core: Arc::clone(&self.core),
-        }
+        Ingress { core: Arc::clone(&self.core) }
     }
 
     /// Attaches a connector after start.
     pub fn attach(&self, connector: Arc<dyn Connector>) {
-        self.core
-            .connectors
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(connector.name().to_string(), connector);
+        self.core.connectors.write().unwrap_or_else(|e| e.into_inner()).insert(connector.name().to_string(), connector);
     }
 
     /// Sets a user's stored rank directly, as the operator (no rank checks); for tools and

@@ -81,7 +81,12 @@ pub trait Connector: Send + Sync + 'static {
     fn capabilities(&self) -> Capabilities;
 
     /// Sends a (degraded) reply; `origin` is the envelope being answered, if any.
-    async fn send(&self, origin: Option<&Envelope>, to: &Destination, reply: Reply) -> Result<SentMessage, ConnectorError>;
+    async fn send(
+        &self,
+        origin: Option<&Envelope>,
+        to: &Destination,
+        reply: Reply,
+    ) -> Result<SentMessage, ConnectorError>;
 
     /// Replaces the content of a message it sent.
     async fn edit(&self, message: &SentMessage, reply: Reply) -> Result<(), ConnectorError> {

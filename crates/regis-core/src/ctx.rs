@@ -252,22 +252,14 @@ impl Admin<'_> {
     pub async fn set_rank(&self, user: &UserRef, rank: Rank) -> Result<(), CtxError> {
         let mine = self.ctx.rank;
         if self.is_owner(user) {
-            return Err(CtxError::Refused(format!(
-                "{} is an owner (rank 999, from the configuration)",
-                user.name
-            )));
+            return Err(CtxError::Refused(format!("{} is an owner (rank 999, from the configuration)", user.name)));
         }
         if rank >= mine {
-            return Err(CtxError::Refused(format!(
-                "you cannot grant rank {rank}: it must be below your own ({mine})"
-            )));
+            return Err(CtxError::Refused(format!("you cannot grant rank {rank}: it must be below your own ({mine})")));
         }
         let theirs = self.rank_of(user).await?;
         if theirs >= mine {
-            return Err(CtxError::Refused(format!(
-                "{} has rank {theirs}, not below your own ({mine})",
-                user.name
-            )));
+            return Err(CtxError::Refused(format!("{} has rank {theirs}, not below your own ({mine})", user.name)));
         }
         Ok(self.ctx.core.ranks.set(user, rank).await?)
     }
@@ -292,10 +284,7 @@ impl Admin<'_> {
     /// plugin running this cannot disable itself.
     pub async fn set_plugin_enabled(&self, name: &str, enabled: bool) -> Result<(), CtxError> {
         let core = &self.ctx.core;
-        let plugin = core
-            .registry
-            .plugin(name)
-            .ok_or_else(|| CtxError::UnknownPlugin(name.to_string()))?;
+        let plugin = core.registry.plugin(name).ok_or_else(|| CtxError::UnknownPlugin(name.to_string()))?;
         if !enabled && plugin.meta.name == self.ctx.plugin.meta.name {
             return Err(CtxError::Refused(format!("plugin `{name}` cannot disable itself")));
         }

@@ -201,7 +201,9 @@ async fn run_command(
     if let Some(cooldown) = &found.plugin.cooldowns[found.index] {
         let key = match cooldown.scope {
             crate::cooldown::CooldownScope::User => envelope.author.key(),
-            crate::cooldown::CooldownScope::Channel => envelope.channel.as_ref().map(|c| c.id.clone()).unwrap_or_default(),
+            crate::cooldown::CooldownScope::Channel => {
+                envelope.channel.as_ref().map(|c| c.id.clone()).unwrap_or_default()
+            }
             crate::cooldown::CooldownScope::Guild => envelope.guild.clone().unwrap_or_default(),
             crate::cooldown::CooldownScope::Global => String::new(),
         };
@@ -258,10 +260,7 @@ async fn send_notice(core: &Arc<Core>, envelope: &Envelope, text: String) {
         tracing::warn!(source = %envelope.source, "no connector to answer through");
         return;
     };
-    if let Err(e) = connector
-        .send(Some(envelope), &crate::connector::Destination::Origin, Reply::text(text))
-        .await
-    {
+    if let Err(e) = connector.send(Some(envelope), &crate::connector::Destination::Origin, Reply::text(text)).await {
         tracing::warn!(envelope = %envelope.id, error = %e, "could not send notice");
     }
 }

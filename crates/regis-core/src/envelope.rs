@@ -81,11 +81,7 @@ impl UserRef {
     /// A user whose display name is their id.
     pub fn new(connector: impl Into<String>, id: impl Into<String>) -> Self {
         let id = id.into();
-        UserRef {
-            connector: connector.into(),
-            name: id.clone(),
-            id,
-        }
+        UserRef { connector: connector.into(), name: id.clone(), id }
     }
 
     /// The identity key `connector:id`, unique across connectors; use it as a storage key.
@@ -115,11 +111,7 @@ pub struct ChannelRef {
 impl ChannelRef {
     /// A channel known only by id.
     pub fn new(id: impl Into<String>) -> Self {
-        ChannelRef {
-            id: id.into(),
-            name: None,
-            direct: false,
-        }
+        ChannelRef { id: id.into(), name: None, direct: false }
     }
 }
 
@@ -165,10 +157,7 @@ pub fn new_id() -> String {
 
 /// Milliseconds since the Unix epoch.
 pub fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
 }
 
 #[cfg(test)]

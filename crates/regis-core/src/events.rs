@@ -1,7 +1,7 @@
 //! Events: what connectors report (a message, a member joining, a reaction) and what plugins
 //! publish, delivered to the plugins that subscribe to the topic.
 
-use crate::envelope::{Envelope, EnvelopeKind, UserRef, ChannelRef};
+use crate::envelope::{ChannelRef, Envelope, EnvelopeKind, UserRef};
 use serde::de::DeserializeOwned;
 use std::sync::Arc;
 use tokio::sync::broadcast;
@@ -30,18 +30,13 @@ impl Event {
         let (topic, data) = match &envelope.kind {
             EnvelopeKind::Message { text } => (MESSAGE.to_string(), serde_json::json!({ "text": text })),
             EnvelopeKind::MemberJoin => (MEMBER_JOIN.to_string(), serde_json::Value::Null),
-            EnvelopeKind::Reaction { message_id, emoji } => (
-                REACTION.to_string(),
-                serde_json::json!({ "message_id": message_id, "emoji": emoji }),
-            ),
+            EnvelopeKind::Reaction { message_id, emoji } => {
+                (REACTION.to_string(), serde_json::json!({ "message_id": message_id, "emoji": emoji }))
+            }
             EnvelopeKind::Event { topic, data, .. } => (topic.clone(), data.clone()),
             EnvelopeKind::Command { .. } => return None,
         };
-        Some(Event {
-            topic,
-            data,
-            envelope: Arc::clone(envelope),
-        })
+        Some(Event { topic, data, envelope: Arc::clone(envelope) })
     }
 
     /// The payload as a typed value.
@@ -73,9 +68,7 @@ pub(crate) struct EventBus {
 
 impl EventBus {
     pub(crate) fn new(capacity: usize) -> Self {
-        EventBus {
-            sender: broadcast::channel(capacity.max(16)).0,
-        }
+        EventBus { sender: broadcast::channel(capacity.max(16)).0 }
     }
 
     pub(crate) fn broadcast(&self, event: &Event) {
@@ -85,10 +78,7 @@ impl EventBus {
     }
 
     pub(crate) fn subscribe(&self, topic: &str) -> Subscription {
-        Subscription {
-            topic: topic.to_string(),
-            receiver: self.sender.subscribe(),
-        }
+        Subscription { topic: topic.to_string(), receiver: self.sender.subscribe() }
     }
 }
 

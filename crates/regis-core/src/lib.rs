@@ -6,6 +6,9 @@
 //! handler under a timeout and a panic guard, and sends the [`Reply`] back through the
 //! [`Connector`] the envelope came from. This crate does no network I/O itself.
 
+// Lets macro-generated code name this crate `::regis_core` from inside it too.
+extern crate self as regis_core;
+
 pub mod bot;
 pub mod command;
 pub mod connector;
@@ -25,12 +28,10 @@ pub mod storage;
 
 pub use bot::{Bot, BotBuilder, BotError, CoreConfig, Ingress, Stats};
 pub use command::{
-    ArgError, ArgValue, Args, ChoiceOption, CommandSpec, Param, ParamKind, ParamShape, ParamSpec,
-    ParamValue, Rest, SpecError,
+    ArgError, ArgValue, Args, ChoiceOption, CommandSpec, Param, ParamKind, ParamShape, ParamSpec, ParamValue, Rest,
+    SpecError,
 };
-pub use connector::{
-    Capabilities, ChannelInfo, Connector, ConnectorError, Destination, SentMessage, UserInfo,
-};
+pub use connector::{Capabilities, ChannelInfo, Connector, ConnectorError, Destination, SentMessage, UserInfo};
 pub use ctx::{Admin, CommandInfo, Ctx, CtxError, PluginStatus};
 pub use envelope::{ChannelRef, Envelope, EnvelopeKind, UserRef};
 pub use error::{Error, Result};

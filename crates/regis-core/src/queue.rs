@@ -87,12 +87,7 @@ impl InProcessQueue {
 #[async_trait]
 impl Queue for InProcessQueue {
     async fn push(&self, envelope: Envelope) -> Result<(), QueueError> {
-        let sender = self
-            .sender
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
-            .ok_or(QueueError::Closed)?;
+        let sender = self.sender.read().unwrap_or_else(|e| e.into_inner()).clone().ok_or(QueueError::Closed)?;
         sender.try_send(envelope).map_err(|e| match e {
             mpsc::error::TrySendError::Full(_) => QueueError::Full(self.capacity),
             mpsc::error::TrySendError::Closed(_) => QueueError::Closed,
@@ -110,10 +105,7 @@ impl Queue for InProcessQueue {
 
     fn depth(&self) -> Option<usize> {
         let probe = self.depth_probe.lock().unwrap_or_else(|e| e.into_inner());
-        probe
-            .as_ref()
-            .and_then(|w| w.upgrade())
-            .map(|s| self.capacity - s.capacity())
+        probe.as_ref().and_then(|w| w.upgrade()).map(|s| self.capacity - s.capacity())
     }
 }
 

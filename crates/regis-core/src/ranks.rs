@@ -21,12 +21,7 @@ fn key(user: &UserRef) -> String {
 
 impl Ranks {
     pub(crate) fn new(owners: impl IntoIterator<Item = String>, store: Store) -> Self {
-        Ranks {
-            owners: owners.into_iter().collect(),
-            store,
-            cache: Mutex::default(),
-            overrides: Mutex::default(),
-        }
+        Ranks { owners: owners.into_iter().collect(), store, cache: Mutex::default(), overrides: Mutex::default() }
     }
 
     pub(crate) fn is_owner(&self, user: &UserRef) -> bool {

@@ -112,13 +112,7 @@ impl Registry {
             }
         }
         for (name, index) in names {
-            inner.by_name.insert(
-                name,
-                Resolved {
-                    plugin: Arc::clone(&plugin),
-                    index,
-                },
-            );
+            inner.by_name.insert(name, Resolved { plugin: Arc::clone(&plugin), index });
         }
         inner.plugins.push(Arc::clone(&plugin));
         Ok(plugin)
@@ -155,10 +149,7 @@ impl Registry {
 
     /// The enabled plugins subscribed to `topic`.
     pub(crate) fn subscribers(&self, topic: &str) -> Vec<Arc<LoadedPlugin>> {
-        self.plugins()
-            .into_iter()
-            .filter(|p| p.is_enabled() && p.subscriptions.iter().any(|t| t == topic))
-            .collect()
+        self.plugins().into_iter().filter(|p| p.is_enabled() && p.subscriptions.iter().any(|t| t == topic)).collect()
     }
 }
 

@@ -54,10 +54,7 @@ pub struct Attachment {
 impl Reply {
     /// A text-only reply.
     pub fn text(text: impl Into<String>) -> Self {
-        Reply {
-            text: text.into(),
-            ..Reply::default()
-        }
+        Reply { text: text.into(), ..Reply::default() }
     }
 
     /// Adds an embed.
@@ -115,10 +112,7 @@ impl Reply {
 impl Embed {
     /// An embed with a title.
     pub fn titled(title: impl Into<String>) -> Self {
-        Embed {
-            title: Some(title.into()),
-            ..Embed::default()
-        }
+        Embed { title: Some(title.into()), ..Embed::default() }
     }
 
     /// Sets the description.
@@ -129,10 +123,7 @@ impl Embed {
 
     /// Adds a field.
     pub fn field(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
-        self.fields.push(EmbedField {
-            name: name.into(),
-            value: value.into(),
-        });
+        self.fields.push(EmbedField { name: name.into(), value: value.into() });
         self
     }
 
@@ -168,11 +159,7 @@ impl Attachment {
     pub fn new(name: impl Into<String>, data: Vec<u8>) -> Self {
         let name = name.into();
         let content_type = content_type_for(&name).to_string();
-        Attachment {
-            name,
-            content_type,
-            data,
-        }
+        Attachment { name, content_type, data }
     }
 }
 
@@ -247,10 +234,7 @@ mod tests {
             .attach(Attachment::new("m.png", vec![1, 2, 3]));
         let plain = reply.clone().degrade(false, false);
         assert!(plain.embeds.is_empty() && plain.attachments.is_empty());
-        assert_eq!(
-            plain.text,
-            "here\n== Mandala ==\nseed: 42\n[attachment m.png (image/png, 3 bytes) not shown here]"
-        );
+        assert_eq!(plain.text, "here\n== Mandala ==\nseed: 42\n[attachment m.png (image/png, 3 bytes) not shown here]");
         assert_eq!(reply.clone().degrade(true, true), reply);
     }
 }

@@ -145,12 +145,7 @@ impl Store {
 
     /// All entries whose key starts with `prefix`, in key order.
     pub async fn list<T: DeserializeOwned>(&self, prefix: &str) -> Result<Vec<(String, T)>, StorageError> {
-        self.kv
-            .list_prefix(prefix)
-            .await?
-            .into_iter()
-            .map(|(k, v)| decode(&k, &v).map(|value| (k, value)))
-            .collect()
+        self.kv.list_prefix(prefix).await?.into_iter().map(|(k, v)| decode(&k, &v).map(|value| (k, value))).collect()
     }
 
     /// Atomically replaces the value of `key` by `f(old)` and returns the new value.
@@ -174,15 +169,9 @@ impl Store {
 }
 
 fn decode<T: DeserializeOwned>(key: &str, text: &str) -> Result<T, StorageError> {
-    serde_json::from_str(text).map_err(|source| StorageError::Serde {
-        key: key.to_string(),
-        source,
-    })
+    serde_json::from_str(text).map_err(|source| StorageError::Serde { key: key.to_string(), source })
 }
 
 fn encode<T: Serialize + ?Sized>(key: &str, value: &T) -> Result<String, StorageError> {
-    serde_json::to_string(value).map_err(|source| StorageError::Serde {
-        key: key.to_string(),
-        source,
-    })
+    serde_json::to_string(value).map_err(|source| StorageError::Serde { key: key.to_string(), source })
 }

@@ -62,20 +62,13 @@ pub(crate) fn parse(attrs: &[Attribute]) -> Docs {
     while help.last().is_some_and(|l| l.trim().is_empty()) {
         help.pop();
     }
-    Docs {
-        description,
-        help: help.join("\n"),
-        params,
-    }
+    Docs { description, help: help.join("\n"), params }
 }
 
 /// `* `count` - how many dice` or `- count: how many dice`.
 fn argument_line(line: &str) -> Option<(String, String)> {
     let item = line.strip_prefix('*').or_else(|| line.strip_prefix('-'))?.trim();
-    let (name, text) = item
-        .split_once(" - ")
-        .or_else(|| item.split_once(" – "))
-        .or_else(|| item.split_once(':'))?;
+    let (name, text) = item.split_once(" - ").or_else(|| item.split_once(" – ")).or_else(|| item.split_once(':'))?;
     let name = name.trim().trim_matches('`').trim().to_string();
     Some((name, text.trim().to_string()))
 }

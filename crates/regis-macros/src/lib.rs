@@ -23,9 +23,7 @@ mod plugin;
 /// doc comment's `# Arguments` entry).
 #[proc_macro_attribute]
 pub fn plugin(attr: TokenStream, item: TokenStream) -> TokenStream {
-    plugin::expand(attr.into(), item.into())
-        .unwrap_or_else(syn::Error::into_compile_error)
-        .into()
+    plugin::expand(attr.into(), item.into()).unwrap_or_else(syn::Error::into_compile_error).into()
 }
 
 /// Marks a method of a `#[plugin]` impl block as a command. It has no effect elsewhere.
@@ -51,7 +49,5 @@ fn outside_plugin(name: &str, item: TokenStream) -> TokenStream {
 /// the variant's name in snake_case (override with `#[choice(name = "...")]`).
 #[proc_macro_derive(Choice, attributes(choice))]
 pub fn derive_choice(item: TokenStream) -> TokenStream {
-    choice::expand(item.into())
-        .unwrap_or_else(syn::Error::into_compile_error)
-        .into()
+    choice::expand(item.into()).unwrap_or_else(syn::Error::into_compile_error).into()
 }

@@ -6,14 +6,11 @@ use quote::{format_ident, quote};
 
 pub(crate) fn krate() -> TokenStream {
     for candidate in ["regis", "regis-core"] {
-        let lib = candidate.replace('-', "_");
         match crate_name(candidate) {
+            // Within the crate itself (and its tests, examples and doctests) the name resolves
+            // through `extern crate self as ...;` in its root.
             Ok(FoundCrate::Itself) => {
-                // Itself also covers the package's tests and examples, which are other crates.
-                if std::env::var("CARGO_CRATE_NAME").is_ok_and(|c| c == lib) {
-                    return quote!(crate);
-                }
-                let ident = format_ident!("{}", lib);
+                let ident = format_ident!("{}", candidate.replace('-', "_"));
                 return quote!(::#ident);
             }
             Ok(FoundCrate::Name(name)) => {

@@ -5,9 +5,7 @@ use crate::paths::{krate, snake_case};
 use proc_macro2::{Span, TokenStream};
 use quote::{format_ident, quote};
 use syn::spanned::Spanned;
-use syn::{
-    Attribute, Error, Expr, ExprArray, FnArg, ImplItem, ImplItemFn, ItemImpl, LitStr, Pat, Result, Type,
-};
+use syn::{Attribute, Error, Expr, ExprArray, FnArg, ImplItem, ImplItemFn, ItemImpl, LitStr, Pat, Result, Type};
 
 struct PluginArgs {
     name: Option<String>,
@@ -16,11 +14,7 @@ struct PluginArgs {
 }
 
 fn parse_plugin_args(attr: TokenStream) -> Result<PluginArgs> {
-    let mut args = PluginArgs {
-        name: None,
-        description: None,
-        migrations: Vec::new(),
-    };
+    let mut args = PluginArgs { name: None, description: None, migrations: Vec::new() };
     let parser = syn::meta::parser(|meta| {
         if meta.path.is_ident("name") {
             args.name = Some(meta.value()?.parse::<LitStr>()?.value());
@@ -46,12 +40,7 @@ struct CommandArgs {
 }
 
 fn parse_command_args(attr: &Attribute) -> Result<CommandArgs> {
-    let mut args = CommandArgs {
-        name: None,
-        rank: None,
-        aliases: Vec::new(),
-        cooldown: None,
-    };
+    let mut args = CommandArgs { name: None, rank: None, aliases: Vec::new(), cooldown: None };
     if matches!(attr.meta, syn::Meta::Path(_)) {
         return Ok(args);
     }
@@ -200,14 +189,14 @@ pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> Result<TokenStream
         _ => String::new(),
     };
     let name = args.name.unwrap_or_else(|| snake_case(&type_name));
-    let description = args
-        .description
-        .unwrap_or_else(|| docs::parse(&item.attrs).description);
+    let description = args.description.unwrap_or_else(|| docs::parse(&item.attrs).description);
     let mut specs = Vec::new();
     let mut arms = Vec::new();
     let mut events: Vec<(String, syn::Ident)> = Vec::new();
     for impl_item in &mut item.items {
-        let ImplItem::Fn(method) = impl_item else { continue };
+        let ImplItem::Fn(method) = impl_item else {
+            continue;
+        };
         if let Some(attr) = take_attr(&mut method.attrs, "command") {
             let command = expand_command(method, attr, &krate)?;
             specs.push(command.spec);

@@ -18,10 +18,7 @@ pub struct SqliteBackend {
 impl SqliteBackend {
     /// A backend keeping its files under `data_dir` (created when first needed).
     pub fn new(data_dir: impl Into<PathBuf>) -> Self {
-        SqliteBackend {
-            data_dir: data_dir.into(),
-            max_connections: 4,
-        }
+        SqliteBackend { data_dir: data_dir.into(), max_connections: 4 }
     }
 
     /// The database file of `owner`.
@@ -42,10 +39,7 @@ fn install_drivers() {
 async fn connect(path: &Path, max_connections: u32) -> Result<AnyPool, StorageError> {
     install_drivers();
     if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(|source| StorageError::Io {
-            path: dir.display().to_string(),
-            source,
-        })?;
+        std::fs::create_dir_all(dir).map_err(|source| StorageError::Io { path: dir.display().to_string(), source })?;
     }
     let url = format!("sqlite://{}?mode=rwc", path.display());
     let pool = AnyPoolOptions::new()
@@ -77,11 +71,7 @@ async fn migrate(pool: &AnyPool, owner: &str, migrations: &[Migration]) -> Resul
         .await?
         .try_get("v")?;
     for migration in migrations.iter().filter(|m| i64::from(m.version) > applied) {
-        let failed = |source| StorageError::Migration {
-            owner: owner.to_string(),
-            version: migration.version,
-            source,
-        };
+        let failed = |source| StorageError::Migration { owner: owner.to_string(), version: migration.version, source };
         let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
         let conn: &mut sqlx::AnyConnection = &mut tx;
         sqlx::Executor::execute(&mut *conn, migration.sql).await.map_err(failed)?;
@@ -98,10 +88,7 @@ async fn migrate(pool: &AnyPool, owner: &str, migrations: &[Migration]) -> Resul
 }
 
 fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
 }
 
 #[async_trait]
@@ -112,10 +99,7 @@ impl StorageBackend for SqliteBackend {
             .execute(&pool)
             .await?;
         migrate(&pool, owner, migrations).await?;
-        Ok(PluginStorage {
-            kv: Arc::new(SqliteKv { pool: pool.clone() }),
-            db: Db::new(pool),
-        })
+        Ok(PluginStorage { kv: Arc::new(SqliteKv { pool: pool.clone() }), db: Db::new(pool) })
     }
 }
 
@@ -127,27 +111,24 @@ struct SqliteKv {
 #[async_trait]
 impl KvBackend for SqliteKv {
     async fn get(&self, key: &str) -> Result<Option<String>, StorageError> {
-        let row = sqlx::query("SELECT value FROM _regis_kv WHERE key = $1")
-            .bind(key)
-            .fetch_optional(&self.pool)
-            .await?;
+        let row =
+            sqlx::query("SELECT value FROM _regis_kv WHERE key = $1").bind(key).fetch_optional(&self.pool).await?;
         Ok(row.map(|r| r.try_get("value")).transpose()?)
     }
 
     async fn set(&self, key: &str, value: &str) -> Result<(), StorageError> {
-        sqlx::query("INSERT INTO _regis_kv (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = excluded.value")
-            .bind(key)
-            .bind(value)
-            .execute(&self.pool)
-            .await?;
+        sqlx::query(
+            "INSERT INTO _regis_kv (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        )
+        .bind(key)
+        .bind(value)
+        .execute(&self.pool)
+        .await?;
         Ok(())
     }
 
     async fn delete(&self, key: &str) -> Result<bool, StorageError> {
-        let done = sqlx::query("DELETE FROM _regis_kv WHERE key = $1")
-            .bind(key)
-            .execute(&self.pool)
-            .await?;
+        let done = sqlx::query("DELETE FROM _regis_kv WHERE key = $1").bind(key).execute(&self.pool).await?;
         Ok(done.rows_affected() > 0)
     }
 
@@ -156,9 +137,7 @@ impl KvBackend for SqliteKv {
             .bind(prefix)
             .fetch_all(&self.pool)
             .await?;
-        rows.into_iter()
-            .map(|r| Ok((r.try_get("key")?, r.try_get("value")?)))
-            .collect()
+        rows.into_iter().map(|r| Ok((r.try_get("key")?, r.try_get("value")?))).collect()
     }
 
     async fn update(
@@ -176,11 +155,13 @@ impl KvBackend for SqliteKv {
             .map(|r| r.try_get("value"))
             .transpose()?;
         let new = update(old.as_deref())?;
-        sqlx::query("INSERT INTO _regis_kv (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = excluded.value")
-            .bind(key)
-            .bind(&new)
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query(
+            "INSERT INTO _regis_kv (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        )
+        .bind(key)
+        .bind(&new)
+        .execute(&mut *tx)
+        .await?;
         tx.commit().await?;
         Ok(new)
     }
@@ -228,7 +209,10 @@ mod tests {
         let storage = backend.open("trivia", &v1).await.unwrap();
         sqlx::query("INSERT INTO questions (q) VALUES ($1)").bind("2+2?").execute(&*storage.db).await.unwrap();
         drop(storage);
-        let v2 = [v1[0], Migration { version: 2, sql: "ALTER TABLE questions ADD COLUMN a TEXT; UPDATE questions SET a = '4';" }];
+        let v2 = [
+            v1[0],
+            Migration { version: 2, sql: "ALTER TABLE questions ADD COLUMN a TEXT; UPDATE questions SET a = '4';" },
+        ];
         let storage = backend.open("trivia", &v2).await.unwrap();
         let row = sqlx::query("SELECT q, a FROM questions").fetch_one(&*storage.db).await.unwrap();
         assert_eq!(row.get::<String, _>("a"), "4");

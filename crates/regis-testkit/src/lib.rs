@@ -9,8 +9,8 @@
 
 use async_trait::async_trait;
 use regis_core::{
-    Bot, Capabilities, ChannelInfo, ChannelRef, Connector, ConnectorError, CoreConfig, Destination, Envelope,
-    Plugin, Rank, Reply, SentMessage, Stats, UserInfo, UserRef,
+    Bot, Capabilities, ChannelInfo, ChannelRef, Connector, ConnectorError, CoreConfig, Destination, Envelope, Plugin,
+    Rank, Reply, SentMessage, Stats, UserInfo, UserRef,
 };
 use regis_store::SqliteBackend;
 use std::path::{Path, PathBuf};
@@ -88,39 +88,26 @@ impl Connector for TestConnector {
     }
 
     fn capabilities(&self) -> Capabilities {
-        Capabilities {
-            embeds: true,
-            attachments: true,
-        }
+        Capabilities { embeds: true, attachments: true }
     }
 
-    async fn send(&self, origin: Option<&Envelope>, to: &Destination, reply: Reply) -> Result<SentMessage, ConnectorError> {
+    async fn send(
+        &self,
+        origin: Option<&Envelope>,
+        to: &Destination,
+        reply: Reply,
+    ) -> Result<SentMessage, ConnectorError> {
         let mut sent = self.sent.lock().unwrap_or_else(|e| e.into_inner());
-        sent.push(Sent {
-            origin: origin.map(|o| o.id.clone()),
-            to: to.clone(),
-            reply,
-        });
-        Ok(SentMessage {
-            id: sent.len().to_string(),
-            channel: None,
-        })
+        sent.push(Sent { origin: origin.map(|o| o.id.clone()), to: to.clone(), reply });
+        Ok(SentMessage { id: sent.len().to_string(), channel: None })
     }
 
     async fn user(&self, id: &str) -> Result<Option<UserInfo>, ConnectorError> {
-        Ok(Some(UserInfo {
-            id: id.to_string(),
-            name: id.to_string(),
-            bot: false,
-        }))
+        Ok(Some(UserInfo { id: id.to_string(), name: id.to_string(), bot: false }))
     }
 
     async fn channel(&self, id: &str) -> Result<Option<ChannelInfo>, ConnectorError> {
-        Ok(Some(ChannelInfo {
-            id: id.to_string(),
-            name: id.to_string(),
-            topic: None,
-        }))
+        Ok(Some(ChannelInfo { id: id.to_string(), name: id.to_string(), topic: None }))
     }
 }
 
@@ -198,11 +185,7 @@ impl TestBot {
 
     /// A builder for more options.
     pub fn builder() -> TestBotBuilder {
-        TestBotBuilder {
-            config: CoreConfig::default(),
-            plugins: Vec::new(),
-            dir: None,
-        }
+        TestBotBuilder { config: CoreConfig::default(), plugins: Vec::new(), dir: None }
     }
 
     async fn start_in(
@@ -223,13 +206,7 @@ impl TestBot {
             Ok(bot) => bot,
             Err(e) => panic!("test bot failed to start: {e}"),
         };
-        TestBot {
-            bot,
-            connector,
-            dir,
-            temp,
-            plugins,
-        }
+        TestBot { bot, connector, dir, temp, plugins }
     }
 
     /// A user of the test connector.

@@ -16,7 +16,7 @@ impl Chaos {
     /// * `n` - invocation number: n % 10 == 0 panics, n % 20 == 5 hangs
     #[command]
     async fn work(&self, _ctx: &Ctx, n: u32) -> Result<String> {
-        if n % 10 == 0 {
+        if n.is_multiple_of(10) {
             panic!("boom {n}");
         }
         if n % 20 == 5 {
@@ -46,12 +46,7 @@ impl Chaos {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn thousand_invocations_with_panics_and_timeouts() {
     let bot = std::sync::Arc::new(
-        TestBot::builder()
-            .plugin(Chaos)
-            .workers(16)
-            .handler_timeout(Duration::from_millis(300))
-            .start()
-            .await,
+        TestBot::builder().plugin(Chaos).workers(16).handler_timeout(Duration::from_millis(300)).start().await,
     );
     let tasks: Vec<_> = (0..1000u32)
         .map(|n| {
@@ -62,7 +57,7 @@ async fn thousand_invocations_with_panics_and_timeouts() {
     let (mut ok, mut crashed, mut timed_out) = (0, 0, 0);
     for task in tasks {
         let (n, text) = task.await.unwrap();
-        if n % 10 == 0 {
+        if n.is_multiple_of(10) {
             assert!(text.starts_with("`work` crashed with an internal error (logged as "), "{n}: {text}");
             crashed += 1;
         } else if n % 20 == 5 {
@@ -106,11 +101,7 @@ async fn unknown_commands_and_plain_messages() {
 
 #[tokio::test]
 async fn shutdown_lets_in_flight_handlers_finish() {
-    let bot = TestBot::builder()
-        .plugin(Chaos)
-        .configure(|c| c.shutdown_grace = Duration::from_secs(5))
-        .start()
-        .await;
+    let bot = TestBot::builder().plugin(Chaos).configure(|c| c.shutdown_grace = Duration::from_secs(5)).start().await;
     let ingress = bot.bot().ingress();
     let envelope = regis::Envelope::message("test", TestBot::user("u"), "!slow 300");
     ingress.submit(envelope).await.unwrap();
@@ -125,11 +116,8 @@ async fn shutdown_lets_in_flight_handlers_finish() {
 
 #[tokio::test]
 async fn shutdown_cancels_what_outlives_the_grace_period() {
-    let bot = TestBot::builder()
-        .plugin(Chaos)
-        .configure(|c| c.shutdown_grace = Duration::from_millis(100))
-        .start()
-        .await;
+    let bot =
+        TestBot::builder().plugin(Chaos).configure(|c| c.shutdown_grace = Duration::from_millis(100)).start().await;
     let envelope = regis::Envelope::message("test", TestBot::user("u"), "!slow 60000");
     bot.bot().ingress().submit(envelope).await.unwrap();
     tokio::time::sleep(Duration::from_millis(50)).await;

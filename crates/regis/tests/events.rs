@@ -126,7 +126,10 @@ async fn connector_verbs_choices_and_mentions() {
     assert_eq!(sent.0[1].to, Destination::Channel("general".into()));
     assert_eq!(sent.0[2].reply.attachments[0].data, b"greeting sent");
     let usage = bot.send("!greet @ann rude").await.text();
-    assert_eq!(usage, "`tone` must be one of warm, cold, very-loud, got `rude`\nUsage: !greet <user> [tone: warm|cold|very-loud]");
+    assert_eq!(
+        usage,
+        "`tone` must be one of warm, cold, very-loud, got `rude`\nUsage: !greet <user> [tone: warm|cold|very-loud]"
+    );
     let schema = bot.bot().commands().into_iter().find(|(_, c)| c.name == "greet").unwrap().1.to_discord_json();
     assert_eq!(schema["options"][1]["choices"][2]["value"], "very-loud");
 }

@@ -4,11 +4,11 @@
 use regis::prelude::*;
 use regis::CommandInfo;
 
-/// Built-in commands: help, ping, ranks, bans and plugins.
+/// The built-in admin plugin (add it to every bot).
 pub struct Admin;
 
 fn listing_line(prefix: &str, info: &CommandInfo) -> String {
-    format!("  {prefix}{:<14} {}", info.spec.name, info.spec.description)
+    format!("  {prefix}{:<16} {}", info.spec.name, info.spec.description)
 }
 
 fn command_help(prefix: &str, info: &CommandInfo) -> String {
@@ -32,6 +32,7 @@ fn command_help(prefix: &str, info: &CommandInfo) -> String {
     out
 }
 
+/// Built-in commands: help, ping, ranks, bans and plugins.
 #[plugin(name = "admin")]
 impl Admin {
     /// List the commands you may run, or explain one.
@@ -49,11 +50,8 @@ impl Admin {
                 _ => Ok(format!("No command `{name}` that you may run. Try `{prefix}help`.")),
             };
         }
-        let mine: Vec<CommandInfo> = admin
-            .commands()
-            .into_iter()
-            .filter(|c| c.enabled && c.rank <= ctx.rank())
-            .collect();
+        let mine: Vec<CommandInfo> =
+            admin.commands().into_iter().filter(|c| c.enabled && c.rank <= ctx.rank()).collect();
         let mut out = format!("Commands you may run (rank {}):", ctx.rank());
         let mut plugin = String::new();
         for info in &mine {
@@ -91,7 +89,14 @@ impl Admin {
     /// * `user` - whose rank to set
     /// * `rank` - the new rank, -1 (banned) to 998
     #[command(name = "rank set", rank = 100)]
-    async fn rank_set(&self, ctx: &Ctx, user: UserRef, #[min = -1] #[max = 999] rank: i32) -> Result<String> {
+    async fn rank_set(
+        &self,
+        ctx: &Ctx,
+        user: UserRef,
+        #[min = -1]
+        #[max = 999]
+        rank: i32,
+    ) -> Result<String> {
         let rank = Rank::new(rank.into())?;
         if rank.is_banned() {
             let needed = ctx.admin().command("ban").map_or(Rank::OWNER, |ban| ban.rank);

@@ -110,10 +110,7 @@ pub fn required_arg<T: ParamValue>(value: Option<ArgValue>) -> Result<T, ArgErro
 
 impl<T: ParamValue> Param for Option<T> {
     fn shape() -> ParamShape {
-        ParamShape {
-            kind: T::kind(),
-            required: false,
-        }
+        ParamShape { kind: T::kind(), required: false }
     }
     fn from_arg(value: Option<ArgValue>) -> Result<Self, ArgError> {
         value.map(T::from_value).transpose()
@@ -161,10 +158,7 @@ integer_values!(i64, i32, i16, i8, u64, u32, u16, u8);
 
 impl ParamValue for f64 {
     fn kind() -> ParamKind {
-        ParamKind::Number {
-            min: None,
-            max: None,
-        }
+        ParamKind::Number { min: None, max: None }
     }
     fn from_value(value: ArgValue) -> Result<Self, ArgError> {
         match value {
@@ -198,10 +192,7 @@ impl ParamValue for bool {
 
 impl ParamValue for String {
     fn kind() -> ParamKind {
-        ParamKind::String {
-            min_len: None,
-            max_len: None,
-        }
+        ParamKind::String { min_len: None, max_len: None }
     }
     fn from_value(value: ArgValue) -> Result<Self, ArgError> {
         match value {
@@ -267,12 +258,6 @@ impl std::ops::Deref for Rest {
 /// Builds the choice list of a `#[derive(Choice)]` enum; used by generated code.
 pub fn choices(values: &[&str]) -> ParamKind {
     ParamKind::Choice {
-        choices: values
-            .iter()
-            .map(|v| ChoiceOption {
-                name: (*v).to_string(),
-                value: (*v).to_string(),
-            })
-            .collect(),
+        choices: values.iter().map(|v| ChoiceOption { name: (*v).to_string(), value: (*v).to_string() }).collect(),
     }
 }

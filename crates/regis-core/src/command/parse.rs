@@ -51,11 +51,7 @@ pub fn tokenize(line: &str) -> Result<Vec<Token>, ArgError> {
             if !closed {
                 return Err(ArgError::UnterminatedQuote);
             }
-            tokens.push(Token {
-                text,
-                start,
-                quoted: true,
-            });
+            tokens.push(Token { text, start, quoted: true });
         } else {
             let mut text = String::new();
             while let Some(&(_, ch)) = chars.peek() {
@@ -65,11 +61,7 @@ pub fn tokenize(line: &str) -> Result<Vec<Token>, ArgError> {
                 text.push(ch);
                 chars.next();
             }
-            tokens.push(Token {
-                text,
-                start,
-                quoted: false,
-            });
+            tokens.push(Token { text, start, quoted: false });
         }
     }
     Ok(tokens)
@@ -95,10 +87,7 @@ pub fn parse_prefix_args(params: &[ParamSpec], line: &str, source: &str) -> Resu
     for token in &tokens {
         if let Some((i, value)) = keyword(params, token) {
             if values[i].is_some() {
-                return Err(ArgError::Invalid {
-                    param: params[i].name.clone(),
-                    problem: "is given twice".into(),
-                });
+                return Err(ArgError::Invalid { param: params[i].name.clone(), problem: "is given twice".into() });
             }
             values[i] = Some(convert_text(&params[i], value, source)?);
         } else {
@@ -193,10 +182,7 @@ pub fn parse_options(
 }
 
 fn invalid(param: &ParamSpec, problem: String) -> ArgError {
-    ArgError::Invalid {
-        param: param.name.clone(),
-        problem,
-    }
+    ArgError::Invalid { param: param.name.clone(), problem }
 }
 
 /// Converts one word to a value of the parameter's kind, checking its limits.
@@ -205,18 +191,16 @@ fn convert_text(param: &ParamSpec, text: &str, source: &str) -> Result<ArgValue,
         ParamKind::String { min_len, max_len } => {
             let len = text.chars().count();
             if min_len.is_some_and(|m| len < m as usize) || max_len.is_some_and(|m| len > m as usize) {
-                return Err(invalid(
-                    param,
-                    format!("must be {}, got {len} characters", param.kind_description()),
-                ));
+                return Err(invalid(param, format!("must be {}, got {len} characters", param.kind_description())));
             }
             Ok(ArgValue::Str(text.to_string()))
         }
         ParamKind::Rest => Ok(ArgValue::Str(text.to_string())),
         ParamKind::Integer { min, max } => {
-            let n: i64 = text.trim_start_matches('+').parse().map_err(|_| {
-                invalid(param, format!("must be {}, got `{text}`", param.kind_description()))
-            })?;
+            let n: i64 = text
+                .trim_start_matches('+')
+                .parse()
+                .map_err(|_| invalid(param, format!("must be {}, got `{text}`", param.kind_description())))?;
             if min.is_some_and(|m| n < m) || max.is_some_and(|m| n > m) {
                 return Err(invalid(param, format!("must be {}, got {n}", param.kind_description())));
             }
@@ -239,18 +223,14 @@ fn convert_text(param: &ParamSpec, text: &str, source: &str) -> Result<ArgValue,
             _ => Err(invalid(param, format!("must be yes or no, got `{text}`"))),
         },
         ParamKind::User => {
-            let id = strip_mention(text, &["<@!", "<@"], ">")
-                .or_else(|| text.strip_prefix('@'))
-                .unwrap_or(text);
+            let id = strip_mention(text, &["<@!", "<@"], ">").or_else(|| text.strip_prefix('@')).unwrap_or(text);
             if id.is_empty() {
                 return Err(invalid(param, "must name a user".into()));
             }
             Ok(ArgValue::User(UserRef::new(source, id)))
         }
         ParamKind::Channel => {
-            let id = strip_mention(text, &["<#"], ">")
-                .or_else(|| text.strip_prefix('#'))
-                .unwrap_or(text);
+            let id = strip_mention(text, &["<#"], ">").or_else(|| text.strip_prefix('#')).unwrap_or(text);
             if id.is_empty() {
                 return Err(invalid(param, "must name a channel".into()));
             }
@@ -265,10 +245,7 @@ fn convert_text(param: &ParamSpec, text: &str, source: &str) -> Result<ArgValue,
 }
 
 fn strip_mention<'a>(text: &'a str, openers: &[&str], closer: &str) -> Option<&'a str> {
-    openers
-        .iter()
-        .find_map(|o| text.strip_prefix(o))
-        .and_then(|t| t.strip_suffix(closer))
+    openers.iter().find_map(|o| text.strip_prefix(o)).and_then(|t| t.strip_suffix(closer))
 }
 
 #[cfg(test)]

@@ -66,10 +66,7 @@ fn param_json(param: &ParamSpec) -> Value {
             }
         }
         ParamKind::Choice { choices } => {
-            let list: Vec<Value> = choices
-                .iter()
-                .map(|c| json!({"name": c.name, "value": c.value}))
-                .collect();
+            let list: Vec<Value> = choices.iter().map(|c| json!({"name": c.name, "value": c.value})).collect();
             option.insert("choices".into(), Value::Array(list));
         }
         _ => {}
@@ -91,9 +88,7 @@ mod tests {
             .param(ParamSpec {
                 name: "style".into(),
                 description: "shape".into(),
-                kind: ParamKind::Choice {
-                    choices: vec![ChoiceOption { name: "fill".into(), value: "fill".into() }],
-                },
+                kind: ParamKind::Choice { choices: vec![ChoiceOption { name: "fill".into(), value: "fill".into() }] },
                 required: false,
             })
             .param(ParamSpec::of::<Option<Rest>>("note", "a note"));

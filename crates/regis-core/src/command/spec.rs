@@ -1,8 +1,8 @@
 //! The declared shape of a command, and its validation against Discord's limits.
 
 use super::param::{Param, ParamShape};
-use crate::rank::Rank;
 use crate::cooldown::CooldownSpec;
+use crate::rank::Rank;
 
 /// The kind of value a parameter takes, with its limits.
 #[derive(Clone, Debug, PartialEq)]
@@ -69,17 +69,9 @@ impl ParamSpec {
     /// The parameter `name` of Rust type `T`.
     pub fn of<T: Param>(name: &str, description: &str) -> Self {
         let ParamShape { kind, required } = T::shape();
-        let description = if description.trim().is_empty() {
-            name.replace('_', " ")
-        } else {
-            description.trim().to_string()
-        };
-        ParamSpec {
-            name: name.to_string(),
-            description,
-            kind,
-            required,
-        }
+        let description =
+            if description.trim().is_empty() { name.replace('_', " ") } else { description.trim().to_string() };
+        ParamSpec { name: name.to_string(), description, kind, required }
     }
 
     /// Narrows the lower bound (integers and numbers) or minimum length (strings).
@@ -241,12 +233,7 @@ impl CommandSpec {
     /// Checks the declaration against Discord's application-command limits and Regis' own
     /// rules, so a bad command fails at plugin registration with a clear message.
     pub fn validate(&self) -> Result<(), SpecError> {
-        let fail = |problem: String| {
-            Err(SpecError {
-                command: self.name.clone(),
-                problem,
-            })
-        };
+        let fail = |problem: String| Err(SpecError { command: self.name.clone(), problem });
         let words: Vec<&str> = self.name.split(' ').collect();
         if words.len() > 2 {
             return fail("a name has at most two words (command and subcommand)".into());
@@ -344,13 +331,8 @@ fn check_name(name: &str) -> Result<(), String> {
     if !(1..=32).contains(&len) {
         return Err(format!("`{name}` must be 1-32 characters, has {len}"));
     }
-    if let Some(bad) = name
-        .chars()
-        .find(|c| !(c.is_lowercase() || c.is_numeric() || *c == '-' || *c == '_'))
-    {
-        return Err(format!(
-            "`{name}` may only hold lowercase letters, digits, `-` and `_` (found `{bad}`)"
-        ));
+    if let Some(bad) = name.chars().find(|c| !(c.is_lowercase() || c.is_numeric() || *c == '-' || *c == '_')) {
+        return Err(format!("`{name}` may only hold lowercase letters, digits, `-` and `_` (found `{bad}`)"));
     }
     Ok(())
 }
@@ -407,10 +389,7 @@ mod tests {
                     .param(ParamSpec::of::<u8>("b", "b")),
                 "required parameter `b` follows",
             ),
-            (
-                CommandSpec::new("roll", "d", "").param(ParamSpec::of::<u8>("a", "a").min(9.0).max(3.0)),
-                "min 9 > max 3",
-            ),
+            (CommandSpec::new("roll", "d", "").param(ParamSpec::of::<u8>("a", "a").min(9.0).max(3.0)), "min 9 > max 3"),
             (CommandSpec::new("roll", "d", "").rank(1000), "rank"),
             (CommandSpec::new("roll", "d", "").cooldown("often"), "cooldown"),
         ];

@@ -1,0 +1,160 @@
+//! The command line: `regis console`, `regis commands schema`.
+
+use crate::config::{self, Settings};
+use anyhow::{Context, Result};
+use clap::{Args, Parser, Subcommand};
+use figment::providers::Serialized;
+use figment::Figment;
+use regis::{Bot, Rank, SqliteBackend, UserRef};
+use regis_console::{ConsoleConnector, Mode};
+use serde::Serialize;
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// Regis: a bot for Discord and ChatOps.
+#[derive(Parser, Debug)]
+#[command(name = "regis", version, about)]
+pub struct Cli {
+    #[command(flatten)]
+    global: GlobalFlags,
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// Flags that override the configuration file and environment.
+#[derive(Args, Debug, Serialize)]
+struct GlobalFlags {
+    /// Configuration file (default: ./regis.toml if present).
+    #[arg(long, global = true, env = "REGIS_CONFIG")]
+    #[serde(skip)]
+    config: Option<PathBuf>,
+    /// Data directory [env: REGIS_DATA_DIR; default ./regis-data].
+    #[arg(long, global = true)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    data_dir: Option<PathBuf>,
+    /// Command prefix [env: REGIS_PREFIX; default !].
+    #[arg(long, global = true)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    prefix: Option<String>,
+    /// Log filter, e.g. info or regis=debug [env: REGIS_LOG; default warn].
+    #[arg(long, global = true)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    log: Option<String>,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Talk to the bot in this terminal (or pipe commands in); no chat account needed.
+    Console(ConsoleArgs),
+    /// Inspect the commands of the built-in plugins.
+    #[command(subcommand)]
+    Commands(CommandsCommand),
+}
+
+#[derive(Args, Debug)]
+struct ConsoleArgs {
+    /// Speak as this user (with the rank stored for console:NAME) instead of the operator.
+    #[arg(long = "as", value_name = "NAME")]
+    speaker: Option<String>,
+    /// Give the speaker this rank for this session only (-1..=999).
+    #[arg(long, allow_negative_numbers = true, value_parser = clap::value_parser!(i64).range(-1..=999))]
+    rank: Option<i64>,
+}
+
+#[derive(Subcommand, Debug)]
+enum CommandsCommand {
+    /// Print the Discord application-command JSON of every command.
+    Schema,
+}
+
+/// The user the console speaks as by default; the bot's owner at the console.
+const OPERATOR: &str = "operator";
+
+/// Runs the chosen command.
+pub async fn run(cli: Cli) -> Result<()> {
+    let settings = config::load(cli.global.config.as_deref(), Figment::from(Serialized::defaults(&cli.global)))?;
+    init_logging(&settings.log);
+    match cli.command {
+        Command::Console(args) => console(settings, args).await,
+        Command::Commands(CommandsCommand::Schema) => schema(settings).await,
+    }
+}
+
+fn init_logging(filter: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .or_else(|_| tracing_subscriber::EnvFilter::try_new(filter))
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+}
+
+async fn start_bot(settings: &Settings, connector: Option<Arc<dyn regis::Connector>>) -> Result<Bot> {
+    let mut builder = Bot::builder(settings.core()?)
+        .storage(SqliteBackend::new(&settings.data_dir))
+        .plugin(regis_plugin_admin::Admin)
+        .plugin(regis_plugin_dice::Dice);
+    if let Some(connector) = connector {
+        builder = builder.connector(connector);
+    }
+    builder.start().await.with_context(|| format!("cannot start the bot (data dir {})", settings.data_dir.display()))
+}
+
+async fn console(settings: Settings, args: ConsoleArgs) -> Result<()> {
+    let connector = Arc::new(ConsoleConnector::stdout(settings.data_dir.join("uploads")));
+    let bot = start_bot(&settings, Some(connector)).await?;
+    let ingress = bot.ingress();
+    let speaker = UserRef::new(regis_console::CONNECTOR, args.speaker.as_deref().unwrap_or(OPERATOR));
+    if args.speaker.is_none() {
+        ingress.set_session_rank(&speaker, Rank::OWNER);
+    }
+    if let Some(rank) = args.rank {
+        ingress.set_session_rank(&speaker, Rank::new(rank)?);
+    }
+    let interactive = std::io::stdin().is_terminal();
+    let mode = if interactive {
+        println!("Regis console: you are {} (try {}help; /quit to leave)", speaker.name, settings.prefix);
+        Mode::Interactive
+    } else {
+        Mode::Piped
+    };
+    let input = tokio::io::BufReader::new(tokio::io::stdin());
+    tokio::select! {
+        result = regis_console::run(&bot, &speaker, input, mode) => result.context("reading standard input")?,
+        _ = shutdown_signal() => eprintln!("regis: stopping (waiting up to {} for running commands)", settings.shutdown_grace),
+    }
+    let cancelled = bot.shutdown().await;
+    if cancelled > 0 {
+        eprintln!("regis: cancelled {cancelled} command(s) still running at the end of the grace period");
+    }
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+async fn schema(settings: Settings) -> Result<()> {
+    let bot = start_bot(&settings, None).await?;
+    let commands: Vec<serde_json::Value> = bot.commands().iter().map(|(_, spec)| spec.to_discord_json()).collect();
+    println!("{}", serde_json::to_string_pretty(&commands)?);
+    bot.shutdown().await;
+    Ok(())
+}

@@ -1,0 +1,234 @@
+//! Layered configuration: embedded defaults, then `regis.toml` (or `--config FILE`), then
+//! `REGIS_*` environment variables, then command-line flags. Unknown keys and bad values are
+//! errors that name the key.
+
+use anyhow::{anyhow, bail, Context, Result};
+use figment::providers::{Env, Format, Serialized, Toml};
+use figment::Figment;
+use regis::{CoreConfig, Rank};
+use serde::{Deserialize, Deserializer, Serialize};
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// The settings file read when present and no `--config` is given.
+pub const DEFAULT_FILE: &str = "regis.toml";
+
+/// Every setting of the `regis` binary (see `regis.example.toml`).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    /// Where plugin databases and uploads live.
+    pub data_dir: PathBuf,
+    /// Command prefix in messages.
+    pub prefix: String,
+    /// Owner identities, `connector:id` (rank 999).
+    #[serde(deserialize_with = "list_or_csv")]
+    pub owners: Vec<String>,
+    /// Handler timeout, e.g. `30s`.
+    pub handler_timeout: String,
+    /// Worker pool size.
+    pub workers: usize,
+    /// In-process queue capacity.
+    pub queue_capacity: usize,
+    /// Grace period for in-flight handlers at shutdown, e.g. `10s`.
+    pub shutdown_grace: String,
+    /// Log filter (tracing syntax), e.g. `warn` or `regis=debug`; `RUST_LOG` wins if set.
+    pub log: String,
+    /// Required-rank overrides by command name.
+    pub command_ranks: BTreeMap<String, i64>,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            data_dir: PathBuf::from("./regis-data"),
+            prefix: "!".into(),
+            owners: Vec::new(),
+            handler_timeout: "30s".into(),
+            workers: 32,
+            queue_capacity: 10_000,
+            shutdown_grace: "10s".into(),
+            log: "warn".into(),
+            command_ranks: BTreeMap::new(),
+        }
+    }
+}
+
+fn list_or_csv<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum ListOrCsv {
+        List(Vec<String>),
+        Csv(String),
+    }
+    Ok(match ListOrCsv::deserialize(d)? {
+        ListOrCsv::List(list) => list,
+        ListOrCsv::Csv(text) => text.split(',').map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect(),
+    })
+}
+
+/// Loads the settings: defaults < file < `REGIS_*` environment variables < `overrides` (flags).
+pub fn load(file: Option<&Path>, overrides: Figment) -> Result<Settings> {
+    let mut figment = Figment::from(Serialized::defaults(Settings::default()));
+    match file {
+        Some(path) => {
+            if !path.exists() {
+                bail!("configuration file {} does not exist", path.display());
+            }
+            figment = figment.merge(Toml::file(path));
+        }
+        None => figment = figment.merge(Toml::file(DEFAULT_FILE)),
+    }
+    figment = figment.merge(Env::prefixed("REGIS_").ignore(&["config"])).merge(overrides);
+    let settings: Settings = figment.extract().map_err(|e| anyhow!(describe(e)))?;
+    settings.check()?;
+    Ok(settings)
+}
+
+fn describe(errors: figment::Error) -> String {
+    errors
+        .into_iter()
+        .map(|e| {
+            let key = e.path.join(".");
+            let source = e.metadata.as_ref().map(|m| format!(" (from {})", m.name)).unwrap_or_default();
+            if key.is_empty() {
+                format!("configuration: {}{source}", e.kind)
+            } else {
+                format!("configuration key `{key}`: {}{source}", e.kind)
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn duration(key: &str, text: &str) -> Result<Duration> {
+    humantime::parse_duration(text)
+        .with_context(|| format!("configuration key `{key}`: `{text}` is not a duration (write e.g. 30s, 2m, 500ms)"))
+}
+
+impl Settings {
+    fn check(&self) -> Result<()> {
+        duration("handler_timeout", &self.handler_timeout)?;
+        duration("shutdown_grace", &self.shutdown_grace)?;
+        if self.workers == 0 {
+            bail!("configuration key `workers`: must be at least 1");
+        }
+        if self.queue_capacity == 0 {
+            bail!("configuration key `queue_capacity`: must be at least 1");
+        }
+        if self.prefix.is_empty() || self.prefix.chars().any(char::is_whitespace) {
+            bail!("configuration key `prefix`: `{}` must be non-empty and without spaces", self.prefix);
+        }
+        for owner in &self.owners {
+            match owner.split_once(':') {
+                Some((connector, id)) if !connector.is_empty() && !id.is_empty() => {}
+                _ => bail!("configuration key `owners`: `{owner}` must be written connector:id, e.g. console:alice or discord:80351110224678912"),
+            }
+        }
+        for (command, rank) in &self.command_ranks {
+            Rank::new(*rank).with_context(|| format!("configuration key `command_ranks.{command}`"))?;
+        }
+        Ok(())
+    }
+
+    /// The core's configuration.
+    pub fn core(&self) -> Result<CoreConfig> {
+        let mut command_ranks = HashMap::new();
+        for (command, rank) in &self.command_ranks {
+            command_ranks.insert(command.clone(), Rank::new(*rank)?);
+        }
+        Ok(CoreConfig {
+            prefix: self.prefix.clone(),
+            owners: self.owners.clone(),
+            handler_timeout: duration("handler_timeout", &self.handler_timeout)?,
+            workers: self.workers,
+            queue_capacity: self.queue_capacity,
+            shutdown_grace: duration("shutdown_grace", &self.shutdown_grace)?,
+            command_ranks,
+            ..CoreConfig::default()
+        })
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::result_large_err)] // figment::Jail's closures return figment::Error
+mod tests {
+    use super::*;
+    use figment::Jail;
+
+    fn flags(pairs: &[(&str, &str)]) -> Figment {
+        let mut map = BTreeMap::new();
+        for (k, v) in pairs {
+            map.insert(k.to_string(), v.to_string());
+        }
+        Figment::from(Serialized::defaults(map))
+    }
+
+    #[test]
+    fn defaults_file_env_and_flags_layer_in_order() {
+        Jail::expect_with(|jail| {
+            let s = load(None, Figment::new()).map_err(|e| e.to_string())?;
+            assert_eq!(s, Settings::default());
+            jail.create_file(DEFAULT_FILE, "prefix = \"?\"\nworkers = 4\nowners = [\"console:ann\"]\n")?;
+            let s = load(None, Figment::new()).map_err(|e| e.to_string())?;
+            assert_eq!((s.prefix.as_str(), s.workers, s.owners.clone()), ("?", 4, vec!["console:ann".to_string()]));
+            jail.set_env("REGIS_WORKERS", "8");
+            jail.set_env("REGIS_OWNERS", "console:bob, discord:42");
+            let s = load(None, Figment::new()).map_err(|e| e.to_string())?;
+            assert_eq!(s.workers, 8);
+            assert_eq!(s.owners, vec!["console:bob", "discord:42"]);
+            let s = load(None, flags(&[("prefix", "$")])).map_err(|e| e.to_string())?;
+            assert_eq!(s.prefix, "$");
+            let core = s.core().map_err(|e| e.to_string())?;
+            assert_eq!(core.handler_timeout, Duration::from_secs(30));
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_values_name_the_key() {
+        Jail::expect_with(|jail| {
+            jail.create_file("bad.toml", "workerz = 3\n")?;
+            let err = load(Some(Path::new("bad.toml")), Figment::new()).unwrap_err().to_string();
+            assert!(err.contains("`workerz`") && err.contains("unknown field"), "{err}");
+            let err = load(Some(Path::new("missing.toml")), Figment::new()).unwrap_err().to_string();
+            assert!(err.contains("missing.toml does not exist"), "{err}");
+            jail.set_env("REGIS_WORKERS", "many");
+            let err = load(None, Figment::new()).unwrap_err().to_string();
+            assert!(err.starts_with("configuration key `workers`"), "{err}");
+            jail.set_env("REGIS_WORKERS", "2");
+            jail.set_env("REGIS_OWNERS", "alice");
+            let err = load(None, Figment::new()).unwrap_err().to_string();
+            assert!(err.contains("`owners`: `alice` must be written connector:id"), "{err}");
+            jail.set_env("REGIS_OWNERS", "");
+            jail.set_env("REGIS_SHUTDOWN_GRACE", "a while");
+            let err = load(None, Figment::new()).unwrap_err().to_string();
+            assert!(err.contains("`shutdown_grace`: `a while` is not a duration"), "{err}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn example_file_is_valid_and_complete() {
+        let example = include_str!("../../../regis.example.toml");
+        let parsed: Settings = Figment::from(Toml::string(example)).extract().expect("example parses");
+        parsed.check().expect("example values are valid");
+        for key in [
+            "data_dir",
+            "prefix",
+            "owners",
+            "handler_timeout",
+            "workers",
+            "queue_capacity",
+            "shutdown_grace",
+            "log",
+            "command_ranks",
+        ] {
+            assert!(
+                example.contains(&format!("{key} =")) || example.contains(&format!("[{key}]")),
+                "example lacks {key}"
+            );
+        }
+    }
+}

@@ -1,0 +1,87 @@
+//! The `regis` binary driven as a user would: piped console sessions, and the README's
+//! transcript reproduced exactly.
+
+use std::io::Write;
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+fn run_console(dir: &Path, args: &[&str], input: &str) -> (String, String, bool) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_regis"))
+        .arg("console")
+        .args(args)
+        .current_dir(dir)
+        .env_remove("RUST_LOG")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start regis");
+    child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+    let out = child.wait_with_output().expect("regis runs");
+    (
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+        out.status.success(),
+    )
+}
+
+/// Each `$ printf '...' | regis console [args]` block of the README transcript section, with
+/// the output shown under it.
+fn readme_sessions() -> Vec<(Vec<String>, String, String)> {
+    let readme = include_str!("../../../README.md");
+    let start = readme.find("<!-- transcript:start -->").expect("transcript:start marker");
+    let end = readme.find("<!-- transcript:end -->").expect("transcript:end marker");
+    let mut sessions = Vec::new();
+    for block in readme[start..end].split("```console\n").skip(1) {
+        let block = block.split("```").next().unwrap();
+        let (command, output) = block.split_once('\n').unwrap();
+        let command = command.strip_prefix("$ printf '").expect("session starts with $ printf '");
+        let (input, rest) = command.split_once("' | ").unwrap();
+        let args: Vec<String> =
+            rest.split_whitespace().skip_while(|w| *w != "console").skip(1).map(String::from).collect();
+        sessions.push((args, input.replace("\\n", "\n"), output.to_string()));
+    }
+    sessions
+}
+
+#[test]
+fn readme_transcript_matches_the_program() {
+    let dir = tempfile::tempdir().unwrap();
+    let sessions = readme_sessions();
+    assert!(sessions.len() >= 2, "README shows at least two sessions");
+    for (args, input, expected) in sessions {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let (stdout, stderr, ok) = run_console(dir.path(), &args, &input);
+        assert!(ok, "regis console {args:?} failed: {stderr}");
+        assert_eq!(stdout, expected, "output of `regis console {args:?}` differs from the README");
+    }
+}
+
+#[test]
+fn ranks_persist_between_console_sessions_and_uploads_are_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let (out, _, ok) = run_console(dir.path(), &[], "!rank set @alice 100\n!ban @troll\n");
+    assert!(ok);
+    assert_eq!(out, "alice now has rank 100.\ntroll is banned.\n");
+    let (out, _, _) = run_console(dir.path(), &["--as", "alice"], "!rank\n!rank set @bob 200\n");
+    assert_eq!(
+        out,
+        "alice has rank 100.\n`rank set` failed: you cannot grant rank 200: it must be below your own (100)\n"
+    );
+    let (out, _, _) = run_console(dir.path(), &["--as", "troll"], "!ping\n");
+    assert_eq!(out, "", "banned users get no answer");
+    let (out, _, _) = run_console(dir.path(), &["--as", "carol", "--rank", "999"], "!ping\n!rank\n");
+    assert_eq!(out, "pong\ncarol has rank 999.\n");
+    let (out, _, _) = run_console(dir.path(), &["--as", "carol"], "!rank\n");
+    assert_eq!(out, "carol has rank 0.\n", "--rank lasts one session only");
+    assert!(dir.path().join("regis-data/plugins/dice.db").exists());
+}
+
+#[test]
+fn bad_configuration_is_reported_with_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("regis.toml"), "workers = \"lots\"\n").unwrap();
+    let (_, stderr, ok) = run_console(dir.path(), &[], "!ping\n");
+    assert!(!ok);
+    assert!(stderr.contains("configuration key `workers`"), "{stderr}");
+}
