@@ -165,3 +165,46 @@ pub async fn run<R: AsyncBufRead + Unpin>(bot: &Bot, speaker: &UserRef, input: R
     bot.idle().await;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use regis_core::{Attachment, Embed};
+    use std::sync::Arc;
+
+    /// A writer whose bytes the test can read back.
+    #[derive(Clone, Default)]
+    struct Shared(Arc<Mutex<Vec<u8>>>);
+
+    impl Write for Shared {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[tokio::test]
+    async fn uploads_become_files_and_embeds_text() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = Shared::default();
+        let console = ConsoleConnector::new(Box::new(out.clone()), dir.path().join("uploads"));
+        let reply = Reply::text("here")
+            .embed(Embed::titled("Mandala").field("seed", "7"))
+            .attach(Attachment::new("../../etc/m.png", vec![1, 2, 3]));
+        let caps = console.capabilities();
+        let reply = reply.degrade(caps.embeds, caps.attachments);
+        console.send(None, &Destination::Origin, reply.clone()).await.unwrap();
+        console.send(None, &Destination::Direct("ann".into()), reply).await.unwrap();
+        let text = String::from_utf8(out.0.lock().unwrap().clone()).unwrap();
+        let first = dir.path().join("uploads/m.png");
+        assert_eq!(std::fs::read(&first).unwrap(), vec![1, 2, 3], "name is reduced to its file name");
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines[0..3], ["here", "== Mandala ==", "seed: 7"]);
+        assert_eq!(lines[3], format!("[file] {} (3 bytes)", first.display()));
+        assert!(lines[4].starts_with("[to ann] here"));
+        assert!(lines[7].starts_with("[to ann] [file] ") && !lines[7].contains(&first.display().to_string()));
+    }
+}

@@ -145,3 +145,40 @@ async fn a_handler_can_wait_for_later_messages() {
     bot.send_as("ann", "forty-two").await;
     assert_eq!(waiting.await.unwrap(), "waiting\nheard: forty-two");
 }
+
+#[tokio::test]
+async fn connector_events_reach_subscribers() {
+    /// Greets newcomers and counts reactions.
+    pub struct Doorman;
+
+    #[plugin]
+    impl Doorman {
+        #[event("member_join")]
+        async fn welcome(&self, ctx: &Ctx, event: &Event) -> Result<()> {
+            ctx.reply(format!("welcome, {}!", event.author().name)).await?;
+            Ok(())
+        }
+
+        #[event("reaction")]
+        async fn react(&self, ctx: &Ctx, event: &Event) -> Result<()> {
+            #[derive(serde::Deserialize)]
+            struct Reaction {
+                emoji: String,
+                message_id: String,
+            }
+            let r: Reaction = event.data()?;
+            ctx.reply(format!("{} on {}", r.emoji, r.message_id)).await?;
+            Ok(())
+        }
+    }
+
+    let bot = TestBot::with(Doorman).await;
+    let join = regis::Envelope::new("test", TestBot::user("newbie"), regis::EnvelopeKind::MemberJoin);
+    assert_eq!(bot.submit(join).await.text(), "welcome, newbie!");
+    let reaction = regis::EnvelopeKind::Reaction { message_id: "m1".into(), emoji: "👍".into() };
+    let reaction = regis::Envelope::new("test", TestBot::user("ann"), reaction);
+    assert_eq!(bot.submit(reaction).await.text(), "👍 on m1");
+    bot.set_rank("troll", -1).await;
+    let banned = regis::Envelope::new("test", TestBot::user("troll"), regis::EnvelopeKind::MemberJoin);
+    assert!(bot.submit(banned).await.is_empty(), "banned users trigger nothing");
+}
