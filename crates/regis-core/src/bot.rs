@@ -289,9 +289,9 @@ impl Ingress {
         self.core.queue.push(envelope).await
     }
 
-    /// Queues an envelope and waits until the dispatcher has finished with it (all replies
-    /// sent). For local connectors that want ordered transcripts, and for tests.
-    pub async fn submit_and_wait(&self, envelope: Envelope) -> Result<(), QueueError> {
+    /// Queues an envelope and returns a receiver that fires when the dispatcher has finished
+    /// with it (all replies sent); for ingress that must know when a handler stayed silent.
+    pub async fn submit_tracked(&self, envelope: Envelope) -> Result<oneshot::Receiver<()>, QueueError> {
         let (tx, rx) = oneshot::channel();
         let id = envelope.id.clone();
         lock(&self.core.completions).insert(id.clone(), tx);
@@ -299,7 +299,13 @@ impl Ingress {
             lock(&self.core.completions).remove(&id);
             return Err(e);
         }
-        rx.await.map_err(|_| QueueError::Closed)
+        Ok(rx)
+    }
+
+    /// Queues an envelope and waits until the dispatcher has finished with it (all replies
+    /// sent). For local connectors that want ordered transcripts, and for tests.
+    pub async fn submit_and_wait(&self, envelope: Envelope) -> Result<(), QueueError> {
+        self.submit_tracked(envelope).await?.await.map_err(|_| QueueError::Closed)
     }
 
     /// The bot's command prefix.

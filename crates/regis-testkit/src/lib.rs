@@ -7,6 +7,8 @@
 //! assert!(bot.send("!roll 1 1").await.text().contains("[1] (roll #1)"));
 //! ```
 
+pub mod fake_discord;
+
 use async_trait::async_trait;
 use regis_core::{
     Bot, Capabilities, ChannelInfo, ChannelRef, Connector, ConnectorError, CoreConfig, Destination, Envelope, Plugin,

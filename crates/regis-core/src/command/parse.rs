@@ -168,6 +168,19 @@ pub fn parse_options(
             }
             Some(serde_json::Value::String(s)) => Some(convert_text(param, s, source)?),
             Some(serde_json::Value::Bool(b)) if param.kind == ParamKind::Boolean => Some(ArgValue::Bool(*b)),
+            // A user with its display name, as connectors that resolve mentions send it.
+            Some(serde_json::Value::Object(user)) if param.kind == ParamKind::User => {
+                let id = user.get("id").and_then(|v| v.as_str()).unwrap_or_default();
+                if id.is_empty() {
+                    return Err(invalid(param, "must name a user".into()));
+                }
+                let name = user.get("name").and_then(|v| v.as_str()).unwrap_or(id);
+                Some(ArgValue::User(UserRef {
+                    connector: source.to_string(),
+                    id: id.to_string(),
+                    name: name.to_string(),
+                }))
+            }
             Some(serde_json::Value::Number(n)) => Some(convert_text(param, &n.to_string(), source)?),
             Some(other) => {
                 return Err(ArgError::Invalid {

@@ -1,0 +1,146 @@
+//! The state of each interaction this process received: still waiting for an inline answer,
+//! deferred (Discord shows "thinking…" until the original response is edited), or answered.
+//! Every transition happens under one lock, so the HTTP side and the egress side never both
+//! answer, and no reply is lost between them.
+
+use crate::convert::InteractionHandle;
+use regis_core::Reply;
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+use tokio::sync::oneshot;
+
+/// An interaction token's lifetime.
+pub(crate) const TOKEN_LIFETIME: Duration = Duration::from_secs(15 * 60);
+
+/// What the HTTP side answers Discord with.
+#[derive(Debug)]
+pub(crate) enum Answer {
+    /// Type 4 with this message.
+    Message(Reply),
+    /// Type 5 (the handler will edit the original response).
+    Defer {
+        /// Whether the eventual response is for the invoker only.
+        ephemeral: bool,
+    },
+}
+
+enum Slot {
+    Waiting(oneshot::Sender<Answer>),
+    Deferred { public: bool, edited: bool },
+    Answered,
+}
+
+struct Entry {
+    slot: Slot,
+    handle: InteractionHandle,
+    created: Instant,
+}
+
+/// How egress delivers a reply to an interaction.
+pub(crate) enum Route {
+    /// Hand it to the waiting HTTP request (type 4).
+    Inline(oneshot::Sender<Answer>),
+    /// Tell the waiting HTTP request to defer, then edit the original response (replies with
+    /// files go this way: they need a multipart request).
+    DeferThenEdit(oneshot::Sender<Answer>),
+    /// Edit the original response (the first reply after a deferral).
+    EditOriginal {
+        /// Whether the deferral was public (an ephemeral reply then goes as a follow-up).
+        public: bool,
+    },
+    /// Post a follow-up message.
+    FollowUp,
+}
+
+/// Interactions in flight, by envelope id.
+#[derive(Default)]
+pub(crate) struct Pending {
+    map: Mutex<HashMap<String, Entry>>,
+}
+
+impl Pending {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Entry>> {
+        self.map.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Registers an interaction the HTTP side now waits on; forgets ones past their lifetime.
+    pub(crate) fn wait(&self, id: &str, handle: InteractionHandle) -> oneshot::Receiver<Answer> {
+        let (tx, rx) = oneshot::channel();
+        let mut map = self.lock();
+        map.retain(|_, e| e.created.elapsed() < TOKEN_LIFETIME);
+        map.insert(id.to_string(), Entry { slot: Slot::Waiting(tx), handle, created: Instant::now() });
+        rx
+    }
+
+    /// The HTTP side's budget ran out: defer if nobody answered yet. False if an answer is
+    /// already on its way through the channel.
+    pub(crate) fn defer_on_budget(&self, id: &str) -> bool {
+        let mut map = self.lock();
+        match map.get_mut(id) {
+            Some(entry) if matches!(entry.slot, Slot::Waiting(_)) => {
+                entry.slot = Slot::Deferred { public: true, edited: false };
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// The handler finished without replying: answer with a short note unless an answer is
+    /// already on its way.
+    pub(crate) fn finish_silently(&self, id: &str) -> bool {
+        let mut map = self.lock();
+        match map.get_mut(id) {
+            Some(entry) if matches!(entry.slot, Slot::Waiting(_)) => {
+                entry.slot = Slot::Answered;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// An explicit `ctx.defer()`: answers the waiting request with type 5.
+    pub(crate) fn defer(&self, id: &str, ephemeral: bool) {
+        let mut map = self.lock();
+        if let Some(entry) = map.get_mut(id) {
+            if let Slot::Waiting(_) = entry.slot {
+                if let Slot::Waiting(tx) =
+                    std::mem::replace(&mut entry.slot, Slot::Deferred { public: !ephemeral, edited: false })
+                {
+                    let _ = tx.send(Answer::Defer { ephemeral });
+                }
+            }
+        }
+    }
+
+    /// Decides how to deliver a reply, and records it. `handle` is used when this process
+    /// has no record (the interaction was received elsewhere, or long ago).
+    pub(crate) fn route(&self, id: &str, handle: &InteractionHandle, reply: &Reply) -> Route {
+        let mut map = self.lock();
+        let entry = map.entry(id.to_string()).or_insert_with(|| Entry {
+            slot: Slot::Deferred { public: true, edited: false },
+            handle: handle.clone(),
+            created: Instant::now(),
+        });
+        match std::mem::replace(&mut entry.slot, Slot::Answered) {
+            Slot::Waiting(tx) if reply.attachments.is_empty() => Route::Inline(tx),
+            Slot::Waiting(tx) => {
+                entry.slot = Slot::Deferred { public: !reply.ephemeral, edited: true };
+                Route::DeferThenEdit(tx)
+            }
+            Slot::Deferred { public, edited: false } => {
+                entry.slot = Slot::Deferred { public, edited: true };
+                Route::EditOriginal { public }
+            }
+            other @ (Slot::Deferred { .. } | Slot::Answered) => {
+                entry.slot = other;
+                Route::FollowUp
+            }
+        }
+    }
+
+    /// The handle of a tracked interaction (for edits of messages it sent).
+    pub(crate) fn handle(&self, id: &str) -> Option<InteractionHandle> {
+        self.lock().get(id).map(|e| e.handle.clone())
+    }
+}

@@ -1,0 +1,440 @@
+//! Egress through Discord's REST API on twilight-http: interaction responses (edit of
+//! `@original`, follow-ups), and with a bot token channel messages, DMs and lookups.
+//! Requests go through twilight's rate limiter; failures are retried with backoff (and after
+//! `retry_after` on a 429) while the interaction token is still valid.
+
+use crate::convert::{self, InteractionHandle};
+use crate::pending::{Answer, Pending, Route, TOKEN_LIFETIME};
+use async_trait::async_trait;
+use regis_core::{
+    Capabilities, ChannelInfo, Connector, ConnectorError, Destination, Envelope, Reply, SentMessage, UserInfo,
+};
+use std::future::IntoFuture;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use twilight_http::error::ErrorType;
+use twilight_http::Client;
+use twilight_model::id::marker::{ApplicationMarker, ChannelMarker, UserMarker};
+use twilight_model::id::Id;
+
+/// Discord's REST API base URL.
+pub const DEFAULT_API_URL: &str = "https://discord.com/api/v10";
+
+/// How to reach Discord's REST API.
+#[derive(Clone)]
+pub struct RestConfig {
+    /// Base URL, `https://discord.com/api/v10` by default; another host (a rate-limit proxy,
+    /// a test server) must serve the same `/api/v10/...` paths.
+    pub api_url: String,
+    /// The bot token; not needed to answer interactions.
+    pub token: Option<String>,
+    /// Longest wait between retries.
+    pub max_backoff: Duration,
+}
+
+impl std::fmt::Debug for RestConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RestConfig")
+            .field("api_url", &self.api_url)
+            .field("token", &self.token.as_ref().map(|_| "<redacted>"))
+            .finish()
+    }
+}
+
+impl Default for RestConfig {
+    fn default() -> Self {
+        RestConfig { api_url: DEFAULT_API_URL.into(), token: None, max_backoff: Duration::from_secs(30) }
+    }
+}
+
+/// A REST failure.
+#[derive(Debug, thiserror::Error)]
+pub enum RestError {
+    /// The API URL is not of the form `http(s)://HOST/api/v10`.
+    #[error("Discord API URL `{0}` must look like https://HOST/api/v10")]
+    BadApiUrl(String),
+    /// Discord (or the proxy) refused the request.
+    #[error("Discord answered {status}: {message}")]
+    Api {
+        /// HTTP status.
+        status: u16,
+        /// Discord's error message.
+        message: String,
+    },
+    /// The transport failed and retries ran out with the token.
+    #[error("request failed: {0}")]
+    Transport(String),
+    /// The interaction token expired (15 minutes); the reply was dropped.
+    #[error("interaction token expired; reply dropped")]
+    Expired,
+    /// An id from Discord was not a snowflake.
+    #[error("`{0}` is not a Discord id")]
+    BadId(String),
+    /// The operation needs a bot token.
+    #[error("{0} needs a bot token (DISCORD_TOKEN)")]
+    NeedsToken(&'static str),
+}
+
+impl From<RestError> for ConnectorError {
+    fn from(e: RestError) -> Self {
+        ConnectorError::Failed(e.to_string())
+    }
+}
+
+fn split_api_url(url: &str) -> Result<(String, bool), RestError> {
+    let bad = || RestError::BadApiUrl(url.to_string());
+    let (rest, use_http) = if let Some(r) = url.strip_prefix("https://") {
+        (r, false)
+    } else if let Some(r) = url.strip_prefix("http://") {
+        (r, true)
+    } else {
+        return Err(bad());
+    };
+    let (host, path) = rest.split_once('/').ok_or_else(bad)?;
+    if host.is_empty() || path.trim_end_matches('/') != "api/v10" {
+        return Err(bad());
+    }
+    Ok((host.to_string(), use_http))
+}
+
+fn id<T>(text: &str) -> Result<Id<T>, RestError> {
+    text.parse::<u64>().ok().and_then(Id::new_checked).ok_or_else(|| RestError::BadId(text.to_string()))
+}
+
+/// The Discord connector's egress (used by interactions and the Gateway alike).
+pub struct DiscordConnector {
+    http: Client,
+    has_token: bool,
+    pending: Arc<Pending>,
+    max_backoff: Duration,
+    expired: AtomicU64,
+    retries: AtomicU64,
+}
+
+impl DiscordConnector {
+    /// A connector for the given REST settings.
+    pub fn new(config: RestConfig) -> Result<Self, RestError> {
+        crate::install_crypto_provider();
+        let (host, use_http) = split_api_url(&config.api_url)?;
+        let mut builder = Client::builder().timeout(Duration::from_secs(10));
+        if host != "discord.com" {
+            builder = builder.proxy(host, use_http);
+        }
+        if let Some(token) = &config.token {
+            builder = builder.token(token.clone());
+        }
+        Ok(DiscordConnector {
+            http: builder.build(),
+            has_token: config.token.is_some(),
+            pending: Arc::new(Pending::default()),
+            max_backoff: config.max_backoff,
+            expired: AtomicU64::new(0),
+            retries: AtomicU64::new(0),
+        })
+    }
+
+    pub(crate) fn pending(&self) -> Arc<Pending> {
+        Arc::clone(&self.pending)
+    }
+
+    /// Replies dropped because their interaction token had expired.
+    pub fn expired_replies(&self) -> u64 {
+        self.expired.load(Ordering::Relaxed)
+    }
+
+    /// REST requests retried after a failure.
+    pub fn retried_requests(&self) -> u64 {
+        self.retries.load(Ordering::Relaxed)
+    }
+
+    /// Runs `request` until it succeeds, fails for good (a 4xx other than 429), or the
+    /// interaction token expires; waits `retry_after` on a 429 and backs off on 5xx and
+    /// transport errors.
+    async fn retrying<F, Fut, T>(&self, handle: &InteractionHandle, what: &str, request: F) -> Result<T, RestError>
+    where
+        F: Fn() -> Fut,
+        Fut: std::future::Future<Output = Result<T, twilight_http::Error>>,
+    {
+        let deadline_ms = handle.received_ms + TOKEN_LIFETIME.as_millis() as u64;
+        let mut backoff = Duration::from_millis(100);
+        loop {
+            let now_ms = regis_core::envelope::now_ms();
+            if now_ms >= deadline_ms {
+                self.expired.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(interaction = %handle.interaction_id, what, "interaction token expired; reply dropped");
+                return Err(RestError::Expired);
+            }
+            let error = match request().await {
+                Ok(value) => return Ok(value),
+                Err(error) => error,
+            };
+            let wait = match error.kind() {
+                ErrorType::Response { status, error: api, .. } if status.get() == 429 => match api {
+                    twilight_http::api_error::ApiError::Ratelimited(r) => {
+                        Duration::from_secs_f64(r.retry_after.max(0.0))
+                    }
+                    _ => backoff,
+                },
+                ErrorType::Response { status, .. } if status.get() >= 500 => backoff,
+                ErrorType::Response { status, error: api, .. } => {
+                    return Err(RestError::Api { status: status.get(), message: api.to_string() });
+                }
+                ErrorType::RequestError | ErrorType::RequestTimedOut | ErrorType::RequestCanceled => backoff,
+                other => return Err(RestError::Transport(format!("{other:?}"))),
+            };
+            let remaining = Duration::from_millis(deadline_ms.saturating_sub(now_ms));
+            if wait >= remaining {
+                self.expired.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(interaction = %handle.interaction_id, what, "token expires before the retry; reply dropped");
+                return Err(RestError::Expired);
+            }
+            self.retries.fetch_add(1, Ordering::Relaxed);
+            tracing::info!(interaction = %handle.interaction_id, what, wait_ms = wait.as_millis() as u64, error = %error, "retrying Discord request");
+            tokio::time::sleep(wait).await;
+            backoff = (backoff * 2).min(self.max_backoff);
+        }
+    }
+
+    /// Edits the original interaction response.
+    async fn edit_original(&self, handle: &InteractionHandle, reply: &Reply) -> Result<(), RestError> {
+        self.edit_message(handle, None, reply).await
+    }
+
+    async fn edit_message(
+        &self,
+        handle: &InteractionHandle,
+        message: Option<&str>,
+        reply: &Reply,
+    ) -> Result<(), RestError> {
+        let app: Id<ApplicationMarker> = id(&handle.application_id)?;
+        let content = convert::content(reply);
+        let embeds = convert::embeds(reply);
+        let files = convert::attachments(reply);
+        let message_id = message.map(id).transpose()?;
+        self.retrying(handle, "edit response", || {
+            let client = self.http.interaction(app);
+            let content = content.as_deref().or(Some(""));
+            match message_id {
+                None => {
+                    let mut req = client.update_response(&handle.token).content(content).embeds(Some(&embeds));
+                    if !files.is_empty() {
+                        req = req.attachments(&files);
+                    }
+                    req.into_future()
+                }
+                Some(mid) => {
+                    let mut req = client.update_followup(&handle.token, mid).content(content).embeds(Some(&embeds));
+                    if !files.is_empty() {
+                        req = req.attachments(&files);
+                    }
+                    req.into_future()
+                }
+            }
+        })
+        .await
+        .map(|_| ())
+    }
+
+    /// Posts a follow-up message; returns its id.
+    async fn follow_up(&self, handle: &InteractionHandle, reply: &Reply) -> Result<String, RestError> {
+        let app: Id<ApplicationMarker> = id(&handle.application_id)?;
+        let content = convert::content(reply);
+        let embeds = convert::embeds(reply);
+        let files = convert::attachments(reply);
+        let flags = convert::flags(reply);
+        let response = self
+            .retrying(handle, "follow-up", || {
+                let client = self.http.interaction(app);
+                let mut req = client.create_followup(&handle.token).embeds(&embeds).attachments(&files);
+                if let Some(text) = content.as_deref() {
+                    req = req.content(text);
+                }
+                if let Some(flags) = flags {
+                    req = req.flags(flags);
+                }
+                req.into_future()
+            })
+            .await?;
+        let message = response.model().await.map_err(|e| RestError::Transport(e.to_string()))?;
+        Ok(message.id.to_string())
+    }
+
+    async fn answer_interaction(
+        &self,
+        origin: &Envelope,
+        handle: &InteractionHandle,
+        reply: Reply,
+    ) -> Result<SentMessage, RestError> {
+        let sent = |id: &str| SentMessage { id: format!("{}/{id}", origin.id), channel: None };
+        match self.pending.route(&origin.id, handle, &reply) {
+            Route::Inline(tx) => {
+                if tx.send(Answer::Message(reply.clone())).is_err() {
+                    // The HTTP request is gone (client hung up): fall back to a follow-up.
+                    return self.follow_up(handle, &reply).await.map(|id| sent(&id));
+                }
+                Ok(sent("@original"))
+            }
+            Route::DeferThenEdit(tx) => {
+                let _ = tx.send(Answer::Defer { ephemeral: reply.ephemeral });
+                self.edit_original(handle, &reply).await.map(|()| sent("@original"))
+            }
+            Route::EditOriginal { public } if public && reply.ephemeral => {
+                self.edit_original(handle, &Reply::text("(answered privately)")).await?;
+                self.follow_up(handle, &reply).await.map(|id| sent(&id))
+            }
+            Route::EditOriginal { .. } => self.edit_original(handle, &reply).await.map(|()| sent("@original")),
+            Route::FollowUp => self.follow_up(handle, &reply).await.map(|id| sent(&id)),
+        }
+    }
+
+    async fn channel_message(
+        &self,
+        channel: &str,
+        reply: &Reply,
+        reference: Option<&str>,
+    ) -> Result<SentMessage, RestError> {
+        if !self.has_token {
+            return Err(RestError::NeedsToken("posting to a channel"));
+        }
+        let channel_id: Id<ChannelMarker> = id(channel)?;
+        let content = convert::content(reply);
+        let embeds = convert::embeds(reply);
+        let files = convert::attachments(reply);
+        let reference = reference.map(id).transpose()?;
+        let mut req = self.http.create_message(channel_id).embeds(&embeds).attachments(&files);
+        if let Some(text) = content.as_deref() {
+            req = req.content(text);
+        }
+        if let Some(message) = reference {
+            req = req.reply(message).fail_if_not_exists(false);
+        }
+        let response = req.await.map_err(|e| RestError::Transport(e.to_string()))?;
+        let message = response.model().await.map_err(|e| RestError::Transport(e.to_string()))?;
+        Ok(SentMessage { id: message.id.to_string(), channel: Some(channel.to_string()) })
+    }
+}
+
+#[async_trait]
+impl Connector for DiscordConnector {
+    fn name(&self) -> &str {
+        crate::CONNECTOR
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        Capabilities { embeds: true, attachments: true }
+    }
+
+    async fn send(
+        &self,
+        origin: Option<&Envelope>,
+        to: &Destination,
+        reply: Reply,
+    ) -> Result<SentMessage, ConnectorError> {
+        let handle = origin.and_then(InteractionHandle::of);
+        match (to, origin, handle) {
+            (Destination::Origin, Some(origin), Some(handle)) => {
+                Ok(self.answer_interaction(origin, &handle, reply).await?)
+            }
+            (Destination::Origin, Some(origin), None) => {
+                let channel = origin.channel.as_ref().ok_or(ConnectorError::NotFound("origin channel".into()))?;
+                let reference = origin.reply_handle.as_ref().and_then(|h| h.get("message_id")).and_then(|m| m.as_str());
+                Ok(self.channel_message(&channel.id, &reply, reference).await?)
+            }
+            (Destination::Origin, None, _) => Err(ConnectorError::NotFound("no message to answer".into())),
+            (Destination::Channel(channel), _, _) => Ok(self.channel_message(channel, &reply, None).await?),
+            (Destination::Direct(user), _, _) => {
+                if !self.has_token {
+                    return Err(RestError::NeedsToken("sending a direct message").into());
+                }
+                let user: Id<UserMarker> = id(user)?;
+                let dm =
+                    self.http.create_private_channel(user).await.map_err(|e| RestError::Transport(e.to_string()))?;
+                let dm = dm.model().await.map_err(|e| RestError::Transport(e.to_string()))?;
+                Ok(self.channel_message(&dm.id.to_string(), &reply, None).await?)
+            }
+        }
+    }
+
+    async fn edit(&self, message: &SentMessage, reply: Reply) -> Result<(), ConnectorError> {
+        if let Some((envelope_id, message_id)) = message.id.split_once('/') {
+            let handle = self
+                .pending
+                .handle(envelope_id)
+                .ok_or_else(|| ConnectorError::NotFound(format!("interaction of {envelope_id}")))?;
+            let target = (message_id != "@original").then_some(message_id);
+            return Ok(self.edit_message(&handle, target, &reply).await?);
+        }
+        let channel = message.channel.as_deref().ok_or(ConnectorError::NotFound("message channel".into()))?;
+        if !self.has_token {
+            return Err(RestError::NeedsToken("editing a message").into());
+        }
+        let (channel, mid) = (id::<ChannelMarker>(channel)?, id(&message.id)?);
+        let content = convert::content(&reply);
+        let embeds = convert::embeds(&reply);
+        self.http
+            .update_message(channel, mid)
+            .content(content.as_deref())
+            .embeds(Some(&embeds))
+            .await
+            .map_err(|e| RestError::Transport(e.to_string()))?;
+        Ok(())
+    }
+
+    async fn defer(&self, origin: &Envelope) -> Result<(), ConnectorError> {
+        if InteractionHandle::of(origin).is_some() {
+            self.pending.defer(&origin.id, false);
+        }
+        Ok(())
+    }
+
+    async fn user(&self, user: &str) -> Result<Option<UserInfo>, ConnectorError> {
+        if !self.has_token {
+            return Err(RestError::NeedsToken("looking up a user").into());
+        }
+        let user_id: Id<UserMarker> = id(user)?;
+        match self.http.user(user_id).await {
+            Ok(response) => {
+                let u = response.model().await.map_err(|e| RestError::Transport(e.to_string()))?;
+                Ok(Some(UserInfo { id: u.id.to_string(), name: u.global_name.unwrap_or(u.name), bot: u.bot }))
+            }
+            Err(e) if matches!(e.kind(), ErrorType::Response { status, .. } if status.get() == 404) => Ok(None),
+            Err(e) => Err(RestError::Transport(e.to_string()).into()),
+        }
+    }
+
+    async fn channel(&self, channel: &str) -> Result<Option<ChannelInfo>, ConnectorError> {
+        if !self.has_token {
+            return Err(RestError::NeedsToken("looking up a channel").into());
+        }
+        let channel_id: Id<ChannelMarker> = id(channel)?;
+        match self.http.channel(channel_id).await {
+            Ok(response) => {
+                let c = response.model().await.map_err(|e| RestError::Transport(e.to_string()))?;
+                Ok(Some(ChannelInfo { id: c.id.to_string(), name: c.name.unwrap_or_default(), topic: c.topic }))
+            }
+            Err(e) if matches!(e.kind(), ErrorType::Response { status, .. } if status.get() == 404) => Ok(None),
+            Err(e) => Err(RestError::Transport(e.to_string()).into()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn api_url_must_have_the_v10_path() {
+        assert_eq!(split_api_url("https://discord.com/api/v10").unwrap(), ("discord.com".into(), false));
+        assert_eq!(split_api_url("http://127.0.0.1:9000/api/v10/").unwrap(), ("127.0.0.1:9000".into(), true));
+        assert!(split_api_url("http://127.0.0.1:9000").is_err());
+        assert!(split_api_url("ftp://x/api/v10").is_err());
+        assert!(split_api_url("https://x/api/v9").is_err());
+    }
+
+    #[test]
+    fn debug_hides_the_token() {
+        let c = RestConfig { token: Some("very-secret".into()), ..RestConfig::default() };
+        assert!(!format!("{c:?}").contains("very-secret"));
+    }
+}

@@ -1,0 +1,363 @@
+//! The interactions endpoint against a key made here and the test kit's fake Discord REST.
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use axum::Router;
+use ed25519_dalek::{Signer, SigningKey};
+use http_body_util::BodyExt;
+use regis::prelude::*;
+use regis::{Bot, CoreConfig, SqliteBackend};
+use regis_discord::{DiscordConnector, InteractionsConfig, InteractionsServer, RestConfig};
+use regis_testkit::fake_discord::{command_interaction, Failure, FakeDiscord};
+use serde_json::{json, Value};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tower::ServiceExt;
+
+/// Commands that answer in the ways the endpoint must handle.
+pub struct Probe;
+
+#[plugin]
+impl Probe {
+    /// Answer at once.
+    #[command]
+    async fn quick(&self, _ctx: &Ctx) -> Result<&'static str> {
+        Ok("quick answer")
+    }
+
+    /// Answer after a while.
+    ///
+    /// # Arguments
+    /// * `ms` - how long
+    #[command]
+    async fn slow(&self, _ctx: &Ctx, ms: u64) -> Result<String> {
+        tokio::time::sleep(Duration::from_millis(ms)).await;
+        Ok("slow answer".into())
+    }
+
+    /// Send a file with an embed showing it.
+    #[command]
+    async fn file(&self, _ctx: &Ctx) -> Result<Reply> {
+        Ok(Reply::text("a file")
+            .embed(Embed::titled("File").image("attachment://hello.txt"))
+            .attach(Attachment::new("hello.txt", b"hello, discord".to_vec())))
+    }
+
+    /// Answer only to the invoker.
+    #[command]
+    async fn secret(&self, _ctx: &Ctx) -> Result<Reply> {
+        Ok(Reply::text("for your eyes").ephemeral())
+    }
+
+    /// Answer twice.
+    #[command]
+    async fn twice(&self, ctx: &Ctx) -> Result<&'static str> {
+        ctx.reply("one").await?;
+        Ok("two")
+    }
+
+    /// Answer nothing.
+    #[command]
+    async fn silent(&self, _ctx: &Ctx) -> Result<()> {
+        Ok(())
+    }
+
+    /// Fail after the deadline.
+    #[command]
+    async fn boom(&self, _ctx: &Ctx) -> Result<String> {
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        Err("the reactor is offline".into())
+    }
+
+    /// Defer explicitly, then answer.
+    #[command]
+    async fn later(&self, ctx: &Ctx) -> Result<&'static str> {
+        ctx.defer().await?;
+        Ok("deferred answer")
+    }
+
+    /// Greet a user.
+    ///
+    /// # Arguments
+    /// * `user` - who
+    #[command]
+    async fn greet(&self, _ctx: &Ctx, user: UserRef) -> Result<String> {
+        Ok(format!("hello {} ({})", user.name, user.id))
+    }
+}
+
+struct Harness {
+    key: SigningKey,
+    router: Router,
+    fake: FakeDiscord,
+    connector: Arc<DiscordConnector>,
+    _bot: Bot,
+    _dir: tempfile::TempDir,
+}
+
+async fn harness() -> Harness {
+    let dir = tempfile::tempdir().unwrap();
+    let fake = FakeDiscord::start().await;
+    let connector = Arc::new(
+        DiscordConnector::new(RestConfig {
+            api_url: fake.api_url(),
+            max_backoff: Duration::from_millis(200),
+            ..RestConfig::default()
+        })
+        .unwrap(),
+    );
+    let bot = Bot::builder(CoreConfig::default())
+        .storage(SqliteBackend::new(dir.path()))
+        .connector(connector.clone())
+        .plugin(regis_plugin_admin::Admin)
+        .plugin(Probe)
+        .start()
+        .await
+        .unwrap();
+    let key = SigningKey::from_bytes(&[42u8; 32]);
+    let mut config = InteractionsConfig::new(hex::encode(key.verifying_key().to_bytes()));
+    config.budget = Duration::from_millis(150);
+    let server = InteractionsServer::new(&config, bot.ingress(), &connector).unwrap();
+    Harness { key, router: server.router(), fake, connector, _bot: bot, _dir: dir }
+}
+
+fn now() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs()
+}
+
+impl Harness {
+    fn signed(&self, body: &[u8], timestamp: u64) -> Request<Body> {
+        let ts = timestamp.to_string();
+        let mut message = ts.as_bytes().to_vec();
+        message.extend_from_slice(body);
+        let signature = hex::encode(self.key.sign(&message).to_bytes());
+        Request::post("/interactions")
+            .header("content-type", "application/json")
+            .header("x-signature-ed25519", signature)
+            .header("x-signature-timestamp", ts)
+            .body(Body::from(body.to_vec()))
+            .unwrap()
+    }
+
+    async fn call(&self, request: Request<Body>) -> (StatusCode, Value) {
+        let response = self.router.clone().oneshot(request).await.unwrap();
+        let status = response.status();
+        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+    }
+
+    async fn command(&self, id: u64, name: &str, options: Value) -> (StatusCode, Value) {
+        let body = command_interaction(id, name, options).to_string();
+        self.call(self.signed(body.as_bytes(), now())).await
+    }
+}
+
+#[tokio::test]
+async fn ping_is_answered_with_pong() {
+    let h = harness().await;
+    let response = h
+        .router
+        .clone()
+        .oneshot(h.signed(br#"{"type":1,"id":"1","application_id":"2","token":"t","version":1}"#, now()))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.headers()["content-type"], "application/json");
+    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    assert_eq!(&bytes[..], br#"{"type":1}"#);
+}
+
+#[tokio::test]
+async fn bad_requests_get_the_documented_status() {
+    let h = harness().await;
+    let ping = br#"{"type":1}"#;
+    let unsigned = Request::post("/interactions").body(Body::from(ping.to_vec())).unwrap();
+    assert_eq!(h.call(unsigned).await.0, StatusCode::UNAUTHORIZED);
+    let mut tampered = h.signed(ping, now());
+    *tampered.body_mut() = Body::from(br#"{"type":2}"#.to_vec());
+    assert_eq!(h.call(tampered).await.0, StatusCode::UNAUTHORIZED);
+    let (status, body) = h.call(h.signed(ping, now() - 301)).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert!(body["error"].as_str().unwrap().contains("window"), "{body}");
+    assert_eq!(h.call(h.signed(ping, now() + 301)).await.0, StatusCode::UNAUTHORIZED);
+    let huge = vec![b' '; 1024 * 1024 + 1];
+    assert_eq!(h.call(h.signed(&huge, now())).await.0, StatusCode::PAYLOAD_TOO_LARGE);
+    let (status, body) = h.call(h.signed(b"{not json", now())).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(body["error"].as_str().unwrap().starts_with("invalid JSON"), "{body}");
+    let (status, body) = h.call(h.signed(br#"{"type":42}"#, now())).await;
+    assert_eq!((status, body["error"].as_str().unwrap()), (StatusCode::BAD_REQUEST, "unknown interaction type 42"));
+    let (status, _) = h.call(h.signed(br#"{"type":2,"id":"x"}"#, now())).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "an APPLICATION_COMMAND that does not parse");
+    let health = Request::get("/healthz").body(Body::empty()).unwrap();
+    assert_eq!(h.router.clone().oneshot(health).await.unwrap().status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn quick_handlers_answer_inline() {
+    let h = harness().await;
+    let (status, body) = h.command(1, "quick", json!([])).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["type"], 4);
+    assert_eq!(body["data"]["content"], "quick answer");
+    let (_, body) = h.command(2, "secret", json!([])).await;
+    assert_eq!((body["type"].clone(), body["data"]["flags"].clone()), (json!(4), json!(64)));
+    let (_, body) = h.command(3, "silent", json!([])).await;
+    assert_eq!((body["data"]["content"].clone(), body["data"]["flags"].clone()), (json!("Done."), json!(64)));
+    let (_, body) = h.command(4, "slow", json!([{"type": 3, "name": "ms", "value": "soon"}])).await;
+    assert_eq!(body["data"]["content"], "`ms` must be integer 0..=9007199254740992, got `soon`\nUsage: /slow <ms>");
+    let (_, body) = h.command(5, "nope", json!([])).await;
+    assert_eq!(body["data"]["content"], "Unknown command `/nope`.");
+    let user = json!([{"type": 6, "name": "user", "value": "53908232506183680"}]);
+    let (_, body) = h.command(6, "greet", user).await;
+    assert_eq!(body["data"]["content"], "hello 53908232506183680 (53908232506183680)");
+    assert!(h.fake.calls().is_empty(), "nothing went through REST");
+}
+
+#[tokio::test]
+async fn slow_handlers_are_deferred_and_edit_the_original() {
+    let h = harness().await;
+    let started = Instant::now();
+    let (status, body) = h.command(7, "slow", json!([{"type": 4, "name": "ms", "value": 400}])).await;
+    assert!(started.elapsed() < Duration::from_millis(400), "answered at the budget, not after the handler");
+    assert_eq!((status, body), (StatusCode::OK, json!({"type": 5})));
+    let calls = h.fake.wait_for_calls(1, Duration::from_secs(5)).await;
+    assert_eq!(calls[0].method, "PATCH");
+    assert_eq!(calls[0].path, "/webhooks/775799577604522054/token-7/messages/@original");
+    assert_eq!(calls[0].json.as_ref().unwrap()["content"], "slow answer");
+    assert_eq!(calls[0].authorization, None, "webhook routes need no bot token");
+}
+
+#[tokio::test]
+async fn explicit_defer_then_edit() {
+    let h = harness().await;
+    let (_, body) = h.command(8, "later", json!([])).await;
+    assert_eq!(body, json!({"type": 5}));
+    let calls = h.fake.wait_for_calls(1, Duration::from_secs(5)).await;
+    assert_eq!(calls[0].json.as_ref().unwrap()["content"], "deferred answer");
+}
+
+#[tokio::test]
+async fn files_go_by_multipart_and_decode_to_the_same_bytes() {
+    let h = harness().await;
+    let (_, body) = h.command(9, "file", json!([])).await;
+    assert_eq!(body, json!({"type": 5}));
+    let calls = h.fake.wait_for_calls(1, Duration::from_secs(5)).await;
+    let call = &calls[0];
+    assert_eq!(call.files.len(), 1);
+    assert_eq!(call.files[0].field, "files[0]");
+    assert_eq!(call.files[0].filename, "hello.txt");
+    assert_eq!(call.files[0].data, b"hello, discord");
+    let payload = call.json.as_ref().unwrap();
+    assert_eq!(payload["content"], "a file");
+    assert_eq!(payload["embeds"][0]["image"]["url"], "attachment://hello.txt");
+    assert_eq!(payload["attachments"][0]["filename"], "hello.txt");
+}
+
+#[tokio::test]
+async fn later_replies_are_follow_ups() {
+    let h = harness().await;
+    let (_, body) = h.command(10, "twice", json!([])).await;
+    assert_eq!(body["data"]["content"], "one");
+    let calls = h.fake.wait_for_calls(1, Duration::from_secs(5)).await;
+    assert_eq!((calls[0].method.as_str(), calls[0].path.as_str()), ("POST", "/webhooks/775799577604522054/token-10"));
+    assert_eq!(calls[0].json.as_ref().unwrap()["content"], "two");
+}
+
+#[tokio::test]
+async fn a_handler_failing_after_the_deferral_edits_in_the_error() {
+    let h = harness().await;
+    let (_, body) = h.command(11, "boom", json!([])).await;
+    assert_eq!(body, json!({"type": 5}));
+    let calls = h.fake.wait_for_calls(1, Duration::from_secs(5)).await;
+    assert_eq!(calls[0].path, "/webhooks/775799577604522054/token-11/messages/@original");
+    assert_eq!(calls[0].json.as_ref().unwrap()["content"], "`boom` failed: the reactor is offline");
+}
+
+#[tokio::test]
+async fn rate_limits_are_honoured_and_server_errors_retried() {
+    let h = harness().await;
+    h.fake.fail_next(Failure::RateLimited { retry_after: 0.3, global: false });
+    h.fake.fail_next(Failure::ServerError(502));
+    let (_, body) = h.command(12, "slow", json!([{"type": 4, "name": "ms", "value": 200}])).await;
+    assert_eq!(body, json!({"type": 5}));
+    let calls = h.fake.wait_for_calls(3, Duration::from_secs(5)).await;
+    assert_eq!(calls.iter().map(|c| c.status).collect::<Vec<_>>(), [429, 502, 200]);
+    let waited = calls[1].at.duration_since(calls[0].at);
+    assert!(waited >= Duration::from_millis(300), "retried {waited:?} after a 429 with retry_after 0.3 s");
+    assert_eq!(calls[2].json.as_ref().unwrap()["content"], "slow answer");
+    // twilight-http's rate limiter retries the 429 itself once `retry_after` has passed;
+    // the connector's own backoff retried the 502.
+    assert_eq!(h.connector.retried_requests(), 1);
+}
+
+#[tokio::test]
+async fn replies_after_the_token_lifetime_are_dropped() {
+    let h = harness().await;
+    let interaction: twilight_model::application::interaction::Interaction =
+        serde_json::from_value(command_interaction(13, "quick", json!([]))).unwrap();
+    let sixteen_minutes_ago = regis::envelope::now_ms() - 16 * 60 * 1000;
+    let envelope = regis_discord::convert::command_envelope(&interaction, sixteen_minutes_ago).unwrap();
+    let result =
+        regis::Connector::send(&*h.connector, Some(&envelope), &regis::Destination::Origin, Reply::text("late")).await;
+    assert!(result.unwrap_err().to_string().contains("expired"));
+    assert_eq!(h.connector.expired_replies(), 1);
+    assert!(h.fake.calls().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hundreds_of_interactions_at_once_all_answer_within_the_deadline() {
+    let h = Arc::new(harness().await);
+    let started = Instant::now();
+    let tasks: Vec<_> = (0..300u64)
+        .map(|i| {
+            let h = h.clone();
+            tokio::spawn(async move {
+                let t = Instant::now();
+                let (status, body) = h.command(1000 + i, "quick", json!([])).await;
+                (status, body, t.elapsed())
+            })
+        })
+        .collect();
+    for task in tasks {
+        let (status, body, took) = task.await.unwrap();
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(body["data"]["content"], "quick answer");
+        assert!(took < Duration::from_secs(3), "answered after {took:?}");
+    }
+    assert!(started.elapsed() < Duration::from_secs(3));
+}
+
+/// Random headers and bodies: never a panic, always a 4xx.
+#[tokio::test]
+async fn random_requests_never_panic_and_always_get_a_4xx() {
+    let h = harness().await;
+    let mut rng = fastrand::Rng::with_seed(8032);
+    let samples: [&[u8]; 6] =
+        [b"{\"type\":", b"[]", b"{\"type\":2,\"data\":null}", b"\xff\xfe", b"{\"type\":1e400}", b"null"];
+    for round in 0..400 {
+        let mut body: Vec<u8> = (0..rng.usize(0..64)).map(|_| rng.u8(..)).collect();
+        if rng.bool() {
+            body = samples[rng.usize(..samples.len())].to_vec();
+        }
+        let mut request = if round % 3 == 0 {
+            // Correctly signed garbage must be a 400, not a 5xx.
+            h.signed(&body, now())
+        } else {
+            let mut builder = Request::post("/interactions");
+            if rng.bool() {
+                let sig: String = (0..rng.usize(0..140)).map(|_| rng.alphanumeric()).collect();
+                builder = builder.header("x-signature-ed25519", sig);
+            }
+            if rng.bool() {
+                builder = builder.header("x-signature-timestamp", rng.i64(..).to_string());
+            }
+            builder.body(Body::from(body.clone())).unwrap()
+        };
+        if rng.bool() {
+            request.headers_mut().insert("content-type", "text/plain".parse().unwrap());
+        }
+        let (status, _) = h.call(request).await;
+        assert!(status.is_client_error(), "round {round}: {status} for body {body:?}");
+    }
+}
