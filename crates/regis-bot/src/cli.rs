@@ -1,6 +1,7 @@
-//! The command line: `regis console`, `regis commands schema`.
+//! The command line: `regis console`, `regis commands schema`, `regis mandala`.
 
 use crate::config::{self, Settings};
+use crate::mandala_cmd::{self, MandalaArgs};
 use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
 use figment::providers::Serialized;
@@ -50,6 +51,11 @@ enum Command {
     /// Inspect the commands of the built-in plugins.
     #[command(subcommand)]
     Commands(CommandsCommand),
+    /// Render mandalas to PNG files (no bot, no data directory).
+    Mandala(MandalaArgs),
+    /// Run the bot with the connectors the environment enables (DISCORD_PUBLIC_KEY: the Discord
+    /// HTTP interactions endpoint).
+    Run(crate::run::DiscordArgs),
 }
 
 #[derive(Args, Debug)]
@@ -73,11 +79,17 @@ const OPERATOR: &str = "operator";
 
 /// Runs the chosen command.
 pub async fn run(cli: Cli) -> Result<()> {
-    let settings = config::load(cli.global.config.as_deref(), Figment::from(Serialized::defaults(&cli.global)))?;
-    init_logging(&settings.log);
+    let settings = || -> Result<Settings> {
+        let settings = config::load(cli.global.config.as_deref(), Figment::from(Serialized::defaults(&cli.global)))?;
+        init_logging(&settings.log);
+        Ok(settings)
+    };
     match cli.command {
-        Command::Console(args) => console(settings, args).await,
-        Command::Commands(CommandsCommand::Schema) => schema(settings).await,
+        Command::Console(args) => console(settings()?, args).await,
+        Command::Commands(CommandsCommand::Schema) => schema(settings()?).await,
+        // Needs no configuration: a broken regis.toml does not stop it.
+        Command::Mandala(args) => mandala_cmd::run(&args),
+        Command::Run(discord) => crate::run::run(settings()?, discord).await,
     }
 }
 
@@ -88,11 +100,12 @@ fn init_logging(filter: &str) {
     let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
 }
 
-async fn start_bot(settings: &Settings, connector: Option<Arc<dyn regis::Connector>>) -> Result<Bot> {
+pub(crate) async fn start_bot(settings: &Settings, connector: Option<Arc<dyn regis::Connector>>) -> Result<Bot> {
     let mut builder = Bot::builder(settings.core()?)
         .storage(SqliteBackend::new(&settings.data_dir))
         .plugin(regis_plugin_admin::Admin)
-        .plugin(regis_plugin_dice::Dice);
+        .plugin(regis_plugin_dice::Dice)
+        .plugin(mandala_cmd::plugin(settings)?);
     if let Some(connector) = connector {
         builder = builder.connector(connector);
     }
@@ -129,7 +142,7 @@ async fn console(settings: Settings, args: ConsoleArgs) -> Result<()> {
     Ok(())
 }
 
-async fn shutdown_signal() {
+pub(crate) async fn shutdown_signal() {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{signal, SignalKind};

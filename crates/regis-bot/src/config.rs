@@ -37,6 +37,26 @@ pub struct Settings {
     pub log: String,
     /// Required-rank overrides by command name.
     pub command_ranks: BTreeMap<String, i64>,
+    /// Where `/mando` keeps a copy of every image: `file:///dir`, `s3://bucket[/prefix]` or
+    /// `gs://bucket[/prefix]` (credentials from the `AWS_*` / `GOOGLE_*` environment); none by
+    /// default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub object_store_url: Option<String>,
+    /// The http(s) address at which `object_store_url`'s location is served; archived images are
+    /// then shown from `public_base_url/mandalas/<name>.png` instead of being attached.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub public_base_url: Option<String>,
+    /// Where `regis run` serves Discord's HTTP interactions (`POST /interactions`).
+    pub http_addr: String,
+    /// Discord's REST API base; point it at a rate-limit proxy or a test server.
+    pub discord_api_url: String,
+    /// How long an interaction waits for its handler before answering "deferred" (Discord's
+    /// deadline is 3 s).
+    pub interaction_budget: String,
+    /// Accepted distance of an interaction's signature timestamp from now (replay window).
+    pub signature_window: String,
+    /// Largest accepted interaction body, in bytes.
+    pub body_limit: usize,
 }
 
 impl Default for Settings {
@@ -51,6 +71,13 @@ impl Default for Settings {
             shutdown_grace: "10s".into(),
             log: "warn".into(),
             command_ranks: BTreeMap::new(),
+            object_store_url: None,
+            public_base_url: None,
+            http_addr: "127.0.0.1:8080".into(),
+            discord_api_url: "https://discord.com/api/v10".into(),
+            interaction_budget: "2s".into(),
+            signature_window: "5m".into(),
+            body_limit: 1024 * 1024,
         }
     }
 }
@@ -108,9 +135,28 @@ fn duration(key: &str, text: &str) -> Result<Duration> {
 }
 
 impl Settings {
+    /// A duration setting, with the key named in the error.
+    pub fn duration(&self, key: &str, text: &str) -> Result<Duration> {
+        duration(key, text)
+    }
+
     fn check(&self) -> Result<()> {
         duration("handler_timeout", &self.handler_timeout)?;
         duration("shutdown_grace", &self.shutdown_grace)?;
+        let budget = duration("interaction_budget", &self.interaction_budget)?;
+        if budget >= Duration::from_secs(3) {
+            bail!(
+                "configuration key `interaction_budget`: {} is not below Discord's 3 s deadline",
+                self.interaction_budget
+            );
+        }
+        duration("signature_window", &self.signature_window)?;
+        if self.body_limit == 0 {
+            bail!("configuration key `body_limit`: must be at least 1 byte");
+        }
+        if self.http_addr.parse::<std::net::SocketAddr>().is_err() {
+            bail!("configuration key `http_addr`: `{}` is not an address like 127.0.0.1:8080", self.http_addr);
+        }
         if self.workers == 0 {
             bail!("configuration key `workers`: must be at least 1");
         }
@@ -128,6 +174,20 @@ impl Settings {
         }
         for (command, rank) in &self.command_ranks {
             Rank::new(*rank).with_context(|| format!("configuration key `command_ranks.{command}`"))?;
+        }
+        if let Some(store) = &self.object_store_url {
+            url::Url::parse(store).with_context(|| {
+                format!("configuration key `object_store_url`: `{store}` is not a URL (write e.g. s3://bucket or file:///srv/mandalas)")
+            })?;
+        }
+        if let Some(public) = &self.public_base_url {
+            if self.object_store_url.is_none() {
+                bail!("configuration key `public_base_url`: needs `object_store_url`, where the images are stored");
+            }
+            match url::Url::parse(public) {
+                Ok(url) if matches!(url.scheme(), "http" | "https") => {}
+                _ => bail!("configuration key `public_base_url`: `{public}` is not an http(s) URL"),
+            }
         }
         Ok(())
     }
@@ -202,6 +262,20 @@ mod tests {
             let err = load(None, Figment::new()).unwrap_err().to_string();
             assert!(err.contains("`owners`: `alice` must be written connector:id"), "{err}");
             jail.set_env("REGIS_OWNERS", "");
+            jail.set_env("REGIS_PUBLIC_BASE_URL", "https://cdn.example");
+            let err = load(None, Figment::new()).unwrap_err().to_string();
+            assert!(err.contains("`public_base_url`: needs `object_store_url`"), "{err}");
+            jail.set_env("REGIS_OBJECT_STORE_URL", "bucket");
+            let err = load(None, Figment::new()).unwrap_err().to_string();
+            assert!(err.contains("`object_store_url`: `bucket` is not a URL"), "{err}");
+            jail.set_env("REGIS_OBJECT_STORE_URL", "s3://bucket");
+            jail.set_env("REGIS_PUBLIC_BASE_URL", "cdn.example");
+            let err = load(None, Figment::new()).unwrap_err().to_string();
+            assert!(err.contains("`public_base_url`: `cdn.example` is not an http(s) URL"), "{err}");
+            jail.set_env("REGIS_PUBLIC_BASE_URL", "https://bucket.s3.amazonaws.com");
+            let s = load(None, Figment::new()).map_err(|e| e.to_string())?;
+            assert_eq!(s.object_store_url.as_deref(), Some("s3://bucket"));
+            assert_eq!(s.public_base_url.as_deref(), Some("https://bucket.s3.amazonaws.com"));
             jail.set_env("REGIS_SHUTDOWN_GRACE", "a while");
             let err = load(None, Figment::new()).unwrap_err().to_string();
             assert!(err.contains("`shutdown_grace`: `a while` is not a duration"), "{err}");
@@ -221,9 +295,16 @@ mod tests {
             "handler_timeout",
             "workers",
             "queue_capacity",
+            "http_addr",
+            "discord_api_url",
+            "interaction_budget",
+            "signature_window",
+            "body_limit",
             "shutdown_grace",
             "log",
             "command_ranks",
+            "object_store_url",
+            "public_base_url",
         ] {
             assert!(
                 example.contains(&format!("{key} =")) || example.contains(&format!("[{key}]")),

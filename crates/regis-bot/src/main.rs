@@ -2,6 +2,8 @@
 
 mod cli;
 mod config;
+mod mandala_cmd;
+mod run;
 
 use anyhow::Result;
 use clap::Parser;
