@@ -1,4 +1,4 @@
-//! The command line: `regis console`, `regis commands schema`, `regis mandala`.
+//! The command line: `regis console`, `regis run`, `regis commands schema|sync`, `regis mandala`.
 
 use crate::config::{self, Settings};
 use crate::mandala_cmd::{self, MandalaArgs};
@@ -53,8 +53,8 @@ enum Command {
     Commands(CommandsCommand),
     /// Render mandalas to PNG files (no bot, no data directory).
     Mandala(MandalaArgs),
-    /// Run the bot with the connectors the environment enables (DISCORD_PUBLIC_KEY: the Discord
-    /// HTTP interactions endpoint).
+    /// Run the bot with the connectors the environment enables (DISCORD_TOKEN: the Discord
+    /// Gateway; DISCORD_PUBLIC_KEY: the Discord HTTP interactions endpoint).
     Run(crate::run::DiscordArgs),
 }
 
@@ -72,6 +72,9 @@ struct ConsoleArgs {
 enum CommandsCommand {
     /// Print the Discord application-command JSON of every command.
     Schema,
+    /// Register the commands with Discord (bulk overwrite when they differ) and print the
+    /// difference (needs DISCORD_TOKEN and DISCORD_APPLICATION_ID).
+    Sync(crate::commands_sync::SyncArgs),
 }
 
 /// The user the console speaks as by default; the bot's owner at the console.
@@ -87,6 +90,7 @@ pub async fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Console(args) => console(settings()?, args).await,
         Command::Commands(CommandsCommand::Schema) => schema(settings()?).await,
+        Command::Commands(CommandsCommand::Sync(args)) => crate::commands_sync::run(settings()?, args).await,
         // Needs no configuration: a broken regis.toml does not stop it.
         Command::Mandala(args) => mandala_cmd::run(&args),
         Command::Run(discord) => crate::run::run(settings()?, discord).await,
@@ -97,8 +101,50 @@ fn init_logging(filter: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .or_else(|_| tracing_subscriber::EnvFilter::try_new(filter))
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+    // Interaction tokens are secrets too, and twilight-http names the request path (which
+    // holds them) in its spans: every field is written through `redact_tokens`.
+    use tracing_subscriber::field::MakeExt;
+    let fields = tracing_subscriber::fmt::format::debug_fn(|writer, field, value| {
+        let value = redact_tokens(&format!("{value:?}"));
+        if field.name() == "message" {
+            write!(writer, "{value}")
+        } else {
+            write!(writer, "{field}={value}")
+        }
+    })
+    .delimited(" ");
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .fmt_fields(fields)
+        .with_writer(std::io::stderr)
+        .try_init();
 }
+
+/// Replaces the token segment of Discord's interaction routes (`interactions/{id}/{token}`,
+/// `webhooks/{application}/{token}`) with `<token>`.
+pub(crate) fn redact_tokens(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut countdown = 0u8;
+    for (i, part) in text.split('/').enumerate() {
+        if i > 0 {
+            out.push('/');
+        }
+        if countdown == 1 {
+            let end = part.find(|c: char| c == '"' || c == '?' || c.is_whitespace()).unwrap_or(part.len());
+            out.push_str("<token>");
+            out.push_str(&part[end..]);
+            countdown = 0;
+            continue;
+        }
+        countdown = countdown.saturating_sub(1);
+        out.push_str(part);
+        if part.ends_with("interactions") || part.ends_with("webhooks") {
+            countdown = 2;
+        }
+    }
+    out
+}
+
 
 pub(crate) async fn start_bot(settings: &Settings, connector: Option<Arc<dyn regis::Connector>>) -> Result<Bot> {
     let mut builder = Bot::builder(settings.core()?)
@@ -170,4 +216,18 @@ async fn schema(settings: Settings) -> Result<()> {
     println!("{}", serde_json::to_string_pretty(&commands)?);
     bot.shutdown().await;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact_tokens;
+
+    #[test]
+    fn interaction_tokens_are_redacted() {
+        assert_eq!(redact_tokens("\"interactions/77/aW50ZXJh/callback\""), "\"interactions/77/<token>/callback\"");
+        assert_eq!(redact_tokens("/api/v10/webhooks/1/tok?wait=true"), "/api/v10/webhooks/1/<token>?wait=true");
+        assert_eq!(redact_tokens("webhooks/1/tok"), "webhooks/1/<token>");
+        assert_eq!(redact_tokens("http://127.0.0.1:8080/interactions"), "http://127.0.0.1:8080/interactions");
+        assert_eq!(redact_tokens("channels/1/messages"), "channels/1/messages");
+    }
 }

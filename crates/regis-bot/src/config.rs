@@ -57,6 +57,15 @@ pub struct Settings {
     pub signature_window: String,
     /// Largest accepted interaction body, in bytes.
     pub body_limit: usize,
+    /// The Discord Gateway URL (`wss://...`); none by default: the one `GET /gateway/bot` gives.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub discord_gateway_url: Option<String>,
+    /// How many Gateway shards; none by default: Discord's recommendation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub discord_shards: Option<u32>,
+    /// The Gateway intents, by Discord's names.
+    #[serde(deserialize_with = "list_or_csv")]
+    pub discord_intents: Vec<String>,
 }
 
 impl Default for Settings {
@@ -78,6 +87,11 @@ impl Default for Settings {
             interaction_budget: "2s".into(),
             signature_window: "5m".into(),
             body_limit: 1024 * 1024,
+            discord_gateway_url: None,
+            discord_shards: None,
+            discord_intents: ["guilds", "guild_messages", "direct_messages", "message_content"]
+                .map(String::from)
+                .to_vec(),
         }
     }
 }
@@ -159,6 +173,17 @@ impl Settings {
         }
         if self.workers == 0 {
             bail!("configuration key `workers`: must be at least 1");
+        }
+        regis_discord::gateway::parse_intents(&self.discord_intents)
+            .context("configuration key `discord_intents`")?;
+        if self.discord_shards == Some(0) {
+            bail!("configuration key `discord_shards`: must be at least 1 (or unset: Discord's recommendation)");
+        }
+        if let Some(url) = &self.discord_gateway_url {
+            match url::Url::parse(url) {
+                Ok(u) if matches!(u.scheme(), "ws" | "wss") => {}
+                _ => bail!("configuration key `discord_gateway_url`: `{url}` is not a ws:// or wss:// URL"),
+            }
         }
         if self.queue_capacity == 0 {
             bail!("configuration key `queue_capacity`: must be at least 1");
@@ -276,6 +301,23 @@ mod tests {
             let s = load(None, Figment::new()).map_err(|e| e.to_string())?;
             assert_eq!(s.object_store_url.as_deref(), Some("s3://bucket"));
             assert_eq!(s.public_base_url.as_deref(), Some("https://bucket.s3.amazonaws.com"));
+            jail.set_env("REGIS_DISCORD_INTENTS", "guilds, guild_messages");
+            let s = load(None, Figment::new()).map_err(|e| e.to_string())?;
+            assert_eq!(s.discord_intents, ["guilds", "guild_messages"]);
+            jail.set_env("REGIS_DISCORD_INTENTS", "guilds,guild_mesages");
+            let err = format!("{:#}", load(None, Figment::new()).unwrap_err());
+            assert!(err.contains("`discord_intents`") && err.contains("guild_mesages"), "{err}");
+            jail.set_env("REGIS_DISCORD_INTENTS", "guilds");
+            jail.set_env("REGIS_DISCORD_GATEWAY_URL", "https://gateway.discord.gg");
+            let err = load(None, Figment::new()).unwrap_err().to_string();
+            assert!(err.contains("`discord_gateway_url`"), "{err}");
+            jail.set_env("REGIS_DISCORD_GATEWAY_URL", "wss://gateway.discord.gg");
+            jail.set_env("REGIS_DISCORD_SHARDS", "0");
+            let err = load(None, Figment::new()).unwrap_err().to_string();
+            assert!(err.contains("`discord_shards`"), "{err}");
+            jail.set_env("REGIS_DISCORD_SHARDS", "4");
+            let s = load(None, Figment::new()).map_err(|e| e.to_string())?;
+            assert_eq!((s.discord_shards, s.discord_gateway_url.as_deref()), (Some(4), Some("wss://gateway.discord.gg")));
             jail.set_env("REGIS_SHUTDOWN_GRACE", "a while");
             let err = load(None, Figment::new()).unwrap_err().to_string();
             assert!(err.contains("`shutdown_grace`: `a while` is not a duration"), "{err}");
@@ -305,6 +347,9 @@ mod tests {
             "command_ranks",
             "object_store_url",
             "public_base_url",
+            "discord_gateway_url",
+            "discord_shards",
+            "discord_intents",
         ] {
             assert!(
                 example.contains(&format!("{key} =")) || example.contains(&format!("[{key}]")),

@@ -1,6 +1,7 @@
 //! The `regis` binary: configuration, command line and wiring.
 
 mod cli;
+mod commands_sync;
 mod config;
 mod mandala_cmd;
 mod run;

@@ -68,7 +68,7 @@ impl Connector for ConsoleConnector {
     }
 
     fn capabilities(&self) -> Capabilities {
-        Capabilities { embeds: false, attachments: true }
+        Capabilities { embeds: false, attachments: true, buttons: false }
     }
 
     async fn send(
@@ -194,8 +194,7 @@ mod tests {
         let reply = Reply::text("here")
             .embed(Embed::titled("Mandala").field("seed", "7"))
             .attach(Attachment::new("../../etc/m.png", vec![1, 2, 3]));
-        let caps = console.capabilities();
-        let reply = reply.degrade(caps.embeds, caps.attachments);
+        let reply = reply.degrade(&console.capabilities());
         console.send(None, &Destination::Origin, reply.clone()).await.unwrap();
         console.send(None, &Destination::Direct("ann".into()), reply).await.unwrap();
         let text = String::from_utf8(out.0.lock().unwrap().clone()).unwrap();

@@ -24,6 +24,8 @@ pub struct Capabilities {
     pub embeds: bool,
     /// File attachments.
     pub attachments: bool,
+    /// Clickable buttons.
+    pub buttons: bool,
 }
 
 /// A message the connector sent, so it can be edited later.
@@ -99,6 +101,13 @@ pub trait Connector: Send + Sync + 'static {
     async fn defer(&self, origin: &Envelope) -> Result<(), ConnectorError> {
         let _ = origin;
         Ok(())
+    }
+
+    /// Offers suggestions for a parameter being typed (the answer to an
+    /// [`EnvelopeKind::Autocomplete`](crate::EnvelopeKind::Autocomplete)).
+    async fn suggest(&self, origin: &Envelope, choices: Vec<String>) -> Result<(), ConnectorError> {
+        let _ = (origin, choices);
+        Err(ConnectorError::Unsupported("autocomplete"))
     }
 
     /// Looks a user up by id.

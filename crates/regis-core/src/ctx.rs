@@ -88,10 +88,15 @@ impl Ctx {
             .ok_or_else(|| CtxError::UnknownConnector(self.envelope.source.clone()))
     }
 
-    async fn send(&self, to: Destination, reply: Reply) -> Result<SentMessage, CtxError> {
+    async fn send(&self, to: Destination, mut reply: Reply) -> Result<SentMessage, CtxError> {
         let connector = self.connector()?;
-        let caps = connector.capabilities();
-        let reply = reply.degrade(caps.embeds, caps.attachments);
+        let prefix = format!("{}:", self.plugin.meta.name);
+        for button in &mut reply.buttons {
+            if !button.custom_id.starts_with(&prefix) {
+                button.custom_id.insert_str(0, &prefix);
+            }
+        }
+        let reply = reply.degrade(&connector.capabilities());
         Ok(connector.send(Some(&self.envelope), &to, reply).await?)
     }
 
@@ -119,8 +124,7 @@ impl Ctx {
     /// Edits a message this bot sent.
     pub async fn edit(&self, message: &SentMessage, reply: impl Into<Reply>) -> Result<(), CtxError> {
         let connector = self.connector()?;
-        let caps = connector.capabilities();
-        Ok(connector.edit(message, reply.into().degrade(caps.embeds, caps.attachments)).await?)
+        Ok(connector.edit(message, reply.into().degrade(&connector.capabilities())).await?)
     }
 
     /// Tells the service an answer is coming (Discord: "thinking…"); needed only for handlers

@@ -125,7 +125,88 @@ async fn handle(core: &Arc<Core>, envelope: Arc<Envelope>) {
             }
             None => send_notice(core, &envelope, format!("Unknown command `/{name}`.")).await,
         },
+        EnvelopeKind::Autocomplete { command, param, partial } => {
+            suggest(core, &envelope, rank, command, param, partial).await;
+        }
+        EnvelopeKind::Component { custom_id } => component(core, &envelope, rank, custom_id).await,
         _ => {}
+    }
+}
+
+/// Discord shows at most 25 suggestions.
+const MAX_SUGGESTIONS: usize = 25;
+
+async fn suggest(core: &Arc<Core>, envelope: &Arc<Envelope>, rank: Rank, command: &str, param: &str, partial: &str) {
+    let mut choices = Vec::new();
+    if let Some(found) = core.registry.resolve_name(command) {
+        let spec = found.spec();
+        let allowed = found.plugin.is_enabled() && rank >= core.required_rank(spec);
+        if allowed && spec.params.iter().any(|p| p.name == param && p.autocomplete) {
+            let ctx = Ctx {
+                envelope: Arc::clone(envelope),
+                rank,
+                plugin: Arc::clone(&found.plugin),
+                core: Arc::clone(core),
+                command: Some(spec.name.clone()),
+            };
+            let plugin = Arc::clone(&found.plugin.plugin);
+            let (name, param, partial) = (spec.name.clone(), param.to_string(), partial.to_string());
+            match guarded(core, async move { plugin.autocomplete(&ctx, &name, &param, &partial).await }).await {
+                Outcome::Done(list) => choices = list,
+                Outcome::Failed(e) => tracing::warn!(envelope = %envelope.id, error = %e, "autocomplete failed"),
+                Outcome::Panicked(msg) => {
+                    tracing::error!(envelope = %envelope.id, panic = %msg, "autocomplete panicked")
+                }
+                Outcome::TimedOut => tracing::error!(envelope = %envelope.id, "autocomplete timed out"),
+            }
+        }
+    }
+    choices.truncate(MAX_SUGGESTIONS);
+    if let Some(connector) = core.connector(&envelope.source) {
+        if let Err(e) = connector.suggest(envelope, choices).await {
+            tracing::warn!(envelope = %envelope.id, error = %e, "could not send suggestions");
+        }
+    }
+}
+
+async fn component(core: &Arc<Core>, envelope: &Arc<Envelope>, rank: Rank, custom_id: &str) {
+    let target = custom_id.split_once(':').and_then(|(p, id)| Some((core.registry.plugin(p)?, id)));
+    let Some((plugin, id)) = target.filter(|(p, _)| p.is_enabled()) else {
+        send_notice(core, envelope, "This button is no longer handled.".into()).await;
+        return;
+    };
+    let ctx = Ctx {
+        envelope: Arc::clone(envelope),
+        rank,
+        plugin: Arc::clone(&plugin),
+        core: Arc::clone(core),
+        command: None,
+    };
+    let handler = Arc::clone(&plugin.plugin);
+    let (run_ctx, id) = (ctx.clone(), id.to_string());
+    let reply = match guarded(core, async move { handler.on_component(&run_ctx, &id).await }).await {
+        Outcome::Done(Some(reply)) => reply,
+        Outcome::Done(None) => Reply::text("This button is no longer handled."),
+        Outcome::Failed(e) => {
+            core.stats.errors.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(envelope = %envelope.id, custom_id, error = %e, "button handler failed");
+            Reply::text(format!("That button failed: {e}"))
+        }
+        Outcome::Panicked(msg) => {
+            core.stats.panics.fetch_add(1, Ordering::Relaxed);
+            tracing::error!(envelope = %envelope.id, custom_id, panic = %msg, "button handler panicked");
+            Reply::text(format!("That button crashed with an internal error (logged as {}).", envelope.id))
+        }
+        Outcome::TimedOut => {
+            core.stats.timeouts.fetch_add(1, Ordering::Relaxed);
+            tracing::error!(envelope = %envelope.id, custom_id, "button handler timed out");
+            Reply::text("That button timed out.")
+        }
+    };
+    if !reply.is_empty() {
+        if let Err(e) = ctx.reply(reply).await {
+            tracing::warn!(envelope = %envelope.id, error = %e, "could not send reply");
+        }
     }
 }
 

@@ -45,6 +45,20 @@ pub enum EnvelopeKind {
         #[serde(default)]
         options: serde_json::Map<String, serde_json::Value>,
     },
+    /// A user is typing a parameter that offers suggestions (Discord autocomplete).
+    Autocomplete {
+        /// The command's name.
+        command: String,
+        /// The parameter being typed.
+        param: String,
+        /// What has been typed so far.
+        partial: String,
+    },
+    /// A user clicked a button a plugin sent; `custom_id` is `plugin:id`.
+    Component {
+        /// The button's id, namespaced by the plugin that created it.
+        custom_id: String,
+    },
     /// A member joined the guild or channel.
     MemberJoin,
     /// A reaction was added to a message.

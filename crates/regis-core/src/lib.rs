@@ -39,7 +39,7 @@ pub use events::{Event, Subscription};
 pub use plugin::{BoxFuture, Migration, Plugin, PluginMeta};
 pub use queue::{Ack, Delivery, InProcessQueue, Queue, QueueError};
 pub use rank::{Rank, RankError};
-pub use reply::{Attachment, Embed, EmbedField, IntoReply, Reply};
+pub use reply::{Attachment, Button, Embed, EmbedField, IntoReply, Reply};
 pub use storage::{Db, KvBackend, PluginStorage, StorageBackend, StorageError, Store};
 
 /// The SQL toolkit behind [`Ctx::db`]: `regis::sqlx::query("...").bind(x).execute(ctx.db().pool())`.

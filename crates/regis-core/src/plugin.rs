@@ -49,6 +49,26 @@ pub trait Plugin: Send + Sync + 'static {
         Vec::new()
     }
 
+    /// Suggestions for parameter `param` of `command` while the user types `partial`
+    /// (parameters declared with `#[autocomplete = "method"]`).
+    fn autocomplete<'a>(
+        &'a self,
+        ctx: &'a Ctx,
+        command: &'a str,
+        param: &'a str,
+        partial: &'a str,
+    ) -> BoxFuture<'a, Result<Vec<String>>> {
+        let _ = (ctx, command, param, partial);
+        Box::pin(async { Ok(Vec::new()) })
+    }
+
+    /// Handles a click on a button this plugin sent (`custom_id` without the plugin prefix);
+    /// `None` when no handler matches.
+    fn on_component<'a>(&'a self, ctx: &'a Ctx, custom_id: &'a str) -> BoxFuture<'a, Result<Option<Reply>>> {
+        let _ = (ctx, custom_id);
+        Box::pin(async { Ok(None) })
+    }
+
     /// Handles an event of a subscribed topic.
     fn on_event<'a>(&'a self, ctx: &'a Ctx, event: &'a Event) -> BoxFuture<'a, Result<()>> {
         let _ = (ctx, event);

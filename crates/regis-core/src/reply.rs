@@ -14,6 +14,19 @@ pub struct Reply {
     pub attachments: Vec<Attachment>,
     /// Visible only to the invoker, where the connector supports it (Discord interactions).
     pub ephemeral: bool,
+    /// Buttons; a click comes back to the plugin that sent them (`#[component("id")]`).
+    #[serde(default)]
+    pub buttons: Vec<Button>,
+}
+
+/// A button under a message. Its id is namespaced with the sending plugin's name when sent.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Button {
+    /// What the button says.
+    pub label: String,
+    /// The id the plugin's `#[component]` handler receives (at most 100 characters with the
+    /// plugin name).
+    pub custom_id: String,
 }
 
 /// A rich block: title, description, fields, image.
@@ -69,6 +82,12 @@ impl Reply {
         self
     }
 
+    /// Adds a button; a click reaches this plugin's `#[component]` handler for `custom_id`.
+    pub fn button(mut self, label: impl Into<String>, custom_id: impl Into<String>) -> Self {
+        self.buttons.push(Button { label: label.into(), custom_id: custom_id.into() });
+        self
+    }
+
     /// Marks the reply as visible only to the invoker.
     pub fn ephemeral(mut self) -> Self {
         self.ephemeral = true;
@@ -77,12 +96,14 @@ impl Reply {
 
     /// Whether there is nothing to send.
     pub fn is_empty(&self) -> bool {
-        self.text.is_empty() && self.embeds.is_empty() && self.attachments.is_empty()
+        self.text.is_empty() && self.embeds.is_empty() && self.attachments.is_empty() && self.buttons.is_empty()
     }
 
     /// A copy a connector with the given abilities can show: embeds it cannot show become text,
-    /// attachments it cannot send become a line naming the file and its size.
-    pub fn degrade(mut self, embeds: bool, attachments: bool) -> Self {
+    /// attachments it cannot send become a line naming the file and its size, buttons it cannot
+    /// show become a line naming them.
+    pub fn degrade(mut self, caps: &crate::connector::Capabilities) -> Self {
+        let (embeds, attachments) = (caps.embeds, caps.attachments);
         let mut lines: Vec<String> = Vec::new();
         if !embeds {
             for embed in std::mem::take(&mut self.embeds) {
@@ -98,6 +119,10 @@ impl Reply {
                     file.data.len()
                 ));
             }
+        }
+        if !caps.buttons && !self.buttons.is_empty() {
+            let labels: Vec<String> = std::mem::take(&mut self.buttons).into_iter().map(|b| b.label).collect();
+            lines.push(format!("[buttons: {}]", labels.join(" | ")));
         }
         if !lines.is_empty() {
             if !self.text.is_empty() {
@@ -232,9 +257,14 @@ mod tests {
         let reply = Reply::text("here")
             .embed(Embed::titled("Mandala").field("seed", "42"))
             .attach(Attachment::new("m.png", vec![1, 2, 3]));
-        let plain = reply.clone().degrade(false, false);
+        let none = crate::connector::Capabilities { embeds: false, attachments: false, buttons: false };
+        let all = crate::connector::Capabilities { embeds: true, attachments: true, buttons: true };
+        let plain = reply.clone().button("Again", "again").degrade(&none);
         assert!(plain.embeds.is_empty() && plain.attachments.is_empty());
-        assert_eq!(plain.text, "here\n== Mandala ==\nseed: 42\n[attachment m.png (image/png, 3 bytes) not shown here]");
-        assert_eq!(reply.clone().degrade(true, true), reply);
+        assert_eq!(
+            plain.text,
+            "here\n== Mandala ==\nseed: 42\n[attachment m.png (image/png, 3 bytes) not shown here]\n[buttons: Again]"
+        );
+        assert_eq!(reply.clone().degrade(&all), reply);
     }
 }

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 use twilight_model::application::interaction::application_command::{CommandData, CommandOptionValue};
 use twilight_model::application::interaction::Interaction;
+use twilight_model::channel::message::component::{ActionRow, Button, ButtonStyle, Component};
 use twilight_model::channel::message::embed::{EmbedField, EmbedImage};
 use twilight_model::channel::message::{Embed, MessageFlags};
 use twilight_model::http::attachment::Attachment;
@@ -65,6 +66,12 @@ pub enum ConvertError {
     /// An APPLICATION_COMMAND without command data.
     #[error("application command interaction has no command data")]
     NoCommandData,
+    /// A MESSAGE_COMPONENT without component data.
+    #[error("component interaction has no component data")]
+    NoComponentData,
+    /// An autocomplete interaction without a focused option.
+    #[error("autocomplete interaction has no focused option")]
+    NoFocusedOption,
 }
 
 /// The envelope of an APPLICATION_COMMAND interaction: the command name and its options by
@@ -75,12 +82,19 @@ pub fn command_envelope(interaction: &Interaction, received_ms: u64) -> Result<E
     else {
         return Err(ConvertError::NoCommandData);
     };
-    let mut envelope = Envelope::new(
-        CONNECTOR,
-        author,
-        EnvelopeKind::Command { name: data.name.clone(), options: options_json(data) },
-    );
-    envelope.id = format!("discord-interaction-{}", interaction.id);
+    let kind = EnvelopeKind::Command { name: data.name.clone(), options: options_json(data) };
+    Ok(envelope_for(interaction, author, kind, "interaction", received_ms))
+}
+
+fn envelope_for(
+    interaction: &Interaction,
+    author: UserRef,
+    kind: EnvelopeKind,
+    label: &str,
+    received_ms: u64,
+) -> Envelope {
+    let mut envelope = Envelope::new(CONNECTOR, author, kind);
+    envelope.id = format!("discord-{label}-{}", interaction.id);
     envelope.time_ms = received_ms;
     envelope.guild = interaction.guild_id.map(|g| g.to_string());
     #[allow(deprecated)] // older payloads (and Discord's own examples) carry only `channel_id`
@@ -97,7 +111,7 @@ pub fn command_envelope(interaction: &Interaction, received_ms: u64) -> Result<E
         received_ms,
     };
     envelope.reply_handle = serde_json::to_value(handle).ok();
-    Ok(envelope)
+    envelope
 }
 
 fn options_json(data: &CommandData) -> Map<String, Value> {
@@ -186,6 +200,69 @@ fn image(url: &str) -> EmbedImage {
     }
 }
 
+/// Discord allows 5 buttons per row and 5 rows.
+const BUTTONS_PER_ROW: usize = 5;
+
+/// Regis buttons as rows of Discord buttons (ids already namespaced by the plugin).
+pub fn components(reply: &Reply) -> Vec<Component> {
+    reply
+        .buttons
+        .chunks(BUTTONS_PER_ROW)
+        .take(5)
+        .map(|row| {
+            Component::ActionRow(ActionRow {
+                id: None,
+                components: row
+                    .iter()
+                    .map(|b| {
+                        Component::Button(Button {
+                            custom_id: Some(b.custom_id.chars().take(100).collect()),
+                            disabled: false,
+                            emoji: None,
+                            id: None,
+                            label: Some(b.label.chars().take(80).collect()),
+                            sku_id: None,
+                            style: ButtonStyle::Primary,
+                            url: None,
+                        })
+                    })
+                    .collect(),
+            })
+        })
+        .collect()
+}
+
+/// The envelope of a MESSAGE_COMPONENT interaction (a button click).
+pub fn component_envelope(interaction: &Interaction, received_ms: u64) -> Result<Envelope, ConvertError> {
+    let author = interaction.author().map(user_ref).ok_or(ConvertError::NoUser)?;
+    let Some(twilight_model::application::interaction::InteractionData::MessageComponent(data)) = &interaction.data
+    else {
+        return Err(ConvertError::NoComponentData);
+    };
+    let kind = EnvelopeKind::Component { custom_id: data.custom_id.clone() };
+    Ok(envelope_for(interaction, author, kind, "component", received_ms))
+}
+
+/// The envelope of an APPLICATION_COMMAND_AUTOCOMPLETE interaction: the command, the focused
+/// parameter and what has been typed.
+pub fn autocomplete_envelope(interaction: &Interaction, received_ms: u64) -> Result<Envelope, ConvertError> {
+    let author = interaction.author().map(user_ref).ok_or(ConvertError::NoUser)?;
+    let Some(twilight_model::application::interaction::InteractionData::ApplicationCommand(data)) = &interaction.data
+    else {
+        return Err(ConvertError::NoCommandData);
+    };
+    let (param, partial) = data
+        .options
+        .iter()
+        .find_map(|o| match &o.value {
+            CommandOptionValue::Focused(text, _) => Some((o.name.clone(), text.clone())),
+            _ => None,
+        })
+        .ok_or(ConvertError::NoFocusedOption)?;
+    let kind = EnvelopeKind::Autocomplete { command: data.name.clone(), param, partial };
+    Ok(envelope_for(interaction, author, kind, "autocomplete", received_ms))
+}
+
 /// Regis attachments as multipart files (`files[n]`).
 pub fn attachments(reply: &Reply) -> Vec<Attachment> {
     reply
@@ -215,8 +292,26 @@ pub fn inline_response(reply: &Reply) -> Value {
     if let Some(flags) = flags(reply) {
         data.insert("flags".into(), json!(flags.bits()));
     }
+    let components = components(reply);
+    if !components.is_empty() {
+        data.insert("components".into(), serde_json::to_value(components).unwrap_or(Value::Null));
+    }
     data.insert("allowed_mentions".into(), json!({ "parse": [] }));
     json!({ "type": 4, "data": data })
+}
+
+/// The autocomplete response (type 8, APPLICATION_COMMAND_AUTOCOMPLETE_RESULT): at most 25
+/// choices, each name and value at most 100 characters.
+pub fn suggestions_response(choices: &[String]) -> Value {
+    let list: Vec<Value> = choices
+        .iter()
+        .take(25)
+        .map(|c| {
+            let c: String = c.chars().take(100).collect();
+            json!({ "name": c, "value": c })
+        })
+        .collect();
+    json!({ "type": 8, "data": { "choices": list } })
 }
 
 /// The deferred response (type 5, DEFERRED_CHANNEL_MESSAGE_WITH_SOURCE): Discord shows

@@ -9,7 +9,8 @@
 //!   and the handler's reply then edits the original response.
 
 use crate::convert::{self, InteractionHandle};
-use crate::pending::{Answer, Pending};
+use crate::pending::Answer;
+pub use crate::pending::Pending;
 use crate::rest::DiscordConnector;
 use crate::signature::{unix_now, KeyError, SignatureVerifier};
 use axum::body::Bytes;
@@ -117,65 +118,123 @@ async fn interaction(State(state): State<Arc<AppState>>, headers: HeaderMap, bod
     };
     match value.get("type").and_then(serde_json::Value::as_u64) {
         Some(1) => (StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], r#"{"type":1}"#).into_response(),
-        Some(2) => match serde_json::from_value::<Interaction>(value) {
-            Ok(interaction) => command(&state, &interaction).await,
-            Err(e) => refuse(StatusCode::BAD_REQUEST, format!("invalid APPLICATION_COMMAND interaction: {e}")),
+        Some(kind @ 2..=4) => match serde_json::from_value::<Interaction>(value) {
+            Ok(interaction) => {
+                let convert = match kind {
+                    2 => convert::command_envelope,
+                    3 => convert::component_envelope,
+                    _ => convert::autocomplete_envelope,
+                };
+                answer(&state, &interaction, convert).await
+            }
+            Err(e) => refuse(StatusCode::BAD_REQUEST, format!("invalid interaction of type {kind}: {e}")),
         },
-        Some(kind @ 3..=5) => refuse(
-            StatusCode::BAD_REQUEST,
-            format!("interaction type {kind} (components, autocomplete, modals) is not handled by this bot yet"),
-        ),
+        Some(5) => refuse(StatusCode::BAD_REQUEST, "modal submissions are not handled: this bot opens no modals"),
         Some(kind) => refuse(StatusCode::BAD_REQUEST, format!("unknown interaction type {kind}")),
         None => refuse(StatusCode::BAD_REQUEST, "interaction has no numeric `type`"),
     }
 }
 
-async fn command(state: &AppState, interaction: &Interaction) -> Response {
-    let received_ms = regis_core::envelope::now_ms();
-    let envelope = match convert::command_envelope(interaction, received_ms) {
+type ToEnvelope = fn(&Interaction, u64) -> Result<regis_core::Envelope, convert::ConvertError>;
+
+async fn answer(state: &AppState, interaction: &Interaction, to_envelope: ToEnvelope) -> Response {
+    let envelope = match to_envelope(interaction, regis_core::envelope::now_ms()) {
         Ok(e) => e,
         Err(e) => return refuse(StatusCode::BAD_REQUEST, e),
     };
-    let id = envelope.id.clone();
-    let Some(handle) = InteractionHandle::of(&envelope) else {
-        return refuse(StatusCode::INTERNAL_SERVER_ERROR, "interaction handle lost");
-    };
-    let mut answer = state.pending.wait(&id, handle);
-    let mut done = match state.ingress.submit_tracked(envelope).await {
-        Ok(done) => done,
-        Err(QueueError::Full(_)) => {
-            state.pending.finish_silently(&id);
-            return json(
-                StatusCode::OK,
-                &convert::inline_response(&Reply::text("The bot is busy; try again in a moment.").ephemeral()),
-            );
-        }
-        Err(e) => return refuse(StatusCode::SERVICE_UNAVAILABLE, e),
-    };
-    let budget = tokio::time::sleep(state.budget);
-    tokio::pin!(budget);
-    tokio::select! {
-        biased;
-        result = &mut answer => return respond(result.ok()),
-        _ = &mut done => {
-            if state.pending.finish_silently(&id) {
-                return json(StatusCode::OK, &convert::inline_response(&Reply::text("Done.").ephemeral()));
-            }
-        }
-        _ = &mut budget => {
-            if state.pending.defer_on_budget(&id) {
-                return json(StatusCode::OK, &convert::deferred_response(false));
-            }
-        }
+    match first_response(&state.pending, &state.ingress, envelope, state.budget).await {
+        FirstResponse::Message(reply) => json(StatusCode::OK, &convert::inline_response(&reply)),
+        FirstResponse::Deferred { ephemeral } => json(StatusCode::OK, &convert::deferred_response(ephemeral)),
+        FirstResponse::Suggestions(choices) => json(StatusCode::OK, &convert::suggestions_response(&choices)),
+        FirstResponse::Closed => refuse(StatusCode::SERVICE_UNAVAILABLE, "the bot is shutting down"),
     }
-    // An answer was handed over in the same instant: it is in the channel now.
-    respond(answer.await.ok())
 }
 
-fn respond(answer: Option<Answer>) -> Response {
+/// The first response to an interaction, as Discord's deadline rule decides it.
+#[derive(Debug)]
+pub enum FirstResponse {
+    /// Answer with this message now (type 4).
+    Message(Reply),
+    /// Answer "deferred" now (type 5); the handler's reply will edit the original response.
+    Deferred {
+        /// Whether the eventual response is for the invoker only.
+        ephemeral: bool,
+    },
+    /// Answer with these autocomplete suggestions now (type 8; never deferred).
+    Suggestions(Vec<String>),
+    /// The bot is shutting down and took nothing.
+    Closed,
+}
+
+/// Queues an interaction's envelope and decides its first response: the handler's first reply
+/// if it comes within `budget`, "deferred" if the handler deferred or the budget ran out, a
+/// short ephemeral note if the handler finished without replying, a "busy" note if the queue
+/// is full. Used by the HTTP endpoint (answering in the HTTP response) and by the Gateway
+/// (answering through the callback endpoint). `pending` must be the answering connector's
+/// ([`DiscordConnector::pending`]).
+pub async fn first_response(
+    pending: &Arc<Pending>,
+    ingress: &Ingress,
+    envelope: regis_core::Envelope,
+    budget: Duration,
+) -> FirstResponse {
+    let id = envelope.id.clone();
+    // Autocomplete cannot be deferred: it answers with what it has when time is up.
+    let autocomplete = matches!(envelope.kind, regis_core::EnvelopeKind::Autocomplete { .. });
+    let Some(handle) = InteractionHandle::of(&envelope) else {
+        return FirstResponse::Message(Reply::text("This interaction cannot be answered.").ephemeral());
+    };
+    let mut answer = pending.wait(&id, handle);
+    let mut done = match ingress.submit_tracked(envelope).await {
+        Ok(done) => done,
+        Err(QueueError::Full(_)) => {
+            pending.forget(&id);
+            return FirstResponse::Message(Reply::text("The bot is busy; try again in a moment.").ephemeral());
+        }
+        Err(_) => {
+            pending.forget(&id);
+            return FirstResponse::Closed;
+        }
+    };
+    let budget = tokio::time::sleep(budget);
+    tokio::pin!(budget);
+    let response = tokio::select! {
+        biased;
+        result = &mut answer => Some(first(result.ok())),
+        _ = &mut done => pending.finish_silently(&id).then(|| {
+            if autocomplete {
+                FirstResponse::Suggestions(Vec::new())
+            } else {
+                FirstResponse::Message(Reply::text("Done.").ephemeral())
+            }
+        }),
+        _ = &mut budget => {
+            if autocomplete {
+                pending.finish_silently(&id).then_some(FirstResponse::Suggestions(Vec::new()))
+            } else {
+                pending.defer_on_budget(&id).then_some(FirstResponse::Deferred { ephemeral: false })
+            }
+        }
+    };
+    // None: an answer was handed over in the same instant; it is in the channel now.
+    let response = match response {
+        Some(r) => r,
+        None => first(answer.await.ok()),
+    };
+    // Once the handler has finished no reply can follow: forget the interaction then.
+    let pending = Arc::clone(pending);
+    tokio::spawn(async move {
+        let _ = done.await;
+        pending.forget(&id);
+    });
+    response
+}
+
+fn first(answer: Option<Answer>) -> FirstResponse {
     match answer {
-        Some(Answer::Message(reply)) => json(StatusCode::OK, &convert::inline_response(&reply)),
-        Some(Answer::Defer { ephemeral }) => json(StatusCode::OK, &convert::deferred_response(ephemeral)),
-        None => json(StatusCode::OK, &convert::deferred_response(false)),
+        Some(Answer::Message(reply)) => FirstResponse::Message(reply),
+        Some(Answer::Defer { ephemeral }) => FirstResponse::Deferred { ephemeral },
+        Some(Answer::Suggestions(choices)) => FirstResponse::Suggestions(choices),
+        None => FirstResponse::Deferred { ephemeral: false },
     }
 }

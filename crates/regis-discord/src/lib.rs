@@ -7,14 +7,17 @@
 //!   responses, follow-ups and edits; channel messages and DMs with a bot token), with retries
 //!   within the interaction token's 15-minute lifetime.
 //! - [`signature`]: the signature check on its own.
+//! - [`gateway`]: the Gateway connector on twilight-gateway (messages, slash commands over
+//!   the Gateway, resume, fatal close codes) and slash-command sync.
 
 pub mod convert;
+pub mod gateway;
 pub mod interactions;
 mod pending;
 pub mod rest;
 pub mod signature;
 
-pub use interactions::{InteractionsConfig, InteractionsServer};
+pub use interactions::{first_response, FirstResponse, InteractionsConfig, InteractionsServer, Pending};
 pub use rest::{DiscordConnector, RestConfig, RestError};
 pub use signature::{SignatureError, SignatureVerifier};
 

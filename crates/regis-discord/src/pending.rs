@@ -23,6 +23,8 @@ pub(crate) enum Answer {
         /// Whether the eventual response is for the invoker only.
         ephemeral: bool,
     },
+    /// Type 8: autocomplete suggestions.
+    Suggestions(Vec<String>),
 }
 
 enum Slot {
@@ -53,9 +55,9 @@ pub(crate) enum Route {
     FollowUp,
 }
 
-/// Interactions in flight, by envelope id.
+/// Interactions in flight, by envelope id (see [`first_response`](crate::interactions::first_response)).
 #[derive(Default)]
-pub(crate) struct Pending {
+pub struct Pending {
     map: Mutex<HashMap<String, Entry>>,
 }
 
@@ -64,13 +66,26 @@ impl Pending {
         self.map.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Registers an interaction the HTTP side now waits on; forgets ones past their lifetime.
+    /// Registers an interaction the HTTP side now waits on.
     pub(crate) fn wait(&self, id: &str, handle: InteractionHandle) -> oneshot::Receiver<Answer> {
         let (tx, rx) = oneshot::channel();
-        let mut map = self.lock();
-        map.retain(|_, e| e.created.elapsed() < TOKEN_LIFETIME);
-        map.insert(id.to_string(), Entry { slot: Slot::Waiting(tx), handle, created: Instant::now() });
+        self.lock().insert(id.to_string(), Entry { slot: Slot::Waiting(tx), handle, created: Instant::now() });
         rx
+    }
+
+    /// Forgets an interaction whose handler has finished (no reply can follow), and any
+    /// entry past the token lifetime (a reply routed for an interaction received elsewhere).
+    pub(crate) fn forget(&self, id: &str) {
+        let mut map = self.lock();
+        map.remove(id);
+        if map.len() > 1024 {
+            map.retain(|_, e| e.created.elapsed() < TOKEN_LIFETIME);
+        }
+    }
+
+    /// How many interactions are tracked (for tests and metrics).
+    pub(crate) fn len(&self) -> usize {
+        self.lock().len()
     }
 
     /// The HTTP side's budget ran out: defer if nobody answered yet. False if an answer is
@@ -96,6 +111,22 @@ impl Pending {
                 true
             }
             _ => false,
+        }
+    }
+
+    /// Autocomplete suggestions for a waiting request; false when it is no longer waiting
+    /// (suggestions cannot be deferred: too late is dropped).
+    pub(crate) fn suggest(&self, id: &str, choices: Vec<String>) -> bool {
+        let mut map = self.lock();
+        match map.get_mut(id).map(|e| std::mem::replace(&mut e.slot, Slot::Answered)) {
+            Some(Slot::Waiting(tx)) => tx.send(Answer::Suggestions(choices)).is_ok(),
+            Some(other) => {
+                if let Some(e) = map.get_mut(id) {
+                    e.slot = other;
+                }
+                false
+            }
+            None => false,
         }
     }
 

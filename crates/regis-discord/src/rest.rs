@@ -134,13 +134,19 @@ impl DiscordConnector {
         })
     }
 
-    pub(crate) fn pending(&self) -> Arc<Pending> {
+    /// The interactions this connector is answering (shared with ingress).
+    pub fn pending(&self) -> Arc<Pending> {
         Arc::clone(&self.pending)
     }
 
     /// Replies dropped because their interaction token had expired.
     pub fn expired_replies(&self) -> u64 {
         self.expired.load(Ordering::Relaxed)
+    }
+
+    /// Interactions being answered now (finished ones are forgotten).
+    pub fn tracked_interactions(&self) -> usize {
+        self.pending.len()
     }
 
     /// REST requests retried after a failure.
@@ -211,20 +217,29 @@ impl DiscordConnector {
         let content = convert::content(reply);
         let embeds = convert::embeds(reply);
         let files = convert::attachments(reply);
+        let components = convert::components(reply);
         let message_id = message.map(id).transpose()?;
         self.retrying(handle, "edit response", || {
             let client = self.http.interaction(app);
             let content = content.as_deref().or(Some(""));
             match message_id {
                 None => {
-                    let mut req = client.update_response(&handle.token).content(content).embeds(Some(&embeds));
+                    let mut req = client
+                        .update_response(&handle.token)
+                        .content(content)
+                        .embeds(Some(&embeds))
+                        .components(Some(&components));
                     if !files.is_empty() {
                         req = req.attachments(&files);
                     }
                     req.into_future()
                 }
                 Some(mid) => {
-                    let mut req = client.update_followup(&handle.token, mid).content(content).embeds(Some(&embeds));
+                    let mut req = client
+                        .update_followup(&handle.token, mid)
+                        .content(content)
+                        .embeds(Some(&embeds))
+                        .components(Some(&components));
                     if !files.is_empty() {
                         req = req.attachments(&files);
                     }
@@ -242,11 +257,13 @@ impl DiscordConnector {
         let content = convert::content(reply);
         let embeds = convert::embeds(reply);
         let files = convert::attachments(reply);
+        let components = convert::components(reply);
         let flags = convert::flags(reply);
         let response = self
             .retrying(handle, "follow-up", || {
                 let client = self.http.interaction(app);
-                let mut req = client.create_followup(&handle.token).embeds(&embeds).attachments(&files);
+                let mut req =
+                    client.create_followup(&handle.token).embeds(&embeds).components(&components).attachments(&files);
                 if let Some(text) = content.as_deref() {
                     req = req.content(text);
                 }
@@ -301,8 +318,9 @@ impl DiscordConnector {
         let content = convert::content(reply);
         let embeds = convert::embeds(reply);
         let files = convert::attachments(reply);
+        let components = convert::components(reply);
         let reference = reference.map(id).transpose()?;
-        let mut req = self.http.create_message(channel_id).embeds(&embeds).attachments(&files);
+        let mut req = self.http.create_message(channel_id).embeds(&embeds).components(&components).attachments(&files);
         if let Some(text) = content.as_deref() {
             req = req.content(text);
         }
@@ -322,7 +340,7 @@ impl Connector for DiscordConnector {
     }
 
     fn capabilities(&self) -> Capabilities {
-        Capabilities { embeds: true, attachments: true }
+        Capabilities { embeds: true, attachments: true, buttons: true }
     }
 
     async fn send(
@@ -384,6 +402,13 @@ impl Connector for DiscordConnector {
     async fn defer(&self, origin: &Envelope) -> Result<(), ConnectorError> {
         if InteractionHandle::of(origin).is_some() {
             self.pending.defer(&origin.id, false);
+        }
+        Ok(())
+    }
+
+    async fn suggest(&self, origin: &Envelope, choices: Vec<String>) -> Result<(), ConnectorError> {
+        if !self.pending.suggest(&origin.id, choices) {
+            tracing::debug!(envelope = %origin.id, "suggestions came too late; dropped");
         }
         Ok(())
     }

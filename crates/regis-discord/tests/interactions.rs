@@ -76,6 +76,30 @@ impl Probe {
         Ok("deferred answer")
     }
 
+    /// Paint in a colour.
+    ///
+    /// # Arguments
+    /// * `colour` - the colour
+    #[command]
+    async fn paint(&self, _ctx: &Ctx, #[autocomplete = "colours"] colour: String) -> Result<String> {
+        Ok(format!("painted {colour}"))
+    }
+
+    async fn colours(&self, _ctx: &Ctx, partial: &str) -> Result<Vec<String>> {
+        Ok(["red", "green", "grey"].iter().filter(|c| c.starts_with(partial)).map(|c| c.to_string()).collect())
+    }
+
+    /// Offer buttons.
+    #[command]
+    async fn menu(&self, _ctx: &Ctx) -> Result<Reply> {
+        Ok(Reply::text("pick one").button("Red", "pick:red").button("Blue", "pick:blue"))
+    }
+
+    #[component("pick")]
+    async fn pick(&self, ctx: &Ctx, id: &str) -> Result<String> {
+        Ok(format!("{} picked {}", ctx.author().name, id.trim_start_matches("pick:")))
+    }
+
     /// Greet a user.
     ///
     /// # Arguments
@@ -360,4 +384,83 @@ async fn random_requests_never_panic_and_always_get_a_4xx() {
         let (status, _) = h.call(request).await;
         assert!(status.is_client_error(), "round {round}: {status} for body {body:?}");
     }
+}
+
+#[tokio::test]
+async fn finished_interactions_are_forgotten() {
+    let h = harness().await;
+    for i in 0..50 {
+        h.command(5000 + i, "quick", json!([])).await;
+    }
+    h.command(5100, "slow", json!([{"type": 4, "name": "ms", "value": 300}])).await;
+    assert!(h.connector.tracked_interactions() >= 1, "the slow one is still running");
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert_eq!(h.connector.tracked_interactions(), 0);
+}
+
+fn with_kind(mut interaction: Value, kind: u8, data: Value) -> Value {
+    interaction["type"] = json!(kind);
+    interaction["data"] = data;
+    interaction
+}
+
+#[tokio::test]
+async fn autocomplete_answers_with_the_plugins_suggestions() {
+    let h = harness().await;
+    let focused = json!([{"type": 3, "name": "colour", "value": "gr", "focused": true}]);
+    let body = with_kind(
+        command_interaction(20, "paint", focused.clone()),
+        4,
+        json!({
+            "type": 1, "name": "paint", "id": "771825006014889984", "options": focused
+        }),
+    );
+    let (status, body) = h.call(h.signed(body.to_string().as_bytes(), now())).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        body,
+        json!({"type": 8, "data": {"choices": [
+            {"name": "green", "value": "green"}, {"name": "grey", "value": "grey"}
+        ]}})
+    );
+    let schema = regis::CommandSpec::to_discord_json(
+        &regis::Plugin::commands(&Probe).into_iter().find(|c| c.name == "paint").unwrap(),
+    );
+    assert_eq!(schema["options"][0]["autocomplete"], true);
+    // A parameter without suggestions answers with none, at once.
+    let other = json!([{"type": 4, "name": "ms", "value": "1", "focused": true}]);
+    let body = with_kind(
+        command_interaction(21, "slow", other.clone()),
+        4,
+        json!({
+            "type": 1, "name": "slow", "id": "771825006014889984", "options": other
+        }),
+    );
+    let (_, body) = h.call(h.signed(body.to_string().as_bytes(), now())).await;
+    assert_eq!(body, json!({"type": 8, "data": {"choices": []}}));
+}
+
+#[tokio::test]
+async fn buttons_are_namespaced_and_clicks_reach_their_plugin() {
+    let h = harness().await;
+    let (_, body) = h.command(22, "menu", json!([])).await;
+    let row = &body["data"]["components"][0];
+    assert_eq!(row["type"], 1);
+    assert_eq!(row["components"][0]["custom_id"], "probe:pick:red");
+    assert_eq!(row["components"][1]["label"], "Blue");
+    let click = with_kind(
+        command_interaction(23, "menu", json!([])),
+        3,
+        json!({"custom_id": "probe:pick:blue", "component_type": 2}),
+    );
+    let (status, body) = h.call(h.signed(click.to_string().as_bytes(), now())).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["data"]["content"], "Mason picked blue");
+    let stale =
+        with_kind(command_interaction(24, "menu", json!([])), 3, json!({"custom_id": "gone:x", "component_type": 2}));
+    let (_, body) = h.call(h.signed(stale.to_string().as_bytes(), now())).await;
+    assert_eq!(body["data"]["content"], "This button is no longer handled.");
+    let (status, body) = h.call(h.signed(br#"{"type":5}"#, now())).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(body["error"].as_str().unwrap().contains("modal"), "{body}");
 }

@@ -45,6 +45,13 @@ fn outside_plugin(name: &str, item: TokenStream) -> TokenStream {
     quote::quote!(#error #item).into()
 }
 
+/// Marks a method of a `#[plugin]` impl block as the handler of clicks on this plugin's
+/// buttons whose id is `"id"` or starts with `"id:"`.
+#[proc_macro_attribute]
+pub fn component(_attr: TokenStream, item: TokenStream) -> TokenStream {
+    outside_plugin("component", item)
+}
+
 /// Makes a fieldless enum usable as a choice parameter: each variant is a choice whose value is
 /// the variant's name in snake_case (override with `#[choice(name = "...")]`).
 #[proc_macro_derive(Choice, attributes(choice))]

@@ -75,6 +75,8 @@ fn take_attr(attrs: &mut Vec<Attribute>, name: &str) -> Option<Attribute> {
 struct Command {
     spec: TokenStream,
     arm: TokenStream,
+    /// (command, parameter, method) for `#[autocomplete = "method"]` parameters.
+    autocompletes: Vec<(String, String, syn::Ident)>,
 }
 
 fn expand_command(method: &mut ImplItemFn, attr: Attribute, krate: &TokenStream) -> Result<Command> {
@@ -100,6 +102,7 @@ fn expand_command(method: &mut ImplItemFn, attr: Attribute, krate: &TokenStream)
         }
     }
     let mut params = Vec::new();
+    let mut autocompletes = Vec::new();
     let mut takes = Vec::new();
     let mut call_args = Vec::new();
     for (index, input) in inputs.enumerate() {
@@ -113,6 +116,7 @@ fn expand_command(method: &mut ImplItemFn, attr: Attribute, krate: &TokenStream)
         let param_name = ident.to_string().trim_start_matches("r#").trim_start_matches('_').to_string();
         let mut min = None;
         let mut max = None;
+        let mut autocomplete = None;
         let mut description = docs.params.get(&param_name).cloned().unwrap_or_default();
         let mut kept = Vec::new();
         for a in pat_type.attrs.drain(..) {
@@ -125,6 +129,16 @@ fn expand_command(method: &mut ImplItemFn, attr: Attribute, krate: &TokenStream)
                     min = Some(value);
                 } else {
                     max = Some(value);
+                }
+            } else if a.path().is_ident("autocomplete") {
+                let syn::Meta::NameValue(nv) = &a.meta else {
+                    return Err(Error::new(a.span(), "write #[autocomplete = \"method\"]"));
+                };
+                match &nv.value {
+                    Expr::Lit(syn::ExprLit { lit: syn::Lit::Str(s), .. }) => {
+                        autocomplete = Some(s.parse::<syn::Ident>()?)
+                    }
+                    other => return Err(Error::new(other.span(), "name the suggesting method as a string")),
                 }
             } else if a.path().is_ident("description") {
                 let syn::Meta::NameValue(nv) = &a.meta else {
@@ -142,8 +156,12 @@ fn expand_command(method: &mut ImplItemFn, attr: Attribute, krate: &TokenStream)
         let ty = &pat_type.ty;
         let min = min.map(|m| quote!(.min((#m) as f64)));
         let max = max.map(|m| quote!(.max((#m) as f64)));
+        let suggest = autocomplete.as_ref().map(|_| quote!(.autocomplete()));
+        if let Some(method) = autocomplete {
+            autocompletes.push((name.clone(), param_name.clone(), method));
+        }
         params.push(quote! {
-            .param(#krate::ParamSpec::of::<#ty>(#param_name, #description) #min #max)
+            .param(#krate::ParamSpec::of::<#ty>(#param_name, #description) #min #max #suggest)
         });
         let var = format_ident!("__arg{}", index);
         takes.push(quote! { let #var = __args.take::<#ty>(#index)?; });
@@ -167,7 +185,7 @@ fn expand_command(method: &mut ImplItemFn, attr: Attribute, krate: &TokenStream)
             }
         }
     };
-    Ok(Command { spec, arm })
+    Ok(Command { spec, arm, autocompletes })
 }
 
 fn event_topic(attr: &Attribute) -> Result<String> {
@@ -193,6 +211,8 @@ pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> Result<TokenStream
     let mut specs = Vec::new();
     let mut arms = Vec::new();
     let mut events: Vec<(String, syn::Ident)> = Vec::new();
+    let mut autocompletes = Vec::new();
+    let mut components: Vec<(String, syn::Ident)> = Vec::new();
     for impl_item in &mut item.items {
         let ImplItem::Fn(method) = impl_item else {
             continue;
@@ -201,11 +221,20 @@ pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> Result<TokenStream
             let command = expand_command(method, attr, &krate)?;
             specs.push(command.spec);
             arms.push(command.arm);
+            autocompletes.extend(command.autocompletes);
         } else if let Some(attr) = take_attr(&mut method.attrs, "event") {
             if method.sig.asyncness.is_none() {
                 return Err(Error::new(method.sig.span(), "an #[event] method must be `async fn`"));
             }
             events.push((event_topic(&attr)?, method.sig.ident.clone()));
+        } else if let Some(attr) = take_attr(&mut method.attrs, "component") {
+            if method.sig.asyncness.is_none() {
+                return Err(Error::new(method.sig.span(), "a #[component] method must be `async fn`"));
+            }
+            let id = attr
+                .parse_args::<LitStr>()
+                .map_err(|e| Error::new(e.span(), "write #[component(\"id\")]: it handles that id and `id:...`"))?;
+            components.push((id.value(), method.sig.ident.clone()));
         }
     }
     let migrations = args.migrations.iter().enumerate().map(|(i, sql)| {
@@ -221,6 +250,27 @@ pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> Result<TokenStream
                     ::core::result::Result::Ok(()) => {}
                     ::core::result::Result::Err(error) => return ::core::result::Result::Err(::core::convert::Into::into(error)),
                 }
+            }
+        }
+    });
+    let suggest_arms = autocompletes.iter().map(|(command, param, method)| {
+        quote! {
+            (#command, #param) => match self.#method(__ctx, __partial).await {
+                ::core::result::Result::Ok(list) => ::core::result::Result::Ok(list),
+                ::core::result::Result::Err(error) => ::core::result::Result::Err(::core::convert::Into::into(error)),
+            },
+        }
+    });
+    let component_calls = components.iter().map(|(id, method)| {
+        let nested = format!("{id}:");
+        quote! {
+            if __id == #id || __id.starts_with(#nested) {
+                return match self.#method(__ctx, __id).await {
+                    ::core::result::Result::Ok(value) => {
+                        ::core::result::Result::Ok(::core::option::Option::Some(#krate::IntoReply::into_reply(value)))
+                    }
+                    ::core::result::Result::Err(error) => ::core::result::Result::Err(::core::convert::Into::into(error)),
+                };
             }
         }
     });
@@ -259,6 +309,34 @@ pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> Result<TokenStream
 
             fn subscriptions(&self) -> ::std::vec::Vec<::std::string::String> {
                 ::std::vec![#(::std::string::String::from(#topics)),*]
+            }
+
+            fn autocomplete<'__a>(
+                &'__a self,
+                __ctx: &'__a #krate::Ctx,
+                __command: &'__a str,
+                __param: &'__a str,
+                __partial: &'__a str,
+            ) -> #krate::BoxFuture<'__a, #krate::Result<::std::vec::Vec<::std::string::String>>> {
+                ::std::boxed::Box::pin(async move {
+                    let _ = (__ctx, __partial);
+                    match (__command, __param) {
+                        #(#suggest_arms)*
+                        _ => ::core::result::Result::Ok(::std::vec::Vec::new()),
+                    }
+                })
+            }
+
+            fn on_component<'__a>(
+                &'__a self,
+                __ctx: &'__a #krate::Ctx,
+                __id: &'__a str,
+            ) -> #krate::BoxFuture<'__a, #krate::Result<::core::option::Option<#krate::Reply>>> {
+                ::std::boxed::Box::pin(async move {
+                    let _ = (__ctx, __id);
+                    #(#component_calls)*
+                    ::core::result::Result::Ok(::core::option::Option::None)
+                })
             }
 
             fn on_event<'__a>(

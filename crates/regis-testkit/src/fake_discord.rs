@@ -4,6 +4,16 @@
 //! decoded into `payload_json` and files) for assertions.
 //!
 //! Point a client at [`FakeDiscord::api_url`] (`http://127.0.0.1:PORT/api/v10`).
+//!
+//! Routes: channel messages (`POST /channels/{id}/messages`, JSON or multipart, answered with
+//! the message and its attachments), interaction webhooks (`PATCH`/`POST /webhooks/...`),
+//! `POST /interactions/{id}/{token}/callback` (204; a second callback for the same interaction
+//! is refused as Discord does), `GET /gateway/bot` (Discord's example with the fake Gateway's
+//! URL, see [`FakeDiscord::set_gateway`]), `POST /users/@me/channels` (a DM channel per
+//! recipient), `GET /users/{id}` and `GET /channels/{id}` (known ones, else 404 with Discord's
+//! error codes), and `GET`/`PUT` of global and guild application commands (stored; a `PUT`
+//! replaces the list, keeps the ids of commands of the same name, and refuses invalid names
+//! with Discord's nested "Invalid Form Body" error).
 
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Multipart, Request, State};
@@ -11,7 +21,7 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Router;
 use serde_json::{json, Value};
-use std::collections::VecDeque;
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -22,6 +32,10 @@ pub const MESSAGE_FIXTURE: &str = include_str!("../fixtures/discord/message_obje
 /// Discord's example APPLICATION_COMMAND interaction.
 pub const INTERACTION_FIXTURE: &str =
     include_str!("../fixtures/discord/interaction_application_command_with_options.json");
+/// Discord's example `GET /gateway/bot` answer.
+pub const GATEWAY_BOT_FIXTURE: &str = include_str!("../fixtures/discord/rest_get_gateway_bot.json");
+/// Discord's example nested error (50035 Invalid Form Body).
+pub const FORM_ERROR_FIXTURE: &str = include_str!("../fixtures/discord/rest_error_nested.json");
 
 /// One file of a multipart request.
 #[derive(Clone, Debug, PartialEq)]
@@ -70,9 +84,27 @@ pub enum Failure {
 #[derive(Default)]
 struct FakeState {
     calls: Mutex<Vec<Call>>,
-    failures: Mutex<VecDeque<Failure>>,
+    failures: Mutex<VecDeque<(Option<String>, Failure)>>,
     next_id: AtomicU64,
     changed: Notify,
+    world: Mutex<World>,
+}
+
+/// What the fake knows besides the calls: the Gateway, users, channels, commands, and which
+/// interactions were answered.
+#[derive(Default)]
+struct World {
+    gateway: Option<(String, u64)>,
+    users: HashMap<String, Value>,
+    channels: HashMap<String, Value>,
+    dm_channels: HashMap<String, String>,
+    commands: HashMap<String, Vec<Value>>,
+    acknowledged: HashSet<String>,
+    strict_interactions: bool,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// A running fake Discord REST API on 127.0.0.1.
@@ -86,6 +118,17 @@ impl FakeDiscord {
     /// Starts it on a free port.
     pub async fn start() -> FakeDiscord {
         let state = Arc::new(FakeState { next_id: AtomicU64::new(1_100_000_000_000_000_000), ..FakeState::default() });
+        {
+            let fixture: Value = serde_json::from_str(MESSAGE_FIXTURE).unwrap_or_else(|_| json!({}));
+            let mut world = lock(&state.world);
+            let author = fixture["author"].clone();
+            if let Some(id) = author["id"].as_str() {
+                world.users.insert(id.to_string(), user_object(id, author["username"].as_str().unwrap_or("user")));
+            }
+            if let Some(id) = fixture["channel_id"].as_str() {
+                world.channels.insert(id.to_string(), channel_object(id, "general", Some("290926798626357999")));
+            }
+        }
         let app = Router::new().fallback(handle).with_state(Arc::clone(&state));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind the fake Discord");
         let addr = listener.local_addr().expect("fake Discord address");
@@ -102,7 +145,41 @@ impl FakeDiscord {
 
     /// Answers the next request with `failure` (failures queue up in order).
     pub fn fail_next(&self, failure: Failure) {
-        self.state.failures.lock().unwrap_or_else(|e| e.into_inner()).push_back(failure);
+        lock(&self.state.failures).push_back((None, failure));
+    }
+
+    /// Answers the next request whose path (below `/api/v10`) starts with `path_prefix` with
+    /// `failure`; other requests pass.
+    pub fn fail_next_on(&self, path_prefix: &str, failure: Failure) {
+        lock(&self.state.failures).push_back((Some(path_prefix.to_string()), failure));
+    }
+
+    /// Makes `GET /gateway/bot` point at a Gateway (`ws://...`) and recommend `shards` shards.
+    pub fn set_gateway(&self, url: &str, shards: u64) {
+        lock(&self.state.world).gateway = Some((url.to_string(), shards));
+    }
+
+    /// Adds a user that `GET /users/{id}` finds.
+    pub fn add_user(&self, id: &str, name: &str) {
+        lock(&self.state.world).users.insert(id.to_string(), user_object(id, name));
+    }
+
+    /// Adds a guild text channel that `GET /channels/{id}` finds.
+    pub fn add_channel(&self, id: &str, name: &str, guild: Option<&str>) {
+        lock(&self.state.world).channels.insert(id.to_string(), channel_object(id, name, guild));
+    }
+
+    /// Refuses (404, Unknown Webhook) edits of `@original` and follow-ups for interactions that
+    /// were not answered through the callback endpoint first, as Discord does. Off by default,
+    /// because the HTTP interactions endpoint answers in its HTTP response, which this fake
+    /// does not see.
+    pub fn require_callbacks(&self, on: bool) {
+        lock(&self.state.world).strict_interactions = on;
+    }
+
+    /// The application commands Discord holds: `scope` is `global` or a guild id.
+    pub fn commands(&self, scope: &str) -> Vec<Value> {
+        lock(&self.state.world).commands.get(scope).cloned().unwrap_or_default()
     }
 
     /// Every call so far.
@@ -197,7 +274,7 @@ async fn read_body(request: Request) -> (Option<Value>, Vec<FilePart>) {
     }
 }
 
-fn message(state: &FakeState, channel: &str, body: &Option<Value>) -> Value {
+fn message(state: &FakeState, channel: &str, body: &Option<Value>, files: &[FilePart]) -> Value {
     let mut m: Value = serde_json::from_str(MESSAGE_FIXTURE).unwrap_or_else(|_| json!({}));
     m["id"] = json!(state.next_id.fetch_add(1, Ordering::Relaxed).to_string());
     m["channel_id"] = json!(channel);
@@ -205,7 +282,136 @@ fn message(state: &FakeState, channel: &str, body: &Option<Value>) -> Value {
     if let Some(content) = body.as_ref().and_then(|b| b.get("content")) {
         m["content"] = content.clone();
     }
+    if let Some(embeds) = body.as_ref().and_then(|b| b.get("embeds")) {
+        m["embeds"] = embeds.clone();
+    }
+    if let Some(reference) = body.as_ref().and_then(|b| b.get("message_reference")) {
+        m["message_reference"] = reference.clone();
+        m["type"] = json!(19);
+    }
+    let attachments: Vec<Value> = files
+        .iter()
+        .map(|f| {
+            let id = state.next_id.fetch_add(1, Ordering::Relaxed).to_string();
+            let url = format!("https://cdn.discordapp.com/attachments/{channel}/{id}/{}", f.filename);
+            json!({ "id": id, "filename": f.filename, "size": f.data.len(), "url": url, "proxy_url": url })
+        })
+        .collect();
+    m["attachments"] = json!(attachments);
     m
+}
+
+fn unknown(message: &str, code: u64) -> (StatusCode, Value) {
+    (StatusCode::NOT_FOUND, json!({ "message": message, "code": code }))
+}
+
+/// Whether an interaction token may be used for webhooks (always, unless callbacks are required).
+fn answered(state: &FakeState, token: &str) -> bool {
+    let world = lock(&state.world);
+    !world.strict_interactions || world.acknowledged.contains(token)
+}
+
+/// A user object as `GET /users/{id}` returns it.
+fn user_object(id: &str, name: &str) -> Value {
+    json!({
+        "id": id, "username": name, "discriminator": "0", "global_name": name, "avatar": null,
+        "bot": false, "public_flags": 0, "banner": null, "accent_color": null,
+    })
+}
+
+/// A guild text channel object as `GET /channels/{id}` returns it.
+fn channel_object(id: &str, name: &str, guild: Option<&str>) -> Value {
+    json!({
+        "id": id, "type": 0, "guild_id": guild, "name": name, "position": 0,
+        "permission_overwrites": [], "nsfw": false, "topic": format!("the {name} channel"),
+        "last_message_id": null, "rate_limit_per_user": 0, "parent_id": null,
+    })
+}
+
+fn gateway_bot(state: &FakeState) -> (StatusCode, Value) {
+    let Some((url, shards)) = lock(&state.world).gateway.clone() else {
+        return unknown("404: Not Found", 0);
+    };
+    let mut body: Value = serde_json::from_str(GATEWAY_BOT_FIXTURE).unwrap_or_else(|_| json!({}));
+    body["url"] = json!(url);
+    body["shards"] = json!(shards);
+    (StatusCode::OK, body)
+}
+
+fn dm_channel(state: &FakeState, body: &Option<Value>) -> (StatusCode, Value) {
+    let Some(recipient) = body.as_ref().and_then(|b| b.get("recipient_id")).and_then(Value::as_str) else {
+        return form_error("recipient_id", "BASE_TYPE_REQUIRED", "This field is required");
+    };
+    let mut world = lock(&state.world);
+    let next = state.next_id.fetch_add(1, Ordering::Relaxed).to_string();
+    let channel = world.dm_channels.entry(recipient.to_string()).or_insert(next).clone();
+    let user = world.users.get(recipient).cloned().unwrap_or_else(|| user_object(recipient, "user"));
+    (StatusCode::OK, json!({ "id": channel, "type": 1, "last_message_id": null, "recipients": [user] }))
+}
+
+/// Discord's 50035 error, shaped like its documented example, for one field.
+fn form_error(field: &str, code: &str, message: &str) -> (StatusCode, Value) {
+    let mut body: Value = serde_json::from_str(FORM_ERROR_FIXTURE).unwrap_or_else(|_| json!({}));
+    let mut errors = json!({ "_errors": [{ "code": code, "message": message }] });
+    for part in field.rsplit('.') {
+        errors = json!({ part: errors });
+    }
+    body["errors"] = errors;
+    (StatusCode::BAD_REQUEST, body)
+}
+
+fn valid_command_name(name: &str) -> bool {
+    (1..=32).contains(&name.chars().count())
+        && name.chars().all(|c| c.is_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
+}
+
+fn overwrite_commands(state: &FakeState, app: &str, guild: Option<&str>, body: &Option<Value>) -> (StatusCode, Value) {
+    let Some(list) = body.as_ref().and_then(Value::as_array) else {
+        return form_error("_", "BASE_TYPE_ARRAY", "Must be an array");
+    };
+    for (i, command) in list.iter().enumerate() {
+        let name = command.get("name").and_then(Value::as_str).unwrap_or_default();
+        if !valid_command_name(name) {
+            return form_error(&format!("{i}.name"), "APPLICATION_COMMAND_INVALID_NAME", "Command name is invalid");
+        }
+        let description = command.get("description").and_then(Value::as_str).unwrap_or_default();
+        if command.get("type").and_then(Value::as_u64).unwrap_or(1) == 1
+            && !(1..=100).contains(&description.chars().count())
+        {
+            return form_error(
+                &format!("{i}.description"),
+                "BASE_TYPE_BAD_LENGTH",
+                "Must be between 1 and 100 in length.",
+            );
+        }
+    }
+    let scope = guild.unwrap_or("global").to_string();
+    let mut world = lock(&state.world);
+    let previous = world.commands.get(&scope).cloned().unwrap_or_default();
+    let stored: Vec<Value> = list
+        .iter()
+        .map(|command| {
+            let mut c = command.clone();
+            let old = previous.iter().find(|p| p["name"] == command["name"]);
+            let id = old
+                .and_then(|o| o["id"].as_str().map(str::to_string))
+                .unwrap_or_else(|| state.next_id.fetch_add(1, Ordering::Relaxed).to_string());
+            c["id"] = json!(id);
+            c["application_id"] = json!(app);
+            c["version"] = json!(state.next_id.fetch_add(1, Ordering::Relaxed).to_string());
+            if c.get("type").is_none() {
+                c["type"] = json!(1);
+            }
+            c["default_member_permissions"] = c.get("default_member_permissions").cloned().unwrap_or(Value::Null);
+            c["nsfw"] = c.get("nsfw").cloned().unwrap_or(json!(false));
+            if let Some(guild) = guild {
+                c["guild_id"] = json!(guild);
+            }
+            c
+        })
+        .collect();
+    world.commands.insert(scope, stored.clone());
+    (StatusCode::OK, json!(stored))
 }
 
 async fn handle(State(state): State<Arc<FakeState>>, request: Request) -> Response {
@@ -214,7 +420,11 @@ async fn handle(State(state): State<Arc<FakeState>>, request: Request) -> Respon
     let authorization = request.headers().get("authorization").and_then(|v| v.to_str().ok()).map(str::to_string);
     let (json_body, files) = read_body(request).await;
     let path = full_path.strip_prefix("/api/v10").unwrap_or(&full_path).to_string();
-    let failure = state.failures.lock().unwrap_or_else(|e| e.into_inner()).pop_front();
+    let failure = {
+        let mut failures = lock(&state.failures);
+        let index = failures.iter().position(|(prefix, _)| prefix.as_deref().is_none_or(|p| path.starts_with(p)));
+        index.and_then(|i| failures.remove(i)).map(|(_, f)| f)
+    };
     let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
     let (status, body) = match (&failure, &method, segments.as_slice()) {
         (Some(Failure::RateLimited { retry_after, global }), _, _) => (
@@ -225,16 +435,54 @@ async fn handle(State(state): State<Arc<FakeState>>, request: Request) -> Respon
             StatusCode::from_u16(*code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
             json!({ "message": "500: Internal Server Error", "code": 0 }),
         ),
+        (None, &Method::PATCH, ["webhooks", _app, token, "messages", _id]) if !answered(&state, token) => {
+            unknown("Unknown Webhook", 10015)
+        }
+        (None, &Method::POST, ["webhooks", _app, token]) if !answered(&state, token) => {
+            unknown("Unknown Webhook", 10015)
+        }
         (None, &Method::PATCH, ["webhooks", _app, _token, "messages", _id]) => {
-            (StatusCode::OK, message(&state, "645027906669510667", &json_body))
+            (StatusCode::OK, message(&state, "645027906669510667", &json_body, &files))
         }
         (None, &Method::POST, ["webhooks", _app, _token]) => {
-            (StatusCode::OK, message(&state, "645027906669510667", &json_body))
+            (StatusCode::OK, message(&state, "645027906669510667", &json_body, &files))
         }
         (None, &Method::POST, ["channels", channel, "messages"]) => {
-            (StatusCode::OK, message(&state, channel, &json_body))
+            (StatusCode::OK, message(&state, channel, &json_body, &files))
         }
-        _ => (StatusCode::NOT_FOUND, json!({ "message": "404: Not Found", "code": 0 })),
+        (None, &Method::POST, ["interactions", _id, token, "callback"]) => {
+            if lock(&state.world).acknowledged.insert(token.to_string()) {
+                (StatusCode::NO_CONTENT, Value::Null)
+            } else {
+                let body = json!({ "message": "Interaction has already been acknowledged.", "code": 40060 });
+                (StatusCode::BAD_REQUEST, body)
+            }
+        }
+        (None, &Method::GET, ["gateway", "bot"]) => gateway_bot(&state),
+        (None, &Method::GET, ["gateway"]) => match &lock(&state.world).gateway {
+            Some((url, _)) => (StatusCode::OK, json!({ "url": url })),
+            None => unknown("404: Not Found", 0),
+        },
+        (None, &Method::POST, ["users", "@me", "channels"]) => dm_channel(&state, &json_body),
+        (None, &Method::GET, ["users", id]) => match lock(&state.world).users.get(*id) {
+            Some(user) => (StatusCode::OK, user.clone()),
+            None => unknown("Unknown User", 10013),
+        },
+        (None, &Method::GET, ["channels", id]) => match lock(&state.world).channels.get(*id) {
+            Some(channel) => (StatusCode::OK, channel.clone()),
+            None => unknown("Unknown Channel", 10003),
+        },
+        (None, &Method::GET, ["applications", _app, "commands"]) => {
+            (StatusCode::OK, json!(lock(&state.world).commands.get("global").cloned().unwrap_or_default()))
+        }
+        (None, &Method::GET, ["applications", _app, "guilds", guild, "commands"]) => {
+            (StatusCode::OK, json!(lock(&state.world).commands.get(*guild).cloned().unwrap_or_default()))
+        }
+        (None, &Method::PUT, ["applications", app, "commands"]) => overwrite_commands(&state, app, None, &json_body),
+        (None, &Method::PUT, ["applications", app, "guilds", guild, "commands"]) => {
+            overwrite_commands(&state, app, Some(guild), &json_body)
+        }
+        _ => unknown("404: Not Found", 0),
     };
     state.calls.lock().unwrap_or_else(|e| e.into_inner()).push(Call {
         method,
@@ -246,7 +494,11 @@ async fn handle(State(state): State<Arc<FakeState>>, request: Request) -> Respon
         status: status.as_u16(),
     });
     state.changed.notify_waiters();
-    let mut response = (status, [("content-type", "application/json")], body.to_string()).into_response();
+    let mut response = if status == StatusCode::NO_CONTENT {
+        status.into_response()
+    } else {
+        (status, [("content-type", "application/json")], body.to_string()).into_response()
+    };
     rate_limit_headers(response.headers_mut(), failure.as_ref());
     response
 }

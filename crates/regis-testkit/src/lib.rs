@@ -8,6 +8,7 @@
 //! ```
 
 pub mod fake_discord;
+pub mod fake_gateway;
 
 use async_trait::async_trait;
 use regis_core::{
@@ -67,6 +68,7 @@ impl Replies {
 #[derive(Default)]
 pub struct TestConnector {
     sent: Mutex<Vec<Sent>>,
+    suggestions: Mutex<Vec<(String, Vec<String>)>>,
 }
 
 impl TestConnector {
@@ -90,7 +92,7 @@ impl Connector for TestConnector {
     }
 
     fn capabilities(&self) -> Capabilities {
-        Capabilities { embeds: true, attachments: true }
+        Capabilities { embeds: true, attachments: true, buttons: true }
     }
 
     async fn send(
@@ -102,6 +104,11 @@ impl Connector for TestConnector {
         let mut sent = self.sent.lock().unwrap_or_else(|e| e.into_inner());
         sent.push(Sent { origin: origin.map(|o| o.id.clone()), to: to.clone(), reply });
         Ok(SentMessage { id: sent.len().to_string(), channel: None })
+    }
+
+    async fn suggest(&self, origin: &Envelope, choices: Vec<String>) -> Result<(), ConnectorError> {
+        self.suggestions.lock().unwrap_or_else(|e| e.into_inner()).push((origin.id.clone(), choices));
+        Ok(())
     }
 
     async fn user(&self, id: &str) -> Result<Option<UserInfo>, ConnectorError> {
@@ -234,6 +241,28 @@ impl TestBot {
             panic!("could not submit: {e}");
         }
         Replies(self.connector.take_for(&id))
+    }
+
+    /// Asks for suggestions for `param` of `command` while `partial` is typed (as Discord's
+    /// autocomplete does) and returns them.
+    pub async fn suggest(&self, command: &str, param: &str, partial: &str) -> Vec<String> {
+        let kind = regis_core::EnvelopeKind::Autocomplete {
+            command: command.into(),
+            param: param.into(),
+            partial: partial.into(),
+        };
+        let envelope = Envelope::new(CONNECTOR, TestBot::user(DEFAULT_USER), kind);
+        let id = envelope.id.clone();
+        self.submit(envelope).await;
+        let mut all = self.connector.suggestions.lock().unwrap_or_else(|e| e.into_inner());
+        all.iter().position(|(origin, _)| *origin == id).map(|i| all.remove(i).1).unwrap_or_default()
+    }
+
+    /// Clicks a button the bot sent (its full, namespaced id) as `user`.
+    pub async fn click(&self, user: &str, custom_id: &str) -> Replies {
+        let kind = regis_core::EnvelopeKind::Component { custom_id: custom_id.into() };
+        let envelope = Envelope::new(CONNECTOR, TestBot::user(user), kind).in_channel(ChannelRef::new(CHANNEL));
+        self.submit(envelope).await
     }
 
     /// Stores a rank for `user` directly (no checks).

@@ -39,13 +39,13 @@
 extern crate self as regis;
 
 pub use regis_core::*;
-pub use regis_macros::{command, event, plugin, Choice};
+pub use regis_macros::{command, component, event, plugin, Choice};
 pub use regis_store::SqliteBackend;
 
 /// Everything a plugin author needs: `use regis::prelude::*;`.
 pub mod prelude {
     pub use regis_core::{
-        Attachment, ChannelRef, Ctx, Embed, Error, Event, Plugin, Rank, Reply, Rest, Result, UserRef,
+        Attachment, Button, ChannelRef, Ctx, Embed, Error, Event, Plugin, Rank, Reply, Rest, Result, UserRef,
     };
-    pub use regis_macros::{command, event, plugin, Choice};
+    pub use regis_macros::{command, component, event, plugin, Choice};
 }

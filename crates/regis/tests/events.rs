@@ -182,3 +182,42 @@ async fn connector_events_reach_subscribers() {
     let banned = regis::Envelope::new("test", TestBot::user("troll"), regis::EnvelopeKind::MemberJoin);
     assert!(bot.submit(banned).await.is_empty(), "banned users trigger nothing");
 }
+
+#[tokio::test]
+async fn buttons_and_suggestions_work_on_any_connector() {
+    /// A poll with buttons and suggestions.
+    pub struct Poll;
+
+    #[plugin]
+    impl Poll {
+        /// Ask a question with answer buttons.
+        ///
+        /// # Arguments
+        /// * `topic` - what to ask about
+        #[command]
+        async fn ask(&self, _ctx: &Ctx, #[autocomplete = "topics"] topic: String) -> Result<Reply> {
+            Ok(Reply::text(format!("{topic}?")).button("Yes", "vote:yes").button("No", "vote:no"))
+        }
+
+        async fn topics(&self, _ctx: &Ctx, partial: &str) -> Result<Vec<String>> {
+            Ok(["lunch", "launch", "later"].iter().filter(|t| t.starts_with(partial)).map(|t| t.to_string()).collect())
+        }
+
+        #[component("vote")]
+        async fn vote(&self, ctx: &Ctx, id: &str) -> Result<String> {
+            let n: u64 = ctx.store().update(id, |n: Option<u64>| n.unwrap_or(0) + 1).await?;
+            Ok(format!("{} votes {} ({n})", ctx.author().name, id.trim_start_matches("vote:")))
+        }
+    }
+
+    let bot = TestBot::with(Poll).await;
+    let asked = bot.send("!ask lunch").await;
+    let buttons = &asked.0[0].reply.buttons;
+    assert_eq!(buttons.iter().map(|b| b.custom_id.as_str()).collect::<Vec<_>>(), ["poll:vote:yes", "poll:vote:no"]);
+    assert_eq!(bot.click("ann", "poll:vote:yes").await.text(), "ann votes yes (1)");
+    assert_eq!(bot.click("bob", "poll:vote:yes").await.text(), "bob votes yes (2)");
+    assert_eq!(bot.click("bob", "admin:nothing").await.text(), "This button is no longer handled.");
+    assert_eq!(bot.click("bob", "nobody:x").await.text(), "This button is no longer handled.");
+    assert_eq!(bot.suggest("ask", "topic", "la").await, ["launch", "later"]);
+    assert!(bot.suggest("ask", "nope", "la").await.is_empty(), "no suggestions for other parameters");
+}

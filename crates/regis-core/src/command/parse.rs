@@ -281,6 +281,7 @@ mod tests {
                     .collect(),
             },
             required: false,
+            autocomplete: false,
         }
     }
 

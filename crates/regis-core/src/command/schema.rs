@@ -40,6 +40,9 @@ fn param_json(param: &ParamSpec) -> Value {
     option.insert("name".into(), json!(param.name));
     option.insert("description".into(), json!(param.description));
     option.insert("required".into(), json!(param.required));
+    if param.autocomplete {
+        option.insert("autocomplete".into(), json!(true));
+    }
     match &param.kind {
         ParamKind::String { min_len, max_len } => {
             if let Some(v) = min_len {
@@ -90,8 +93,9 @@ mod tests {
                 description: "shape".into(),
                 kind: ParamKind::Choice { choices: vec![ChoiceOption { name: "fill".into(), value: "fill".into() }] },
                 required: false,
+                autocomplete: false,
             })
-            .param(ParamSpec::of::<Option<Rest>>("note", "a note"));
+            .param(ParamSpec::of::<Option<Rest>>("note", "a note").autocomplete());
         assert_eq!(
             spec.to_discord_json(),
             json!({
@@ -102,7 +106,7 @@ mod tests {
                      "min_value": 4, "max_value": 19},
                     {"type": 3, "name": "style", "description": "shape", "required": false,
                      "choices": [{"name": "fill", "value": "fill"}]},
-                    {"type": 3, "name": "note", "description": "a note", "required": false}
+                    {"type": 3, "name": "note", "description": "a note", "required": false, "autocomplete": true}
                 ]
             })
         );

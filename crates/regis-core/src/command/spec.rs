@@ -63,6 +63,8 @@ pub struct ParamSpec {
     pub kind: ParamKind,
     /// Whether it must be given.
     pub required: bool,
+    /// Whether the plugin suggests values while the user types (Discord autocomplete).
+    pub autocomplete: bool,
 }
 
 impl ParamSpec {
@@ -71,7 +73,13 @@ impl ParamSpec {
         let ParamShape { kind, required } = T::shape();
         let description =
             if description.trim().is_empty() { name.replace('_', " ") } else { description.trim().to_string() };
-        ParamSpec { name: name.to_string(), description, kind, required }
+        ParamSpec { name: name.to_string(), description, kind, required, autocomplete: false }
+    }
+
+    /// Marks the parameter as offering suggestions (the plugin's `autocomplete` answers).
+    pub fn autocomplete(mut self) -> Self {
+        self.autocomplete = true;
+        self
     }
 
     /// Narrows the lower bound (integers and numbers) or minimum length (strings).
@@ -280,6 +288,14 @@ impl CommandSpec {
                 ));
             }
             seen_optional |= !p.required;
+            if p.autocomplete
+                && !matches!(
+                    p.kind,
+                    ParamKind::String { .. } | ParamKind::Rest | ParamKind::Integer { .. } | ParamKind::Number { .. }
+                )
+            {
+                return fail(format!("parameter `{}`: only text and number parameters can autocomplete", p.name));
+            }
             if p.kind == ParamKind::Rest && i + 1 != self.params.len() {
                 return fail(format!("rest-of-line parameter `{}` must be the last", p.name));
             }

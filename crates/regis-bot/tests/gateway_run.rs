@@ -1,0 +1,124 @@
+//! `regis run` with a bot token, as a deployment runs it, against the test kit's fake Discord
+//! (REST and Gateway): commands answered over the Gateway, secrets kept out of trace logs, a
+//! clean stop on SIGTERM, a refused token stopping the process with a clear error; and
+//! `regis commands sync` writing only what changed.
+
+use regis_testkit::fake_discord::{command_interaction, FakeDiscord};
+use regis_testkit::fake_gateway::{message_create, FakeGateway, GatewayOptions, AUTHOR_ID, CHANNEL_ID, GUILD_ID};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+const TOKEN: &str = "MTIzNDU2Nzg5.gateway-secret-token-value";
+const WAIT: Duration = Duration::from_secs(20);
+
+fn regis(dir: &std::path::Path, fake: &FakeDiscord, token: &str, args: &[&str]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_regis"));
+    command
+        .args(args)
+        .current_dir(dir)
+        .env("DISCORD_TOKEN", token)
+        .env("REGIS_DISCORD_API_URL", fake.api_url())
+        .env("REGIS_LOG", "trace")
+        .env_remove("RUST_LOG")
+        .env_remove("DISCORD_PUBLIC_KEY")
+        .env_remove("DISCORD_APPLICATION_ID")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    command
+}
+
+async fn wait_for(fake: &FakeDiscord, what: &str, check: impl Fn(&regis_testkit::fake_discord::Call) -> bool) {
+    let deadline = Instant::now() + WAIT;
+    while !fake.calls().iter().any(&check) {
+        assert!(Instant::now() < deadline, "no call {what}: {:#?}", fake.calls());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+async fn finish(child: Child) -> Output {
+    tokio::task::spawn_blocking(move || child.wait_with_output()).await.unwrap().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_runs_the_gateway_and_never_reaches_the_logs() {
+    let dir = tempfile::tempdir().unwrap();
+    let gateway = FakeGateway::start_with(GatewayOptions { token: TOKEN.into(), ..GatewayOptions::default() }).await;
+    let fake = FakeDiscord::start().await;
+    fake.set_gateway(&gateway.url(), 1);
+    fake.require_callbacks(true);
+    let child = regis(dir.path(), &fake, TOKEN, &["run"]).spawn().unwrap();
+    gateway.wait_ready(1, WAIT).await;
+    let path = format!("/channels/{CHANNEL_ID}/messages");
+    gateway.dispatch("MESSAGE_CREATE", message_create(10, CHANNEL_ID, Some(GUILD_ID), (AUTHOR_ID, "Mason"), "!ping"));
+    wait_for(&fake, "pong", |c| c.path == path && c.json.as_ref().is_some_and(|j| j["content"] == "pong")).await;
+    gateway.dispatch("INTERACTION_CREATE", command_interaction(77, "roll", serde_json::json!([])));
+    wait_for(&fake, "the callback", |c| c.path == "/interactions/77/token-77/callback" && c.status == 204).await;
+
+    assert!(Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap().success());
+    let out = finish(child).await;
+    let logs = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "exit status {:?}: {logs}", out.status);
+    assert!(logs.contains("Discord Gateway"), "{logs}");
+    assert!(logs.contains("received dispatch"), "trace logs were on: {logs}");
+    assert!(!logs.contains("gateway-secret-token-value"), "the bot token reached the logs");
+    assert!(!logs.contains("token-77"), "an interaction token reached the logs");
+    // The session ended with a normal close, as Discord asks of a bot that leaves.
+    assert!(gateway.records().iter().any(|r| matches!(
+        r,
+        regis_testkit::fake_gateway::Record::Closed { by: regis_testkit::fake_gateway::ClosedBy::Client(Some(1000)), .. }
+    )));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_token_stops_the_process_with_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let gateway = FakeGateway::start_with(GatewayOptions { token: TOKEN.into(), ..GatewayOptions::default() }).await;
+    let fake = FakeDiscord::start().await;
+    fake.set_gateway(&gateway.url(), 1);
+    let started = Instant::now();
+    let child = regis(dir.path(), &fake, "not-the-token", &["run"]).spawn().unwrap();
+    let out = finish(child).await;
+    let logs = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{logs}");
+    assert!(started.elapsed() < WAIT);
+    assert!(logs.contains("4004") && logs.contains("check DISCORD_TOKEN"), "{logs}");
+    assert!(!logs.contains("not-the-token"), "{logs}");
+    assert_eq!(gateway.received(2).len(), 1, "one IDENTIFY: no reconnect loop");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn commands_sync_writes_only_differences() {
+    let dir = tempfile::tempdir().unwrap();
+    let fake = FakeDiscord::start().await;
+    let sync = |args: &[&str]| {
+        let mut command = regis(dir.path(), &fake, TOKEN, args);
+        command.env("DISCORD_APPLICATION_ID", "775799577604522054").env("REGIS_LOG", "warn");
+        command
+    };
+    let run = |mut command: Command| async move { finish(command.spawn().unwrap()).await };
+
+    let out = run(sync(&["commands", "sync"])).await;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("+ /roll") && stdout.contains("+ /mando") && stdout.contains("+ /rank-set"), "{stdout}");
+    assert!(stdout.contains("0 changed, 0 removed, 0 unchanged (global); commands overwritten"), "{stdout}");
+    let stored = fake.commands("global");
+    assert!(stored.iter().any(|c| c["name"] == "roll" && c["options"][0]["name"] == "count"));
+
+    let out = run(sync(&["commands", "sync"])).await;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("nothing written"), "{stdout}");
+    let puts = fake.calls().iter().filter(|c| c.method == "PUT").count();
+    assert_eq!(puts, 1, "the second sync wrote nothing");
+
+    let out = run(sync(&["commands", "sync", "--guild", "290926798626357999"])).await;
+    assert!(out.status.success());
+    assert_eq!(fake.commands("290926798626357999").len(), stored.len());
+    assert!(fake.calls().iter().any(|c| c.method == "PUT" && c.path == "/applications/775799577604522054/guilds/290926798626357999/commands"));
+
+    let mut missing = sync(&["commands", "sync"]);
+    missing.env_remove("DISCORD_APPLICATION_ID");
+    let out = run(missing).await;
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("DISCORD_APPLICATION_ID"));
+}

@@ -1,0 +1,428 @@
+//! The Discord Gateway connector on twilight: shards connected with the bot token; messages
+//! (prefix and `@mention` commands, in guild channels and DMs), interactions (slash commands,
+//! components and autocomplete in INTERACTION_CREATE, answered through the interaction
+//! callback endpoint with the same deadline rule as the HTTP endpoint), members joining and reactions, turned into envelopes.
+//!
+//! twilight-gateway keeps each shard connected: it heartbeats, resumes after a disconnect
+//! (Discord replays what was missed, and replayed messages keep their envelope ids, so none is
+//! handled twice), re-identifies when the session is invalidated, and reconnects on RECONNECT.
+//! A fatal close code (4004 authentication failed, 4010–4014) stops [`Gateway::run`] with a
+//! [`GatewayError::Fatal`] that says what to fix; it is never retried.
+//!
+//! ```ignore
+//! let rest = Arc::new(DiscordConnector::new(RestConfig { token: Some(token.clone()), ..Default::default() })?);
+//! let gateway = Gateway::new(GatewayConfig::new(token), rest)?;
+//! let bot = Bot::builder(config).connector(gateway.connector()).start().await?;
+//! gateway.run(bot.ingress(), shutdown).await?;
+//! ```
+
+mod callback;
+mod connector;
+pub mod events;
+mod http;
+pub mod sync;
+
+pub use connector::GatewayConnector;
+pub use sync::{diff, sync_commands, CommandDiff, SyncError};
+
+use crate::rest::{DiscordConnector, RestError, DEFAULT_API_URL};
+use callback::Answerer;
+use connector::Gates;
+use regis_core::Ingress;
+use std::future::Future;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+use tokio::sync::watch;
+use twilight_cache_inmemory::{DefaultInMemoryCache, ResourceType};
+use twilight_gateway::queue::InMemoryQueue;
+use twilight_gateway::{CloseFrame, ConfigBuilder, Event, EventTypeFlags, Intents, Shard, ShardId, StreamExt};
+use twilight_model::gateway::CloseCode;
+use twilight_model::id::marker::UserMarker;
+use twilight_model::id::Id;
+
+/// The intents asked for by default: guilds, guild messages, direct messages and message
+/// content (privileged: enable it on the Bot page of the developer portal).
+pub const DEFAULT_INTENTS: Intents =
+    Intents::GUILDS.union(Intents::GUILD_MESSAGES).union(Intents::DIRECT_MESSAGES).union(Intents::MESSAGE_CONTENT);
+
+/// How IDENTIFYs are spaced (Discord allows `max_concurrency` per 5 seconds).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum IdentifyQueue {
+    /// As Discord's `session_start_limit` says (`GET /gateway/bot`), or 1 per 5 s.
+    Discord,
+    /// No spacing: for tests, or behind a Gateway proxy that spaces them itself.
+    Unlimited,
+}
+
+/// How to connect to the Gateway.
+#[derive(Clone)]
+pub struct GatewayConfig {
+    /// The bot token (a secret: `Debug` hides it).
+    pub token: String,
+    /// The events asked for.
+    pub intents: Intents,
+    /// The Gateway URL (`wss://...`); `None`: the one `GET /gateway/bot` gives.
+    pub gateway_url: Option<String>,
+    /// How many shards; `None`: Discord's recommendation from `GET /gateway/bot`.
+    pub shards: Option<u32>,
+    /// Discord's REST API base (`https://discord.com/api/v10`).
+    pub api_url: String,
+    /// How long a slash command's handler may take before the interaction is deferred.
+    pub budget: Duration,
+    /// How IDENTIFYs are spaced.
+    pub identify_queue: IdentifyQueue,
+}
+
+impl std::fmt::Debug for GatewayConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GatewayConfig")
+            .field("token", &"<redacted>")
+            .field("intents", &self.intents)
+            .field("gateway_url", &self.gateway_url)
+            .field("shards", &self.shards)
+            .field("api_url", &self.api_url)
+            .field("budget", &self.budget)
+            .field("identify_queue", &self.identify_queue)
+            .finish()
+    }
+}
+
+impl GatewayConfig {
+    /// The defaults for `token`: [`DEFAULT_INTENTS`], Discord's URL and shard count, a 2 s
+    /// budget.
+    pub fn new(token: impl Into<String>) -> Self {
+        GatewayConfig {
+            token: token.into(),
+            intents: DEFAULT_INTENTS,
+            gateway_url: None,
+            shards: None,
+            api_url: DEFAULT_API_URL.into(),
+            budget: Duration::from_secs(2),
+            identify_queue: IdentifyQueue::Discord,
+        }
+    }
+}
+
+/// Intents by their Discord names, case-insensitive (`guilds`, `guild_messages`,
+/// `direct_messages`, `message_content`, `guild_members`, `guild_message_reactions`, ...).
+pub fn parse_intents<S: AsRef<str>>(names: &[S]) -> Result<Intents, GatewayError> {
+    names.iter().try_fold(Intents::empty(), |all, name| {
+        let name = name.as_ref().trim();
+        Intents::from_name(&name.to_ascii_uppercase())
+            .map(|i| all | i)
+            .ok_or_else(|| GatewayError::UnknownIntent(name.to_string()))
+    })
+}
+
+/// Why the Gateway connector stopped or could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum GatewayError {
+    /// The REST settings are unusable.
+    #[error(transparent)]
+    Rest(#[from] RestError),
+    /// `GET /gateway/bot` failed.
+    #[error("cannot get the Gateway URL and shard count from Discord (GET /gateway/bot): {0}")]
+    GatewayBot(String),
+    /// An intent name is not one Discord defines.
+    #[error("unknown Gateway intent `{0}`")]
+    UnknownIntent(String),
+    /// The shard count is zero.
+    #[error("the shard count must be at least 1")]
+    NoShards,
+    /// Discord closed a shard with a code that forbids reconnecting.
+    #[error("Discord closed the Gateway (shard {shard}) with {code} {reason}: {advice}")]
+    Fatal {
+        /// The shard.
+        shard: u32,
+        /// The close code.
+        code: u16,
+        /// Discord's reason text.
+        reason: String,
+        /// What to do about it.
+        advice: &'static str,
+    },
+}
+
+/// What to do about a fatal close code.
+fn advice(code: u16) -> &'static str {
+    match code {
+        4004 => "the bot token was refused; check DISCORD_TOKEN (developer portal, Bot page, Reset Token)",
+        4010 => "invalid shard; check the shard count (discord_shards)",
+        4011 => "sharding required; unset discord_shards to use Discord's recommendation, or raise it",
+        4012 => "invalid API version",
+        4013 => "invalid intents; check discord_intents",
+        4014 => "disallowed intents; enable the privileged intents the bot asks for (Message Content, Server Members, Presence) on the Bot page of the developer portal, or remove them from discord_intents",
+        _ => "Discord forbids reconnecting after it",
+    }
+}
+
+/// Whether a close code forbids reconnecting.
+pub fn is_fatal(code: u16) -> bool {
+    CloseCode::try_from(code).is_ok_and(|c| !c.can_reconnect())
+}
+
+/// State shared by the shards.
+struct Shared {
+    cache: Arc<DefaultInMemoryCache>,
+    bot: RwLock<Option<Id<UserMarker>>>,
+}
+
+/// The Gateway connector: build it, attach [`Gateway::connector`] to the bot, then
+/// [`Gateway::run`] it with the bot's ingress.
+pub struct Gateway {
+    config: GatewayConfig,
+    rest: Arc<DiscordConnector>,
+    shared: Arc<Shared>,
+    gates: Arc<Gates>,
+    connector: Arc<GatewayConnector>,
+}
+
+impl Gateway {
+    /// A Gateway connector that sends through `rest` (which must carry the same bot token).
+    pub fn new(config: GatewayConfig, rest: Arc<DiscordConnector>) -> Result<Self, GatewayError> {
+        http::split_api_url(&config.api_url)?;
+        if config.shards == Some(0) {
+            return Err(GatewayError::NoShards);
+        }
+        let cache = Arc::new(
+            DefaultInMemoryCache::builder()
+                .resource_types(
+                    ResourceType::USER | ResourceType::CHANNEL | ResourceType::GUILD | ResourceType::USER_CURRENT,
+                )
+                .build(),
+        );
+        let gates = Arc::new(Gates::default());
+        let connector = Arc::new(GatewayConnector::new(Arc::clone(&rest), Arc::clone(&cache), Arc::clone(&gates)));
+        Ok(Gateway { config, rest, shared: Arc::new(Shared { cache, bot: RwLock::new(None) }), gates, connector })
+    }
+
+    /// The `discord` connector to attach to the bot.
+    pub fn connector(&self) -> Arc<GatewayConnector> {
+        Arc::clone(&self.connector)
+    }
+
+    /// Connects every shard and turns what arrives into envelopes on `ingress`, until
+    /// `shutdown` completes (then the shards close normally and `Ok` is returned) or a shard
+    /// is closed with a fatal code (`Err`, after closing the others).
+    pub async fn run(self, ingress: Ingress, shutdown: impl Future<Output = ()> + Send) -> Result<(), GatewayError> {
+        let http = http::client(&self.config.api_url, &self.config.token)?;
+        tokio::pin!(shutdown);
+        let (url, total, queue) = tokio::select! {
+            resolved = self.resolve(&http) => resolved?,
+            _ = &mut shutdown => return Ok(()),
+        };
+        tracing::info!(url = %url, shards = total, "connecting to the Discord Gateway");
+        let config =
+            ConfigBuilder::new(self.config.token.clone(), self.config.intents).proxy_url(url).queue(queue).build();
+        let answerer = Arc::new(Answerer {
+            http,
+            pending: self.rest.pending(),
+            gates: Arc::clone(&self.gates),
+            ingress: ingress.clone(),
+            budget: self.config.budget,
+        });
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let mut tasks = tokio::task::JoinSet::new();
+        for id in twilight_gateway::bucket(0, 1, total) {
+            let shard = Shard::with_config(id, config.clone());
+            let runner = ShardRunner {
+                shared: Arc::clone(&self.shared),
+                answerer: Arc::clone(&answerer),
+                ingress: ingress.clone(),
+                stop: stop_rx.clone(),
+            };
+            tasks.spawn(runner.run(shard));
+        }
+        let mut result = Ok(());
+        loop {
+            tokio::select! {
+                _ = &mut shutdown, if !*stop_tx.borrow() => {
+                    let _ = stop_tx.send(true);
+                }
+                done = tasks.join_next() => match done {
+                    None => break,
+                    Some(Ok(Ok(()))) => {}
+                    Some(Ok(Err(e))) => {
+                        if result.is_ok() {
+                            result = Err(e);
+                        }
+                        let _ = stop_tx.send(true);
+                    }
+                    Some(Err(join)) => {
+                        tracing::error!(error = %join, "a Gateway shard task ended abnormally");
+                        let _ = stop_tx.send(true);
+                    }
+                },
+            }
+        }
+        result
+    }
+
+    /// The Gateway URL, the shard count and the identify queue, from the configuration or
+    /// `GET /gateway/bot`.
+    async fn resolve(&self, http: &twilight_http::Client) -> Result<(String, u32, InMemoryQueue), GatewayError> {
+        let unlimited = || InMemoryQueue::new(0, 0, Duration::ZERO, 0);
+        if let (Some(url), Some(shards)) = (&self.config.gateway_url, self.config.shards) {
+            let queue = match self.config.identify_queue {
+                IdentifyQueue::Discord => InMemoryQueue::default(),
+                IdentifyQueue::Unlimited => unlimited(),
+            };
+            return Ok((url.trim_end_matches('/').to_string(), shards, queue));
+        }
+        let info = gateway_bot(http).await?;
+        let url = self.config.gateway_url.clone().unwrap_or(info.url);
+        let shards = self.config.shards.unwrap_or(info.shards).max(1);
+        let limit = info.session_start_limit;
+        let queue = match self.config.identify_queue {
+            IdentifyQueue::Discord => InMemoryQueue::new(
+                limit.max_concurrency.max(1),
+                limit.remaining.min(limit.total),
+                Duration::from_millis(limit.reset_after),
+                limit.total,
+            ),
+            IdentifyQueue::Unlimited => unlimited(),
+        };
+        Ok((url.trim_end_matches('/').to_string(), shards, queue))
+    }
+}
+
+/// `GET /gateway/bot`, retried with backoff until it answers (Discord may be unreachable for
+/// a while when the bot starts); a refused token (401) is final.
+async fn gateway_bot(
+    http: &twilight_http::Client,
+) -> Result<twilight_model::gateway::connection_info::BotConnectionInfo, GatewayError> {
+    let mut backoff = Duration::from_millis(500);
+    loop {
+        let error = match http.gateway().authed().await {
+            Ok(response) => match response.model().await {
+                Ok(info) => return Ok(info),
+                Err(e) => e.to_string(),
+            },
+            Err(e) => {
+                if let twilight_http::error::ErrorType::Response { status, .. } = e.kind() {
+                    if status.get() == 401 {
+                        return Err(GatewayError::GatewayBot(
+                            "Discord refused the bot token (401); check DISCORD_TOKEN".into(),
+                        ));
+                    }
+                }
+                e.to_string()
+            }
+        };
+        tracing::warn!(error = %error, retry_in_ms = backoff.as_millis() as u64, "GET /gateway/bot failed; retrying");
+        tokio::time::sleep(backoff).await;
+        backoff = (backoff * 2).min(Duration::from_secs(60));
+    }
+}
+
+/// How long a stopping shard waits for Discord's answer to its close frame.
+const STOP_WAIT: Duration = Duration::from_secs(2);
+
+/// One shard's receive loop.
+struct ShardRunner {
+    shared: Arc<Shared>,
+    answerer: Arc<Answerer>,
+    ingress: Ingress,
+    stop: watch::Receiver<bool>,
+}
+
+impl ShardRunner {
+    async fn run(mut self, mut shard: Shard<InMemoryQueue>) -> Result<(), GatewayError> {
+        let id = shard.id();
+        let mut stopping = false;
+        let stop_deadline = tokio::time::sleep(Duration::from_secs(3600));
+        tokio::pin!(stop_deadline);
+        loop {
+            tokio::select! {
+                changed = self.stop.changed(), if !stopping => {
+                    if changed.is_err() || *self.stop.borrow() {
+                        stopping = true;
+                        shard.close(CloseFrame::NORMAL);
+                        // Discord answers the close frame; do not wait for it forever.
+                        stop_deadline.as_mut().reset(tokio::time::Instant::now() + STOP_WAIT);
+                    }
+                }
+                _ = &mut stop_deadline, if stopping => return Ok(()),
+                item = shard.next_event(EventTypeFlags::all()) => match item {
+                    None => return Ok(()),
+                    Some(Ok(Event::GatewayClose(_))) if stopping => return Ok(()),
+                    Some(_) if stopping => {}
+                    Some(Err(e)) => tracing::warn!(shard = id.number(), error = %e, "Gateway error; twilight reconnects"),
+                    Some(Ok(Event::GatewayClose(frame))) => {
+                        let Some(frame) = frame else { continue };
+                        if is_fatal(frame.code) {
+                            return Err(GatewayError::Fatal {
+                                shard: id.number(),
+                                code: frame.code,
+                                reason: frame.reason.to_string(),
+                                advice: advice(frame.code),
+                            });
+                        }
+                        tracing::info!(shard = id.number(), code = frame.code, "Gateway connection closed; resuming");
+                    }
+                    Some(Ok(event)) => self.handle(id, event).await,
+                },
+            }
+        }
+    }
+
+    async fn handle(&self, shard: ShardId, event: Event) {
+        self.shared.cache.update(&event);
+        let prefix = self.ingress.prefix();
+        let bot = *self.shared.bot.read().unwrap_or_else(|e| e.into_inner());
+        let envelope = match event {
+            Event::Ready(ready) => {
+                *self.shared.bot.write().unwrap_or_else(|e| e.into_inner()) = Some(ready.user.id);
+                tracing::info!(shard = shard.number(), user = %ready.user.name, guilds = ready.guilds.len(), "Gateway session ready");
+                None
+            }
+            Event::Resumed => {
+                tracing::info!(shard = shard.number(), "Gateway session resumed");
+                None
+            }
+            Event::MessageCreate(message) => events::message_envelope(&message, bot, prefix),
+            Event::MemberAdd(member) => Some(events::member_join_envelope(&member)),
+            Event::ReactionAdd(reaction) => Some(events::reaction_envelope(&reaction)),
+            Event::InteractionCreate(interaction) => {
+                let answerer = Arc::clone(&self.answerer);
+                tokio::spawn(async move { answerer.answer(interaction.0).await });
+                None
+            }
+            _ => None,
+        };
+        if let Some(envelope) = envelope {
+            let id = envelope.id.clone();
+            if let Err(e) = self.ingress.submit(envelope).await {
+                tracing::warn!(envelope = %id, error = %e, "envelope refused by the queue");
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn intents_by_name() {
+        let i = parse_intents(&["guilds", "GUILD_MESSAGES", " direct_messages ", "message_content"]).unwrap();
+        assert_eq!(i, DEFAULT_INTENTS);
+        assert!(matches!(parse_intents(&["guild"]), Err(GatewayError::UnknownIntent(n)) if n == "guild"));
+    }
+
+    #[test]
+    fn fatal_codes() {
+        for code in [4004, 4010, 4011, 4012, 4013, 4014] {
+            assert!(is_fatal(code), "{code}");
+        }
+        for code in [1000, 1006, 4000, 4007, 4009] {
+            assert!(!is_fatal(code), "{code}");
+        }
+        assert!(advice(4014).contains("Message Content"));
+    }
+
+    #[test]
+    fn debug_hides_the_token() {
+        assert!(!format!("{:?}", GatewayConfig::new("very-secret")).contains("very-secret"));
+    }
+}

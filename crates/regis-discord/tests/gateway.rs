@@ -1,0 +1,478 @@
+//! The Gateway connector: the real twilight client (zstd-stream compression, heartbeats,
+//! resume) against the test kit's fake Discord Gateway and REST API.
+
+use regis::prelude::*;
+use regis::{Bot, CoreConfig, SqliteBackend};
+use regis_discord::gateway::{Gateway, GatewayConfig, GatewayError, IdentifyQueue};
+use regis_discord::{DiscordConnector, RestConfig};
+use regis_testkit::fake_discord::{command_interaction, Call, Failure, FakeDiscord};
+use regis_testkit::fake_gateway::{
+    message_create, ClosedBy, FakeGateway, GatewayOptions, Record, AUTHOR_ID, BOT_ID, CHANNEL_ID, GUILD_ID,
+};
+use serde_json::{json, Value};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+const WAIT: Duration = Duration::from_secs(15);
+
+/// Commands exercising every connector verb.
+pub struct Probe;
+
+#[plugin]
+impl Probe {
+    /// Answer at once.
+    #[command]
+    async fn quick(&self, _ctx: &Ctx) -> Result<&'static str> {
+        Ok("quick answer")
+    }
+
+    /// Answer after a while.
+    ///
+    /// # Arguments
+    /// * `ms` - how long
+    #[command]
+    async fn slow(&self, _ctx: &Ctx, ms: u64) -> Result<String> {
+        tokio::time::sleep(Duration::from_millis(ms)).await;
+        Ok("slow answer".into())
+    }
+
+    /// Send a file.
+    #[command]
+    async fn file(&self, _ctx: &Ctx) -> Result<Reply> {
+        Ok(Reply::text("a file")
+            .embed(Embed::titled("File").image("attachment://bytes.bin"))
+            .attach(Attachment::new("bytes.bin", all_bytes())))
+    }
+
+    /// Upload a file without text.
+    #[command]
+    async fn upload(&self, ctx: &Ctx) -> Result<()> {
+        ctx.upload("bytes.bin", all_bytes()).await?;
+        Ok(())
+    }
+
+    /// Whisper to the author.
+    #[command]
+    async fn psst(&self, ctx: &Ctx) -> Result<&'static str> {
+        ctx.whisper(&ctx.author().id, "a secret").await?;
+        Ok("sent you a DM")
+    }
+
+    /// Say something in a channel.
+    ///
+    /// # Arguments
+    /// * `channel` - where
+    #[command]
+    async fn announce(&self, ctx: &Ctx, channel: String) -> Result<()> {
+        ctx.say(&channel, "announcement").await?;
+        Ok(())
+    }
+
+    /// Look a user or channel up.
+    ///
+    /// # Arguments
+    /// * `kind` - user or channel
+    /// * `id` - the id
+    #[command]
+    async fn lookup(&self, ctx: &Ctx, kind: String, id: String) -> Result<String> {
+        Ok(match kind.as_str() {
+            "user" => ctx.user(&id).await?.map(|u| format!("user {}", u.name)).unwrap_or("no such user".into()),
+            _ => ctx.channel(&id).await?.map(|c| format!("channel {}", c.name)).unwrap_or("no such channel".into()),
+        })
+    }
+}
+
+fn all_bytes() -> Vec<u8> {
+    (0..=255u8).cycle().take(70_000).collect()
+}
+
+struct Harness {
+    fake: FakeDiscord,
+    gateway: FakeGateway,
+    bot: Bot,
+    stop: Option<oneshot::Sender<()>>,
+    task: JoinHandle<Result<(), GatewayError>>,
+    _dir: tempfile::TempDir,
+}
+
+async fn start(options: GatewayOptions, shards: u64, token: &str) -> Harness {
+    regis_discord::install_crypto_provider();
+    let dir = tempfile::tempdir().unwrap();
+    let gateway = FakeGateway::start_with(options).await;
+    let fake = FakeDiscord::start().await;
+    fake.set_gateway(&gateway.url(), shards);
+    fake.require_callbacks(true);
+    let rest = Arc::new(
+        DiscordConnector::new(RestConfig {
+            api_url: fake.api_url(),
+            token: Some(token.to_string()),
+            max_backoff: Duration::from_millis(200),
+        })
+        .unwrap(),
+    );
+    let mut config = GatewayConfig::new(token);
+    config.api_url = fake.api_url();
+    config.budget = Duration::from_millis(300);
+    config.identify_queue = IdentifyQueue::Unlimited;
+    let connector = Gateway::new(config, rest).unwrap();
+    let bot = Bot::builder(CoreConfig::default())
+        .storage(SqliteBackend::new(dir.path()))
+        .connector(connector.connector())
+        .plugin(regis_plugin_admin::Admin)
+        .plugin(Probe)
+        .start()
+        .await
+        .unwrap();
+    let (stop, stopped) = oneshot::channel::<()>();
+    let ingress = bot.ingress();
+    let task = tokio::spawn(connector.run(ingress, async move {
+        let _ = stopped.await;
+    }));
+    Harness { fake, gateway, bot, stop: Some(stop), task, _dir: dir }
+}
+
+async fn harness() -> Harness {
+    let h = start(GatewayOptions::default(), 1, "fake-bot-token").await;
+    h.gateway.wait_ready(1, WAIT).await;
+    h
+}
+
+impl Harness {
+    /// Dispatches a guild message from the example author.
+    fn say(&self, id: u64, content: &str) -> u64 {
+        self.gateway
+            .dispatch("MESSAGE_CREATE", message_create(id, CHANNEL_ID, Some(GUILD_ID), (AUTHOR_ID, "Mason"), content))
+            .expect("a session")
+    }
+
+    /// Waits until a call matches, and returns it.
+    async fn call(&self, what: &str, matches: impl Fn(&Call) -> bool) -> Call {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            if let Some(call) = self.fake.calls().into_iter().find(|c| matches(c)) {
+                return call;
+            }
+            assert!(Instant::now() < deadline, "no call {what}; calls: {:#?}", self.fake.calls());
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    /// The channel messages posted with this content.
+    fn posted(&self, content: &str) -> Vec<Call> {
+        self.fake.calls().into_iter().filter(|c| c.json.as_ref().is_some_and(|j| j["content"] == content)).collect()
+    }
+
+    async fn stop(mut self) -> Result<(), GatewayError> {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        let result = tokio::time::timeout(WAIT, self.task).await.expect("the Gateway stops").expect("no panic");
+        self.bot.shutdown().await;
+        result
+    }
+}
+
+fn content_is(call: &Call, path: &str, content: &str) -> bool {
+    call.path == path && call.json.as_ref().is_some_and(|j| j["content"] == content)
+}
+
+#[tokio::test]
+async fn identifies_as_discord_documents_and_answers_prefix_and_mention_commands() {
+    let h = harness().await;
+    let connected = h.gateway.records().into_iter().find_map(|r| match r {
+        Record::Connected { path, query, .. } => Some((path, query)),
+        _ => None,
+    });
+    let (path, query) = connected.unwrap();
+    assert_eq!(path, "/");
+    assert_eq!(query, "v=10&encoding=json&compress=zstd-stream", "twilight's default transport compression");
+    let identify = &h.gateway.received(2)[0]["d"];
+    assert_eq!(identify["intents"], 1 | (1 << 9) | (1 << 12) | (1 << 15), "guilds, guild and direct messages, content");
+    assert_eq!(identify["shard"], json!([0, 1]));
+    assert_eq!(identify["token"], "Bot fake-bot-token");
+
+    let path = format!("/channels/{CHANNEL_ID}/messages");
+    h.say(1_100, "!ping");
+    let reply = h.call("pong", |c| content_is(c, &path, "pong")).await;
+    assert_eq!(reply.json.as_ref().unwrap()["message_reference"]["message_id"], "1100", "a reply references");
+    assert_eq!(reply.authorization.as_deref(), Some("Bot fake-bot-token"));
+
+    h.say(1_101, &format!("<@{BOT_ID}> quick"));
+    h.call("mention command", |c| content_is(c, &path, "quick answer")).await;
+    h.say(1_102, &format!("<@!{BOT_ID}>"));
+    h.call("mention alone is help", |c| {
+        c.path == path
+            && c.json.as_ref().is_some_and(|j| j["content"].as_str().unwrap_or("").contains("Commands you may run"))
+    })
+    .await;
+    // Ordinary chatter and the bot's own messages are not commands.
+    h.gateway
+        .dispatch("MESSAGE_CREATE", message_create(1_103, CHANNEL_ID, Some(GUILD_ID), (BOT_ID, "Regis"), "!ping"))
+        .unwrap();
+    h.say(1_104, "just talking");
+    h.say(1_105, "!quick");
+    h.call("after the chatter", |c| {
+        content_is(c, &path, "quick answer") && c.json.as_ref().unwrap()["message_reference"]["message_id"] == "1105"
+    })
+    .await;
+    assert_eq!(h.posted("pong").len(), 1, "the bot's own message was ignored");
+    h.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn direct_messages_whispers_and_channel_posts() {
+    let h = harness().await;
+    let dm_channel = 900_000_000_000_000_001u64;
+    h.gateway
+        .dispatch("MESSAGE_CREATE", message_create(1_200, dm_channel, None, (AUTHOR_ID, "Mason"), "!psst"))
+        .unwrap();
+    let open = h.call("open a DM", |c| c.path == "/users/@me/channels").await;
+    assert_eq!(open.json.unwrap()["recipient_id"], AUTHOR_ID.to_string());
+    let secret = h.call("the whisper", |c| c.json.as_ref().is_some_and(|j| j["content"] == "a secret")).await;
+    assert!(secret.path.starts_with("/channels/") && secret.path != format!("/channels/{dm_channel}/messages"));
+    h.call("the reply in the DM", |c| content_is(c, &format!("/channels/{dm_channel}/messages"), "sent you a DM"))
+        .await;
+    h.say(1_201, "!announce 123456789012345678");
+    h.call("a post elsewhere", |c| content_is(c, "/channels/123456789012345678/messages", "announcement")).await;
+    h.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn uploads_arrive_byte_for_byte() {
+    let h = harness().await;
+    h.say(1_300, "!upload");
+    let call = h.call("the upload", |c| !c.files.is_empty()).await;
+    assert_eq!(call.files[0].filename, "bytes.bin");
+    assert_eq!(call.files[0].data, all_bytes());
+    assert_eq!(call.path, format!("/channels/{CHANNEL_ID}/messages"));
+    h.say(1_301, "!file");
+    let call = h.call("file with embed", |c| c.json.as_ref().is_some_and(|j| j["content"] == "a file")).await;
+    assert_eq!(call.files[0].data, all_bytes());
+    assert_eq!(call.json.unwrap()["embeds"][0]["image"]["url"], "attachment://bytes.bin");
+    h.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn lookups_use_the_cache_then_rest() {
+    let h = harness().await;
+    let path = format!("/channels/{CHANNEL_ID}/messages");
+    // The author is cached from the message itself, the channel from GUILD_CREATE.
+    h.say(1_400, &format!("!lookup user {AUTHOR_ID}"));
+    h.call("cached user", |c| content_is(c, &path, "user Mason")).await;
+    h.say(1_401, &format!("!lookup channel {CHANNEL_ID}"));
+    h.call("cached channel", |c| content_is(c, &path, "channel general")).await;
+    let lookup = |c: &Call| c.method == "GET" && (c.path.starts_with("/users/") || c.path.starts_with("/channels/"));
+    assert!(!h.fake.calls().iter().any(lookup), "no REST lookups: {:#?}", h.fake.calls());
+    h.fake.add_user("222222222222222222", "Zoe");
+    h.say(1_402, "!lookup user 222222222222222222");
+    h.call("user from REST", |c| content_is(c, &path, "user Zoe")).await;
+    h.say(1_403, "!lookup user 333333333333333333");
+    h.call("unknown user", |c| content_is(c, &path, "no such user")).await;
+    let gets: Vec<String> = h.fake.calls().into_iter().filter(lookup).map(|c| c.path).collect();
+    assert_eq!(gets, ["/users/222222222222222222", "/users/333333333333333333"]);
+    h.stop().await.unwrap();
+}
+
+fn interaction(id: u64, name: &str, options: Value) -> Value {
+    command_interaction(id, name, options)
+}
+
+#[tokio::test]
+async fn slash_commands_over_the_gateway_answer_through_the_callback() {
+    let h = harness().await;
+    h.gateway.dispatch("INTERACTION_CREATE", interaction(7_001, "quick", json!([]))).unwrap();
+    let callback = h.call("inline callback", |c| c.path == "/interactions/7001/token-7001/callback").await;
+    assert_eq!(callback.status, 204);
+    let body = callback.json.unwrap();
+    assert_eq!((body["type"].as_u64(), body["data"]["content"].as_str()), (Some(4), Some("quick answer")));
+
+    h.gateway
+        .dispatch("INTERACTION_CREATE", interaction(7_002, "slow", json!([{"type": 4, "name": "ms", "value": 900}])))
+        .unwrap();
+    let callback = h.call("deferred callback", |c| c.path == "/interactions/7002/token-7002/callback").await;
+    assert_eq!(callback.json.unwrap()["type"], 5);
+    let edit = h.call("edit of @original", |c| c.path.ends_with("/token-7002/messages/@original")).await;
+    assert_eq!(edit.status, 200, "the edit came after the callback");
+    assert_eq!(edit.json.unwrap()["content"], "slow answer");
+    assert!(edit.at >= callback.at);
+
+    // A file cannot go inline: deferred, then a multipart edit.
+    h.gateway.dispatch("INTERACTION_CREATE", interaction(7_003, "file", json!([]))).unwrap();
+    let callback = h.call("file callback", |c| c.path == "/interactions/7003/token-7003/callback").await;
+    assert_eq!(callback.json.unwrap()["type"], 5);
+    let edit = h.call("multipart edit", |c| c.path.ends_with("/token-7003/messages/@original")).await;
+    assert_eq!((edit.status, edit.files[0].data == all_bytes()), (200, true));
+
+    // A handler replying right at the budget never edits before the callback (the fake
+    // answers 404 to an edit of an interaction that was not acknowledged).
+    for (i, ms) in [200u64, 225, 250, 290, 300, 310].into_iter().enumerate() {
+        let id = 7_100 + i as u64;
+        h.gateway
+            .dispatch("INTERACTION_CREATE", interaction(id, "slow", json!([{"type": 4, "name": "ms", "value": ms}])))
+            .unwrap();
+    }
+    for i in 0..6u64 {
+        let id = 7_100 + i;
+        let callback =
+            h.call("callback at the budget", |c| c.path == format!("/interactions/{id}/token-{id}/callback")).await;
+        if callback.json.as_ref().unwrap()["type"] == 5 {
+            let edit = h.call("edit", |c| c.path.ends_with(&format!("/token-{id}/messages/@original"))).await;
+            assert_eq!(edit.status, 200, "interaction {id}");
+        } else {
+            assert_eq!(callback.json.unwrap()["data"]["content"], "slow answer");
+        }
+    }
+    assert!(h.fake.calls().iter().all(|c| c.status < 400), "{:#?}", h.fake.calls());
+    h.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_dropped_connection_resumes_and_loses_no_command() {
+    let h = harness().await;
+    let path = format!("/channels/{CHANNEL_ID}/messages");
+    for i in 0..40u64 {
+        h.say(2_000 + i, "!ping");
+        if i == 15 {
+            h.gateway.drop_connections();
+        }
+    }
+    let deadline = Instant::now() + WAIT;
+    while h.posted("pong").len() < 40 {
+        assert!(Instant::now() < deadline, "only {} of 40 answered", h.posted("pong").len());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let mut answered: Vec<String> = h
+        .posted("pong")
+        .iter()
+        .map(|c| c.json.as_ref().unwrap()["message_reference"]["message_id"].as_str().unwrap().to_string())
+        .collect();
+    answered.sort();
+    answered.dedup();
+    assert_eq!((h.posted("pong").len(), answered.len()), (40, 40), "each command answered exactly once");
+    assert!(h.posted("pong").iter().all(|c| c.path == path));
+    let records = h.gateway.records();
+    assert!(records.iter().any(|r| matches!(r, Record::Closed { by: ClosedBy::Dropped, .. })));
+    let resumed = records
+        .iter()
+        .find_map(|r| match r {
+            Record::Connected { connection, path, .. } if path == "/resume/" => Some(*connection),
+            _ => None,
+        })
+        .expect("resumed on resume_gateway_url");
+    let replayed = records
+        .iter()
+        .filter(|r| matches!(r, Record::Sent { connection, payload } if *connection == resumed && payload["t"] == "MESSAGE_CREATE"))
+        .count();
+    assert!(replayed >= 1, "the missed messages were replayed after RESUME");
+    assert_eq!(h.gateway.received(2).len(), 1, "no second IDENTIFY");
+    let resume = &h.gateway.received(6)[0]["d"];
+    assert_eq!(resume["token"], "Bot fake-bot-token");
+    assert!(resume["seq"].as_u64().unwrap() >= 1);
+    h.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn reconnect_and_invalid_session_are_followed() {
+    let h = harness().await;
+    let path = format!("/channels/{CHANNEL_ID}/messages");
+    h.gateway.request_reconnect();
+    h.gateway
+        .wait_until(WAIT, "RESUMED", |r| {
+            r.iter().any(|r| matches!(r, Record::Sent { payload, .. } if payload["t"] == "RESUMED"))
+        })
+        .await;
+    h.say(3_000, "!quick");
+    h.call("after RECONNECT", |c| content_is(c, &path, "quick answer")).await;
+    h.gateway.invalidate_sessions(false);
+    h.gateway.wait_ready(2, WAIT).await;
+    assert_eq!(h.gateway.received(2).len(), 2, "a new IDENTIFY after INVALID_SESSION(false)");
+    h.say(3_001, "!ping");
+    h.call("after INVALID_SESSION", |c| content_is(c, &path, "pong")).await;
+    h.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn heartbeats_are_sent_and_acknowledged() {
+    let options = GatewayOptions { heartbeat_interval: Duration::from_millis(150), ..GatewayOptions::default() };
+    let h = start(options, 1, "fake-bot-token").await;
+    h.gateway.wait_ready(1, WAIT).await;
+    h.gateway
+        .wait_until(WAIT, "4 heartbeats", |r| {
+            r.iter().filter(|r| matches!(r, Record::Received { payload, .. } if payload["op"] == 1)).count() >= 4
+        })
+        .await;
+    let acks =
+        h.gateway.records().iter().filter(|r| matches!(r, Record::Sent { payload, .. } if payload["op"] == 11)).count();
+    assert!(acks >= 3, "{acks} ACKs");
+    assert_eq!(h.gateway.received(2).len(), 1, "the connection stayed up");
+    h.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_rate_limit_is_waited_out() {
+    let h = harness().await;
+    let path = format!("/channels/{CHANNEL_ID}/messages");
+    h.fake.fail_next_on(&path, Failure::RateLimited { retry_after: 1.0, global: false });
+    h.say(4_000, "!quick");
+    let ok = h.call("the retried reply", |c| content_is(c, &path, "quick answer") && c.status == 200).await;
+    let limited = h.fake.calls().into_iter().find(|c| c.status == 429).expect("the 429");
+    let waited = ok.at.duration_since(limited.at);
+    assert!(waited >= Duration::from_millis(990), "retried after {waited:?}");
+    assert_eq!(h.posted("quick answer").len(), 2, "one refused, one accepted");
+    h.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn shards_follow_discords_recommendation() {
+    let h = start(GatewayOptions::default(), 2, "fake-bot-token").await;
+    h.gateway.wait_ready(2, WAIT).await;
+    let mut shards: Vec<Value> = h.gateway.received(2).iter().map(|p| p["d"]["shard"].clone()).collect();
+    shards.sort_by_key(|s| s[0].as_u64());
+    assert_eq!(shards, [json!([0, 2]), json!([1, 2])]);
+    // A DM goes to shard 0, the guild's messages to its shard; both are answered.
+    h.gateway.dispatch("MESSAGE_CREATE", message_create(5_000, 42, None, (AUTHOR_ID, "Mason"), "!ping")).unwrap();
+    h.say(5_001, "!quick");
+    h.call("DM answer", |c| content_is(c, "/channels/42/messages", "pong")).await;
+    h.call("guild answer", |c| content_is(c, &format!("/channels/{CHANNEL_ID}/messages"), "quick answer")).await;
+    h.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_refused_token_stops_with_a_clear_error_and_no_retry() {
+    let h = start(GatewayOptions::default(), 1, "wrong-token").await;
+    // GET /gateway/bot is not checked by the fake; the Gateway refuses the IDENTIFY.
+    let result = tokio::time::timeout(WAIT, h.task).await.expect("stops by itself").expect("no panic");
+    let error = result.expect_err("4004 is fatal");
+    assert!(matches!(error, GatewayError::Fatal { code: 4004, .. }), "{error:?}");
+    let text = error.to_string();
+    assert!(text.contains("4004") && text.contains("DISCORD_TOKEN"), "{text}");
+    assert!(!text.contains("wrong-token"), "{text}");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(h.gateway.received(2).len(), 1, "one IDENTIFY, no reconnect loop");
+    assert_eq!(h.gateway.open_connections(), 0);
+    h.bot.shutdown().await;
+}
+
+#[tokio::test]
+async fn disallowed_intents_stop_with_advice() {
+    let options = GatewayOptions { privileged_intents: 0, ..GatewayOptions::default() };
+    let h = start(options, 1, "fake-bot-token").await;
+    let error = tokio::time::timeout(WAIT, h.task).await.unwrap().unwrap().expect_err("4014 is fatal");
+    assert!(matches!(error, GatewayError::Fatal { code: 4014, .. }), "{error:?}");
+    assert!(error.to_string().contains("Message Content"), "{error}");
+    h.bot.shutdown().await;
+}
+
+#[test]
+fn the_fakes_payloads_are_valid_discord_models() {
+    use regis_testkit::fake_gateway::{guild_create, FakeGuild};
+    let guild = FakeGuild { id: GUILD_ID, name: "g".into(), channels: vec![(CHANNEL_ID, "general".into())] };
+    let parsed: twilight_model::guild::Guild = serde_json::from_value(guild_create(&guild, BOT_ID)).unwrap();
+    assert_eq!(parsed.channels.len(), 1);
+    let message: twilight_model::channel::Message =
+        serde_json::from_value(message_create(1, CHANNEL_ID, Some(GUILD_ID), (AUTHOR_ID, "Mason"), "hi")).unwrap();
+    assert_eq!(message.member.unwrap().roles.len(), 0);
+}
