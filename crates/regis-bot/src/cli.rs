@@ -113,11 +113,8 @@ fn init_logging(filter: &str) {
         }
     })
     .delimited(" ");
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .fmt_fields(fields)
-        .with_writer(std::io::stderr)
-        .try_init();
+    let _ =
+        tracing_subscriber::fmt().with_env_filter(filter).fmt_fields(fields).with_writer(std::io::stderr).try_init();
 }
 
 /// Replaces the token segment of Discord's interaction routes (`interactions/{id}/{token}`,
@@ -144,7 +141,6 @@ pub(crate) fn redact_tokens(text: &str) -> String {
     }
     out
 }
-
 
 pub(crate) async fn start_bot(settings: &Settings, connector: Option<Arc<dyn regis::Connector>>) -> Result<Bot> {
     let mut builder = Bot::builder(settings.core()?)

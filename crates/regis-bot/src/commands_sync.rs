@@ -49,9 +49,9 @@ pub fn describe(diff: &CommandDiff, scope: &str) -> String {
 /// Runs the sync.
 pub async fn run(settings: Settings, args: SyncArgs) -> Result<()> {
     let token = args.discord_token.context("`regis commands sync` needs DISCORD_TOKEN (the bot token)")?;
-    let application = args
-        .discord_application_id
-        .context("`regis commands sync` needs DISCORD_APPLICATION_ID (General Information page of the developer portal)")?;
+    let application = args.discord_application_id.context(
+        "`regis commands sync` needs DISCORD_APPLICATION_ID (General Information page of the developer portal)",
+    )?;
     let bot = crate::cli::start_bot(&settings, None).await?;
     let declared: Vec<serde_json::Value> = bot.commands().iter().map(|(_, spec)| spec.to_discord_json()).collect();
     bot.shutdown().await;

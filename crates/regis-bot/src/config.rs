@@ -174,8 +174,7 @@ impl Settings {
         if self.workers == 0 {
             bail!("configuration key `workers`: must be at least 1");
         }
-        regis_discord::gateway::parse_intents(&self.discord_intents)
-            .context("configuration key `discord_intents`")?;
+        regis_discord::gateway::parse_intents(&self.discord_intents).context("configuration key `discord_intents`")?;
         if self.discord_shards == Some(0) {
             bail!("configuration key `discord_shards`: must be at least 1 (or unset: Discord's recommendation)");
         }
@@ -317,7 +316,10 @@ mod tests {
             assert!(err.contains("`discord_shards`"), "{err}");
             jail.set_env("REGIS_DISCORD_SHARDS", "4");
             let s = load(None, Figment::new()).map_err(|e| e.to_string())?;
-            assert_eq!((s.discord_shards, s.discord_gateway_url.as_deref()), (Some(4), Some("wss://gateway.discord.gg")));
+            assert_eq!(
+                (s.discord_shards, s.discord_gateway_url.as_deref()),
+                (Some(4), Some("wss://gateway.discord.gg"))
+            );
             jail.set_env("REGIS_SHUTDOWN_GRACE", "a while");
             let err = load(None, Figment::new()).unwrap_err().to_string();
             assert!(err.contains("`shutdown_grace`: `a while` is not a duration"), "{err}");

@@ -1,7 +1,7 @@
 //! `regis run` with a bot token, as a deployment runs it, against the test kit's fake Discord
-//! (REST and Gateway): commands answered over the Gateway, secrets kept out of trace logs, a
-//! clean stop on SIGTERM, a refused token stopping the process with a clear error; and
-//! `regis commands sync` writing only what changed.
+//! (REST and Gateway): commands answered over the Gateway (beside the interactions endpoint),
+//! secrets kept out of trace logs, a clean stop on SIGTERM, a refused token stopping the
+//! process with a clear error; and `regis commands sync` writing only what changed.
 
 use regis_testkit::fake_discord::{command_interaction, FakeDiscord};
 use regis_testkit::fake_gateway::{message_create, FakeGateway, GatewayOptions, AUTHOR_ID, CHANNEL_ID, GUILD_ID};
@@ -35,6 +35,34 @@ async fn wait_for(fake: &FakeDiscord, what: &str, check: impl Fn(&regis_testkit:
     }
 }
 
+/// A signed PING to the interactions endpoint; the raw HTTP answer.
+fn signed_ping(port: u16, key: &ed25519_dalek::SigningKey) -> String {
+    use ed25519_dalek::Signer;
+    use std::io::{Read, Write};
+    let body = r#"{"type":1}"#;
+    let ts = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs().to_string();
+    let signature = hex::encode(key.sign(format!("{ts}{body}").as_bytes()).to_bytes());
+    let deadline = Instant::now() + WAIT;
+    let mut stream = loop {
+        match std::net::TcpStream::connect(("127.0.0.1", port)) {
+            Ok(s) => break s,
+            Err(e) => {
+                assert!(Instant::now() < deadline, "the endpoint never listened: {e}");
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+    };
+    write!(
+        stream,
+        "POST /interactions HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nX-Signature-Ed25519: {signature}\r\nX-Signature-Timestamp: {ts}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    response
+}
+
 async fn finish(child: Child) -> Output {
     tokio::task::spawn_blocking(move || child.wait_with_output()).await.unwrap().unwrap()
 }
@@ -46,8 +74,17 @@ async fn a_token_runs_the_gateway_and_never_reaches_the_logs() {
     let fake = FakeDiscord::start().await;
     fake.set_gateway(&gateway.url(), 1);
     fake.require_callbacks(true);
-    let child = regis(dir.path(), &fake, TOKEN, &["run"]).spawn().unwrap();
+    // The interactions endpoint runs beside the Gateway, on the same REST egress.
+    let key = ed25519_dalek::SigningKey::from_bytes(&[7u8; 32]);
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let child = regis(dir.path(), &fake, TOKEN, &["run"])
+        .env("DISCORD_PUBLIC_KEY", hex::encode(key.verifying_key().to_bytes()))
+        .env("REGIS_HTTP_ADDR", format!("127.0.0.1:{port}"))
+        .spawn()
+        .unwrap();
     gateway.wait_ready(1, WAIT).await;
+    let pong = tokio::task::spawn_blocking(move || signed_ping(port, &key)).await.unwrap();
+    assert!(pong.starts_with("HTTP/1.1 200") && pong.ends_with(r#"{"type":1}"#), "{pong}");
     let path = format!("/channels/{CHANNEL_ID}/messages");
     gateway.dispatch("MESSAGE_CREATE", message_create(10, CHANNEL_ID, Some(GUILD_ID), (AUTHOR_ID, "Mason"), "!ping"));
     wait_for(&fake, "pong", |c| c.path == path && c.json.as_ref().is_some_and(|j| j["content"] == "pong")).await;
@@ -58,14 +95,18 @@ async fn a_token_runs_the_gateway_and_never_reaches_the_logs() {
     let out = finish(child).await;
     let logs = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "exit status {:?}: {logs}", out.status);
-    assert!(logs.contains("Discord Gateway"), "{logs}");
+    assert!(logs.contains("Discord Gateway") && logs.contains("interactions endpoint"), "{logs}");
     assert!(logs.contains("received dispatch"), "trace logs were on: {logs}");
     assert!(!logs.contains("gateway-secret-token-value"), "the bot token reached the logs");
     assert!(!logs.contains("token-77"), "an interaction token reached the logs");
+    assert!(logs.contains("interactions/77/<token>/callback"), "twilight's request span, redacted: {logs}");
     // The session ended with a normal close, as Discord asks of a bot that leaves.
     assert!(gateway.records().iter().any(|r| matches!(
         r,
-        regis_testkit::fake_gateway::Record::Closed { by: regis_testkit::fake_gateway::ClosedBy::Client(Some(1000)), .. }
+        regis_testkit::fake_gateway::Record::Closed {
+            by: regis_testkit::fake_gateway::ClosedBy::Client(Some(1000)),
+            ..
+        }
     )));
 }
 
@@ -114,7 +155,10 @@ async fn commands_sync_writes_only_differences() {
     let out = run(sync(&["commands", "sync", "--guild", "290926798626357999"])).await;
     assert!(out.status.success());
     assert_eq!(fake.commands("290926798626357999").len(), stored.len());
-    assert!(fake.calls().iter().any(|c| c.method == "PUT" && c.path == "/applications/775799577604522054/guilds/290926798626357999/commands"));
+    assert!(fake
+        .calls()
+        .iter()
+        .any(|c| c.method == "PUT" && c.path == "/applications/775799577604522054/guilds/290926798626357999/commands"));
 
     let mut missing = sync(&["commands", "sync"]);
     missing.env_remove("DISCORD_APPLICATION_ID");

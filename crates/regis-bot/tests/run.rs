@@ -37,6 +37,9 @@ fn interactions_only_process_answers_ping_and_stops_on_sigterm() {
         .current_dir(dir.path())
         .env("DISCORD_PUBLIC_KEY", hex::encode(key.verifying_key().to_bytes()))
         .env("DISCORD_TOKEN", token)
+        // The token also starts the Gateway connector: keep its REST calls on this machine
+        // (nothing listens there; it retries in the background until SIGTERM).
+        .env("REGIS_DISCORD_API_URL", format!("http://127.0.0.1:{}/api/v10", free_port()))
         .env("REGIS_HTTP_ADDR", format!("127.0.0.1:{port}"))
         .env("REGIS_LOG", "trace")
         .env_remove("RUST_LOG")

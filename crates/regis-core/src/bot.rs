@@ -218,7 +218,10 @@ impl BotBuilder {
             return Err(BotError::Config(format!("prefix `{}` must be non-empty and without spaces", config.prefix)));
         }
         let storage = self.storage.ok_or(BotError::NoStorage)?;
-        let core_storage = storage.open("core", &[]).await?;
+        // Open every database at once: on a new data dir each file's creation waits on disk.
+        let prepared = futures::future::try_join_all(self.plugins.into_iter().map(|p| prepare(&*storage, p)));
+        let (core_storage, prepared) =
+            futures::future::try_join(async { Ok::<_, BotError>(storage.open("core", &[]).await?) }, prepared).await?;
         let core_store = Store::new(core_storage.kv);
         let queue = self.queue.unwrap_or_else(|| Arc::new(InProcessQueue::new(config.queue_capacity)));
         let connectors = self.connectors.into_iter().map(|c| (c.name().to_string(), c)).collect();
@@ -238,8 +241,11 @@ impl BotBuilder {
             stopping: AtomicBool::new(false),
             config,
         });
-        for plugin in self.plugins {
-            register(&core, &*storage, plugin).await?;
+        for plugin in prepared {
+            let key = format!("plugin:{}:enabled", plugin.meta.name);
+            let enabled = core.core_store.get::<bool>(&key).await?.unwrap_or(true);
+            plugin.enabled.store(enabled, Ordering::Relaxed);
+            core.registry.add(plugin)?;
         }
         let workers =
             (0..core.config.workers).map(|_| tokio::spawn(dispatcher::run_worker(Arc::clone(&core)))).collect();
@@ -247,7 +253,8 @@ impl BotBuilder {
     }
 }
 
-async fn register(core: &Arc<Core>, storage: &dyn StorageBackend, plugin: Arc<dyn Plugin>) -> Result<(), BotError> {
+/// Validates a plugin's commands and opens its storage (migrations applied).
+async fn prepare(storage: &dyn StorageBackend, plugin: Arc<dyn Plugin>) -> Result<LoadedPlugin, BotError> {
     let meta = plugin.meta();
     Registry::check_name(&meta.name)?;
     let commands = plugin.commands();
@@ -257,18 +264,16 @@ async fn register(core: &Arc<Core>, storage: &dyn StorageBackend, plugin: Arc<dy
         cooldowns.push(spec.cooldown.as_deref().and_then(|c| c.parse::<CooldownSpec>().ok()));
     }
     let opened = storage.open(&meta.name, &meta.migrations).await?;
-    let enabled = core.core_store.get::<bool>(&format!("plugin:{}:enabled", meta.name)).await?.unwrap_or(true);
-    core.registry.add(LoadedPlugin {
+    Ok(LoadedPlugin {
         subscriptions: plugin.subscriptions(),
         plugin,
         meta,
         commands,
         cooldowns,
-        enabled: AtomicBool::new(enabled),
+        enabled: AtomicBool::new(true),
         store: Store::new(opened.kv),
         db: opened.db,
-    })?;
-    Ok(())
+    })
 }
 
 /// A running bot.

@@ -70,6 +70,30 @@ impl Probe {
         Ok(())
     }
 
+    /// Paint in a colour.
+    ///
+    /// # Arguments
+    /// * `colour` - the colour
+    #[command]
+    async fn paint(&self, _ctx: &Ctx, #[autocomplete = "colours"] colour: String) -> Result<String> {
+        Ok(format!("painted {colour}"))
+    }
+
+    async fn colours(&self, _ctx: &Ctx, partial: &str) -> Result<Vec<String>> {
+        Ok(["red", "green", "grey"].iter().filter(|c| c.starts_with(partial)).map(|c| c.to_string()).collect())
+    }
+
+    /// Offer buttons.
+    #[command]
+    async fn menu(&self, _ctx: &Ctx) -> Result<Reply> {
+        Ok(Reply::text("pick one").button("Red", "pick:red").button("Blue", "pick:blue"))
+    }
+
+    #[component("pick")]
+    async fn pick(&self, ctx: &Ctx, id: &str) -> Result<String> {
+        Ok(format!("{} picked {}", ctx.author().name, id.trim_start_matches("pick:")))
+    }
+
     /// Look a user or channel up.
     ///
     /// # Arguments
@@ -329,6 +353,31 @@ async fn slash_commands_over_the_gateway_answer_through_the_callback() {
 }
 
 #[tokio::test]
+async fn buttons_and_autocomplete_over_the_gateway() {
+    let h = harness().await;
+    let focused = json!([{"type": 3, "name": "colour", "value": "gr", "focused": true}]);
+    let mut autocomplete = interaction(8_001, "paint", focused.clone());
+    autocomplete["type"] = json!(4);
+    autocomplete["data"] = json!({ "type": 1, "name": "paint", "id": "771825006014889984", "options": focused });
+    h.gateway.dispatch("INTERACTION_CREATE", autocomplete).unwrap();
+    let callback = h.call("suggestions", |c| c.path == "/interactions/8001/token-8001/callback").await;
+    assert_eq!(
+        callback.json.unwrap(),
+        json!({"type": 8, "data": {"choices": [{"name": "green", "value": "green"}, {"name": "grey", "value": "grey"}]}})
+    );
+    h.gateway.dispatch("INTERACTION_CREATE", interaction(8_002, "menu", json!([]))).unwrap();
+    let menu = h.call("buttons", |c| c.path == "/interactions/8002/token-8002/callback").await;
+    assert_eq!(menu.json.unwrap()["data"]["components"][0]["components"][1]["custom_id"], "probe:pick:blue");
+    let mut click = interaction(8_003, "menu", json!([]));
+    click["type"] = json!(3);
+    click["data"] = json!({"custom_id": "probe:pick:blue", "component_type": 2});
+    h.gateway.dispatch("INTERACTION_CREATE", click).unwrap();
+    let clicked = h.call("click answer", |c| c.path == "/interactions/8003/token-8003/callback").await;
+    assert_eq!(clicked.json.unwrap()["data"]["content"], "Mason picked blue");
+    h.stop().await.unwrap();
+}
+
+#[tokio::test]
 async fn a_dropped_connection_resumes_and_loses_no_command() {
     let h = harness().await;
     let path = format!("/channels/{CHANNEL_ID}/messages");
@@ -475,4 +524,18 @@ fn the_fakes_payloads_are_valid_discord_models() {
     let message: twilight_model::channel::Message =
         serde_json::from_value(message_create(1, CHANNEL_ID, Some(GUILD_ID), (AUTHOR_ID, "Mason"), "hi")).unwrap();
     assert_eq!(message.member.unwrap().roles.len(), 0);
+}
+
+#[tokio::test]
+async fn a_failing_callback_is_retried_within_the_deadline() {
+    let h = harness().await;
+    h.fake.fail_next_on("/interactions/", Failure::ServerError(502));
+    h.gateway.dispatch("INTERACTION_CREATE", interaction(9_001, "quick", json!([]))).unwrap();
+    let ok =
+        h.call("the retried callback", |c| c.path == "/interactions/9001/token-9001/callback" && c.status == 204).await;
+    let failed: Vec<Call> = h.fake.calls().into_iter().filter(|c| c.status == 502).collect();
+    assert_eq!(failed.len(), 1);
+    assert!(ok.at > failed[0].at);
+    assert_eq!(ok.json.unwrap()["data"]["content"], "quick answer");
+    h.stop().await.unwrap();
 }

@@ -217,6 +217,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg(feature = "cloud")]
     fn cloud_urls_open_without_contacting_anyone() {
         let options = [("aws_region", "eu-west-1"), ("aws_access_key_id", "AKID"), ("aws_secret_access_key", "s")];
         let archive = Archive::open_with("s3://bucket/images", None, options).unwrap();

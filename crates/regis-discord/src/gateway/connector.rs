@@ -29,19 +29,22 @@ pub(crate) enum Phase {
     Done(bool),
 }
 
-/// The gates of the Gateway interactions in flight, by envelope id.
+/// One interaction's gate: its phase, watched by the replies waiting on it.
+type Gate = Arc<watch::Sender<Phase>>;
+
+/// The gates of the Gateway interactions in flight, by envelope id, with when they opened.
 #[derive(Default)]
 pub(crate) struct Gates {
-    map: Mutex<HashMap<String, (Instant, Arc<watch::Sender<Phase>>)>>,
+    map: Mutex<HashMap<String, (Instant, Gate)>>,
 }
 
 impl Gates {
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, (Instant, Arc<watch::Sender<Phase>>)>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, (Instant, Gate)>> {
         self.map.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Opens the gate of a new interaction; forgets old ones.
-    pub(crate) fn open(&self, id: &str) -> Arc<watch::Sender<Phase>> {
+    pub(crate) fn open(&self, id: &str) -> Gate {
         let gate = Arc::new(watch::channel(Phase::Open).0);
         let mut map = self.lock();
         map.retain(|_, (created, _)| created.elapsed() < GATE_LIFETIME);
@@ -54,7 +57,7 @@ impl Gates {
         self.lock().remove(id);
     }
 
-    fn get(&self, id: &str) -> Option<Arc<watch::Sender<Phase>>> {
+    fn get(&self, id: &str) -> Option<Gate> {
         self.lock().get(id).map(|(_, gate)| Arc::clone(gate))
     }
 }
@@ -144,6 +147,11 @@ impl Connector for GatewayConnector {
             close(&gate);
         }
         self.rest.defer(origin).await
+    }
+
+    async fn suggest(&self, origin: &Envelope, choices: Vec<String>) -> Result<(), ConnectorError> {
+        // Suggestions only ever go inline, in the first response.
+        self.rest.suggest(origin, choices).await
     }
 
     async fn user(&self, id: &str) -> Result<Option<UserInfo>, ConnectorError> {
