@@ -159,10 +159,15 @@ impl Core {
         self.in_flight.send_modify(|n| *n += 1);
     }
 
-    pub(crate) fn finish(&self, id: &str) {
+    /// Tells whoever waits on `id` that nothing more will happen for it.
+    pub(crate) fn release_waiter(&self, id: &str) {
         if let Some(tx) = lock(&self.completions).remove(id) {
             let _ = tx.send(());
         }
+    }
+
+    pub(crate) fn finish(&self, id: &str) {
+        self.release_waiter(id);
         self.in_flight.send_modify(|n| *n = n.saturating_sub(1));
     }
 }

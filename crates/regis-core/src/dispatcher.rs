@@ -37,6 +37,7 @@ pub(crate) async fn run_worker(core: Arc<Core>) {
             core.stats.duplicates.fetch_add(1, Ordering::Relaxed);
             tracing::debug!(envelope = %id, "dropping redelivered envelope");
             delivery.ack().await;
+            core.release_waiter(&id);
             continue;
         }
         core.begin();

@@ -57,11 +57,13 @@ fn ping_bodies(n: usize) -> Vec<String> {
         .collect()
 }
 
-fn command_bodies(n: usize) -> Vec<String> {
-    (0..n)
+/// Commands with interaction ids from `first` on: Discord never sends an id twice, and Regis
+/// drops a repeated id as a redelivery, so every run needs fresh ones.
+fn command_bodies(first: usize, n: usize) -> Vec<String> {
+    (first..first + n)
         .map(|i| {
             serde_json::json!({
-                "type": 2, "id": (2_000_000 + i).to_string(), "application_id": "775799577604522054",
+                "type": 2, "id": (2_000_000_000 + i).to_string(), "application_id": "775799577604522054",
                 "token": format!("token-{i}"), "version": 1, "attachment_size_limit": 26214400,
                 "authorizing_integration_owners": {"0": "290926798626357999"},
                 "guild_id": "290926798626357999", "channel_id": "645027906669510667", "locale": "en-US",
@@ -258,7 +260,6 @@ async fn boot(
 }
 
 async fn run_load(key: &SigningKey, n: usize, url: &str, pings: Arc<Vec<Signed>>) {
-    let commands = sign_all(key, command_bodies(n / 2));
     let baseline_url = baseline_server().await;
     println!("interactions endpoint: {n} signed requests per PING run, {} per command run; load generator on the same 2 cores", n / 2);
     println!("| scenario               |    c |   req/s   | p50 ms   | p99 ms   | fails | ratio |");
@@ -266,7 +267,8 @@ async fn run_load(key: &SigningKey, n: usize, url: &str, pings: Arc<Vec<Signed>>
     for c in [32, 128] {
         let base = load(&baseline_url, pings.clone(), c, "pong").await;
         let ping = load(url, pings.clone(), c, "pong").await;
-        let cmd = load(url, commands.clone(), c, "pong").await;
+        let commands = sign_all(key, command_bodies(c * 1_000_000, n / 2));
+        let cmd = load(url, commands, c, "pong").await;
         row("baseline (no checks)", c, &base, None);
         row("regis signed PING", c, &ping, Some(&base));
         row("regis /ping inline", c, &cmd, Some(&base));

@@ -198,16 +198,20 @@ pub async fn first_response(
     };
     let budget = tokio::time::sleep(budget);
     tokio::pin!(budget);
+    let mut finished = false;
     let response = tokio::select! {
         biased;
         result = &mut answer => Some(first(result.ok())),
-        _ = &mut done => pending.finish_silently(&id).then(|| {
+        _ = &mut done => {
+            finished = true;
+            pending.finish_silently(&id).then(|| {
             if autocomplete {
                 FirstResponse::Suggestions(Vec::new())
             } else {
                 FirstResponse::Message(Reply::text("Done.").ephemeral())
             }
-        }),
+        })
+        }
         _ = &mut budget => {
             if autocomplete {
                 pending.finish_silently(&id).then_some(FirstResponse::Suggestions(Vec::new()))
@@ -222,11 +226,15 @@ pub async fn first_response(
         None => first(answer.await.ok()),
     };
     // Once the handler has finished no reply can follow: forget the interaction then.
-    let pending = Arc::clone(pending);
-    tokio::spawn(async move {
-        let _ = done.await;
+    if finished {
         pending.forget(&id);
-    });
+    } else {
+        let pending = Arc::clone(pending);
+        tokio::spawn(async move {
+            let _ = done.await;
+            pending.forget(&id);
+        });
+    }
     response
 }
 

@@ -392,6 +392,11 @@ async fn finished_interactions_are_forgotten() {
     for i in 0..50 {
         h.command(5000 + i, "quick", json!([])).await;
     }
+    // Handlers that finish without replying are forgotten too (their clean-up once awaited
+    // the completion twice and panicked).
+    for i in 0..5 {
+        h.command(5200 + i, "silent", json!([])).await;
+    }
     h.command(5100, "slow", json!([{"type": 4, "name": "ms", "value": 300}])).await;
     assert!(h.connector.tracked_interactions() >= 1, "the slow one is still running");
     tokio::time::sleep(Duration::from_millis(600)).await;
