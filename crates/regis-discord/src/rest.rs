@@ -82,7 +82,8 @@ impl From<RestError> for ConnectorError {
     }
 }
 
-fn split_api_url(url: &str) -> Result<(String, bool), RestError> {
+/// Splits `http(s)://HOST/api/v10` into the host and whether it is plain http.
+pub(crate) fn split_api_url(url: &str) -> Result<(String, bool), RestError> {
     let bad = || RestError::BadApiUrl(url.to_string());
     let (rest, use_http) = if let Some(r) = url.strip_prefix("https://") {
         (r, false)
@@ -96,6 +97,15 @@ fn split_api_url(url: &str) -> Result<(String, bool), RestError> {
         return Err(bad());
     }
     Ok((host.to_string(), use_http))
+}
+
+/// A twilight-http client builder for `api_url` (through a proxy host when it is not
+/// discord.com), with the crypto provider installed and a 10 s timeout.
+pub(crate) fn client_builder(api_url: &str) -> Result<twilight_http::client::ClientBuilder, RestError> {
+    crate::install_crypto_provider();
+    let (host, use_http) = split_api_url(api_url)?;
+    let builder = Client::builder().timeout(Duration::from_secs(10));
+    Ok(if host != "discord.com" { builder.proxy(host, use_http) } else { builder })
 }
 
 fn id<T>(text: &str) -> Result<Id<T>, RestError> {
@@ -115,12 +125,7 @@ pub struct DiscordConnector {
 impl DiscordConnector {
     /// A connector for the given REST settings.
     pub fn new(config: RestConfig) -> Result<Self, RestError> {
-        crate::install_crypto_provider();
-        let (host, use_http) = split_api_url(&config.api_url)?;
-        let mut builder = Client::builder().timeout(Duration::from_secs(10));
-        if host != "discord.com" {
-            builder = builder.proxy(host, use_http);
-        }
+        let mut builder = client_builder(&config.api_url)?;
         if let Some(token) = &config.token {
             builder = builder.token(token.clone());
         }

@@ -180,7 +180,7 @@ pub struct Gateway {
 impl Gateway {
     /// A Gateway connector that sends through `rest` (which must carry the same bot token).
     pub fn new(config: GatewayConfig, rest: Arc<DiscordConnector>) -> Result<Self, GatewayError> {
-        http::split_api_url(&config.api_url)?;
+        crate::rest::split_api_url(&config.api_url)?;
         if config.shards == Some(0) {
             return Err(GatewayError::NoShards);
         }
