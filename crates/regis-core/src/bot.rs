@@ -126,7 +126,6 @@ pub(crate) struct Core {
     completions: Mutex<HashMap<String, oneshot::Sender<()>>>,
     in_flight: watch::Sender<usize>,
     pub(crate) handlers: Mutex<HashMap<tokio::task::Id, tokio::task::AbortHandle>>,
-    pub(crate) stopping: AtomicBool,
 }
 
 impl Core {
@@ -243,7 +242,6 @@ impl BotBuilder {
             completions: Mutex::default(),
             in_flight: watch::channel(0).0,
             handlers: Mutex::default(),
-            stopping: AtomicBool::new(false),
             config,
         });
         for plugin in prepared {
@@ -401,7 +399,6 @@ impl Bot {
     /// grace period ends, then what is left is cancelled. Returns how many handlers were
     /// cancelled at the deadline.
     pub async fn shutdown(&self) -> usize {
-        self.core.stopping.store(true, Ordering::Relaxed);
         self.core.queue.close();
         let workers: Vec<JoinHandle<()>> = std::mem::take(&mut *lock(&self.workers));
         let worker_aborts: Vec<_> = workers.iter().map(JoinHandle::abort_handle).collect();
