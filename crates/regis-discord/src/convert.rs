@@ -49,11 +49,27 @@ impl InteractionHandle {
     }
 }
 
-fn user_ref(user: &User) -> UserRef {
-    UserRef {
-        connector: CONNECTOR.into(),
-        id: user.id.to_string(),
-        name: user.global_name.clone().unwrap_or_else(|| user.name.clone()),
+/// The name Discord shows for a user: the global display name, else the username.
+pub(crate) fn display_name(user: &User) -> String {
+    user.global_name.clone().unwrap_or_else(|| user.name.clone())
+}
+
+/// A Discord user as a Regis identity.
+pub(crate) fn user_ref(user: &User) -> UserRef {
+    UserRef { connector: CONNECTOR.into(), id: user.id.to_string(), name: display_name(user) }
+}
+
+/// A Discord user as the connector verb `user(id)` reports it.
+pub(crate) fn user_info(user: &User) -> regis_core::UserInfo {
+    regis_core::UserInfo { id: user.id.to_string(), name: display_name(user), bot: user.bot }
+}
+
+/// A Discord channel as the connector verb `channel(id)` reports it.
+pub(crate) fn channel_info(channel: &twilight_model::channel::Channel) -> regis_core::ChannelInfo {
+    regis_core::ChannelInfo {
+        id: channel.id.to_string(),
+        name: channel.name.clone().unwrap_or_default(),
+        topic: channel.topic.clone(),
     }
 }
 
@@ -127,7 +143,7 @@ fn options_json(data: &CommandData) -> Map<String, Value> {
                     .resolved
                     .as_ref()
                     .and_then(|r| r.users.get(id))
-                    .map(|u| u.global_name.clone().unwrap_or_else(|| u.name.clone()))
+                    .map(display_name)
                     .unwrap_or_else(|| id.to_string());
                 json!({ "id": id.to_string(), "name": name })
             }

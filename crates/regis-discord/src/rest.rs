@@ -108,6 +108,17 @@ pub(crate) fn client_builder(api_url: &str) -> Result<twilight_http::client::Cli
     Ok(if host != "discord.com" { builder.proxy(host, use_http) } else { builder })
 }
 
+/// The model of a successful lookup, `None` for a 404.
+async fn found<T: serde::de::DeserializeOwned + Unpin + Send>(
+    result: Result<twilight_http::Response<T>, twilight_http::Error>,
+) -> Result<Option<T>, RestError> {
+    match result {
+        Ok(response) => response.model().await.map(Some).map_err(|e| RestError::Transport(e.to_string())),
+        Err(e) if matches!(e.kind(), ErrorType::Response { status, .. } if status.get() == 404) => Ok(None),
+        Err(e) => Err(RestError::Transport(e.to_string())),
+    }
+}
+
 fn id<T>(text: &str) -> Result<Id<T>, RestError> {
     text.parse::<u64>().ok().and_then(Id::new_checked).ok_or_else(|| RestError::BadId(text.to_string()))
 }
@@ -423,14 +434,7 @@ impl Connector for DiscordConnector {
             return Err(RestError::NeedsToken("looking up a user").into());
         }
         let user_id: Id<UserMarker> = id(user)?;
-        match self.http.user(user_id).await {
-            Ok(response) => {
-                let u = response.model().await.map_err(|e| RestError::Transport(e.to_string()))?;
-                Ok(Some(UserInfo { id: u.id.to_string(), name: u.global_name.unwrap_or(u.name), bot: u.bot }))
-            }
-            Err(e) if matches!(e.kind(), ErrorType::Response { status, .. } if status.get() == 404) => Ok(None),
-            Err(e) => Err(RestError::Transport(e.to_string()).into()),
-        }
+        Ok(found(self.http.user(user_id).await).await?.as_ref().map(convert::user_info))
     }
 
     async fn channel(&self, channel: &str) -> Result<Option<ChannelInfo>, ConnectorError> {
@@ -438,14 +442,7 @@ impl Connector for DiscordConnector {
             return Err(RestError::NeedsToken("looking up a channel").into());
         }
         let channel_id: Id<ChannelMarker> = id(channel)?;
-        match self.http.channel(channel_id).await {
-            Ok(response) => {
-                let c = response.model().await.map_err(|e| RestError::Transport(e.to_string()))?;
-                Ok(Some(ChannelInfo { id: c.id.to_string(), name: c.name.unwrap_or_default(), topic: c.topic }))
-            }
-            Err(e) if matches!(e.kind(), ErrorType::Response { status, .. } if status.get() == 404) => Ok(None),
-            Err(e) => Err(RestError::Transport(e.to_string()).into()),
-        }
+        Ok(found(self.http.channel(channel_id).await).await?.as_ref().map(convert::channel_info))
     }
 }
 

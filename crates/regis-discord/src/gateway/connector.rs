@@ -156,22 +156,14 @@ impl Connector for GatewayConnector {
 
     async fn user(&self, id: &str) -> Result<Option<UserInfo>, ConnectorError> {
         if let Some(user) = id.parse::<u64>().ok().and_then(Id::new_checked).and_then(|id| self.cache.user(id)) {
-            return Ok(Some(UserInfo {
-                id: user.id.to_string(),
-                name: user.global_name.clone().unwrap_or_else(|| user.name.clone()),
-                bot: user.bot,
-            }));
+            return Ok(Some(crate::convert::user_info(&user)));
         }
         self.rest.user(id).await
     }
 
     async fn channel(&self, id: &str) -> Result<Option<ChannelInfo>, ConnectorError> {
         if let Some(channel) = id.parse::<u64>().ok().and_then(Id::new_checked).and_then(|id| self.cache.channel(id)) {
-            return Ok(Some(ChannelInfo {
-                id: channel.id.to_string(),
-                name: channel.name.clone().unwrap_or_default(),
-                topic: channel.topic.clone(),
-            }));
+            return Ok(Some(crate::convert::channel_info(&channel)));
         }
         self.rest.channel(id).await
     }

@@ -1,6 +1,7 @@
 //! Gateway dispatches as Regis envelopes: messages (prefix and `@mention` commands, in guild
 //! channels and DMs), members joining, reactions.
 
+use crate::convert::user_ref;
 use crate::CONNECTOR;
 use regis_core::{ChannelRef, Envelope, EnvelopeKind, UserRef};
 use serde_json::json;
@@ -9,7 +10,6 @@ use twilight_model::channel::Message;
 use twilight_model::gateway::payload::incoming::{MemberAdd, ReactionAdd};
 use twilight_model::id::marker::UserMarker;
 use twilight_model::id::Id;
-use twilight_model::user::User;
 
 /// Milliseconds between the Unix epoch and Discord's (2015-01-01).
 const DISCORD_EPOCH_MS: u64 = 1_420_070_400_000;
@@ -17,14 +17,6 @@ const DISCORD_EPOCH_MS: u64 = 1_420_070_400_000;
 /// When a snowflake was made, in milliseconds since the Unix epoch.
 pub fn snowflake_ms(id: u64) -> u64 {
     (id >> 22) + DISCORD_EPOCH_MS
-}
-
-fn user_ref(user: &User) -> UserRef {
-    UserRef {
-        connector: CONNECTOR.into(),
-        id: user.id.to_string(),
-        name: user.global_name.clone().unwrap_or_else(|| user.name.clone()),
-    }
 }
 
 /// The text a message stands for: a message that starts by mentioning the bot
