@@ -5,6 +5,7 @@ use crate::config::Settings;
 use anyhow::{Context, Result};
 use clap::Args;
 use regis_discord::gateway::{sync_commands, CommandDiff};
+use regis_discord::{DiscordConnector, RestConfig};
 
 /// What `regis commands sync` needs; credentials from the environment only.
 #[derive(Args, Debug)]
@@ -59,7 +60,10 @@ pub async fn run(settings: Settings, args: SyncArgs) -> Result<()> {
         Some(guild) => format!("guild {guild}"),
         None => "global".to_string(),
     };
-    let diff = sync_commands(&settings.discord_api_url, &token, &application, args.guild.as_deref(), &declared)
+    let rest = RestConfig { api_url: settings.discord_api_url.clone(), token: Some(token), ..RestConfig::default() };
+    let rest = DiscordConnector::new(rest)
+        .context("starting the Discord REST client (configuration key `discord_api_url`)")?;
+    let diff = sync_commands(&rest, &application, args.guild.as_deref(), &declared)
         .await
         .with_context(|| format!("syncing the {scope} commands"))?;
     print!("{}", describe(&diff, &scope));

@@ -43,7 +43,10 @@ pub async fn run(settings: Settings, discord: DiscordArgs) -> Result<()> {
         token: discord.discord_token.clone(),
         ..RestConfig::default()
     };
-    let rest = Arc::new(DiscordConnector::new(rest).context("configuration key `discord_api_url`")?);
+    let rest = Arc::new(
+        DiscordConnector::new(rest)
+            .context("starting the Discord REST client (configuration key `discord_api_url`)")?,
+    );
     let budget = settings.duration("interaction_budget", &settings.interaction_budget)?;
     let gateway = match &discord.discord_token {
         Some(token) => {
@@ -51,7 +54,6 @@ pub async fn run(settings: Settings, discord: DiscordArgs) -> Result<()> {
                 intents: parse_intents(&settings.discord_intents).context("configuration key `discord_intents`")?,
                 gateway_url: settings.discord_gateway_url.clone(),
                 shards: settings.discord_shards,
-                api_url: settings.discord_api_url.clone(),
                 budget,
                 identify_queue: IdentifyQueue::Discord,
                 ..GatewayConfig::new(token.clone())

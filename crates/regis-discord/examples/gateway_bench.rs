@@ -110,7 +110,6 @@ async fn regis() -> Figures {
         .expect("REST settings"),
     );
     let mut config = GatewayConfig::new(TOKEN);
-    config.api_url = fake.api_url();
     config.identify_queue = IdentifyQueue::Unlimited;
     let connector = Gateway::new(config, rest).expect("Gateway settings");
     let bot = Bot::builder(CoreConfig::default())

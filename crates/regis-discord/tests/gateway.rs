@@ -116,6 +116,7 @@ struct Harness {
     fake: FakeDiscord,
     gateway: FakeGateway,
     bot: Bot,
+    rest: Arc<DiscordConnector>,
     stop: Option<oneshot::Sender<()>>,
     task: JoinHandle<Result<(), GatewayError>>,
     _dir: tempfile::TempDir,
@@ -137,10 +138,9 @@ async fn start(options: GatewayOptions, shards: u64, token: &str) -> Harness {
         .unwrap(),
     );
     let mut config = GatewayConfig::new(token);
-    config.api_url = fake.api_url();
     config.budget = Duration::from_millis(300);
     config.identify_queue = IdentifyQueue::Unlimited;
-    let connector = Gateway::new(config, rest).unwrap();
+    let connector = Gateway::new(config, Arc::clone(&rest)).unwrap();
     let bot = Bot::builder(CoreConfig::default())
         .storage(SqliteBackend::new(dir.path()))
         .connector(connector.connector())
@@ -154,7 +154,7 @@ async fn start(options: GatewayOptions, shards: u64, token: &str) -> Harness {
     let task = tokio::spawn(connector.run(ingress, async move {
         let _ = stopped.await;
     }));
-    Harness { fake, gateway, bot, stop: Some(stop), task, _dir: dir }
+    Harness { fake, gateway, bot, rest, stop: Some(stop), task, _dir: dir }
 }
 
 async fn harness() -> Harness {
@@ -471,6 +471,29 @@ async fn a_rate_limit_is_waited_out() {
     let waited = ok.at.duration_since(limited.at);
     assert!(waited >= Duration::from_millis(990), "retried after {waited:?}");
     assert_eq!(h.posted("quick answer").len(), 2, "one refused, one accepted");
+    h.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_global_rate_limit_holds_every_request_but_interaction_callbacks() {
+    let h = harness().await;
+    let path = format!("/channels/{CHANNEL_ID}/messages");
+    h.fake.fail_next_on(&path, Failure::RateLimited { retry_after: 1.0, global: true });
+    h.say(4_100, "!quick");
+    let limited = h.call("the global 429", |c| c.status == 429).await;
+    // While held: a post elsewhere waits too, a slash command's callback does not.
+    h.say(4_101, "!announce 123456789012345678");
+    h.gateway.dispatch("INTERACTION_CREATE", interaction(7_100, "quick", json!([]))).unwrap();
+    let callback = h.call("the callback", |c| c.path == "/interactions/7100/token-7100/callback").await;
+    assert!(callback.at.duration_since(limited.at) < Duration::from_millis(900), "the callback was held");
+    let retried = h.call("the retried reply", |c| content_is(c, &path, "quick answer") && c.status == 200).await;
+    let other =
+        h.call("the other post", |c| content_is(c, "/channels/123456789012345678/messages", "announcement")).await;
+    for (what, call) in [("the retry", &retried), ("the other post", &other)] {
+        let waited = call.at.duration_since(limited.at);
+        assert!(waited >= Duration::from_millis(990), "{what} went {waited:?} after a global 429 asking for 1 s");
+    }
+    assert_eq!(h.rest.global_rate_limits(), 1);
     h.stop().await.unwrap();
 }
 

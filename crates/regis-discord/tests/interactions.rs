@@ -262,6 +262,33 @@ async fn explicit_defer_then_edit() {
 }
 
 #[tokio::test]
+async fn an_edit_racing_discords_receipt_of_the_deferral_is_retried() {
+    let h = harness().await;
+    h.fake.require_callbacks(true);
+    // A reply with a file defers and edits at once; Discord takes a moment to process the
+    // deferral, and until then it does not know the token's webhook.
+    let (_, body) = h.command(21, "file", json!([])).await;
+    assert_eq!(body, json!({"type": 5}));
+    let refused = h.fake.wait_for_calls(1, Duration::from_secs(5)).await.remove(0);
+    assert_eq!(
+        (refused.status, refused.path.as_str()),
+        (404, "/webhooks/775799577604522054/token-21/messages/@original")
+    );
+    h.fake.acknowledge("token-21");
+    let calls = h.fake.wait_for_calls(2, Duration::from_secs(5)).await;
+    let edit = calls.iter().find(|c| c.status == 200).expect("the edit, retried");
+    assert_eq!(edit.files[0].data, b"hello, discord");
+    // An unknown token long after the interaction arrived is final.
+    let old = regis::envelope::now_ms() - 60_000;
+    let interaction: twilight_model::application::interaction::Interaction =
+        serde_json::from_value(command_interaction(22, "quick", json!([]))).unwrap();
+    let envelope = regis_discord::convert::command_envelope(&interaction, old).unwrap();
+    let result =
+        regis::Connector::send(&*h.connector, Some(&envelope), &regis::Destination::Origin, Reply::text("late")).await;
+    assert!(result.unwrap_err().to_string().contains("10015"));
+}
+
+#[tokio::test]
 async fn files_go_by_multipart_and_decode_to_the_same_bytes() {
     let h = harness().await;
     let (_, body) = h.command(9, "file", json!([])).await;

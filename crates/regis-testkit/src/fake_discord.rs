@@ -170,11 +170,18 @@ impl FakeDiscord {
     }
 
     /// Refuses (404, Unknown Webhook) edits of `@original` and follow-ups for interactions that
-    /// were not answered through the callback endpoint first, as Discord does. Off by default,
-    /// because the HTTP interactions endpoint answers in its HTTP response, which this fake
-    /// does not see.
+    /// were not answered first, as Discord does: through the callback endpoint, or (the HTTP
+    /// interactions endpoint's answer, which this fake does not see) [`FakeDiscord::acknowledge`].
+    /// Off by default.
     pub fn require_callbacks(&self, on: bool) {
         lock(&self.state.world).strict_interactions = on;
+    }
+
+    /// Discord took the first response to the interaction with `token` (as the HTTP
+    /// interactions endpoint's answer): with [`FakeDiscord::require_callbacks`], the token's
+    /// webhooks are "Unknown Webhook" until then, or until its callback is posted.
+    pub fn acknowledge(&self, token: &str) {
+        lock(&self.state.world).acknowledged.insert(token.to_string());
     }
 
     /// The application commands Discord holds: `scope` is `global` or a guild id.
@@ -219,6 +226,9 @@ pub fn command_interaction(id: u64, name: &str, options: Value) -> Value {
     v
 }
 
+/// Discord's rate-limit headers: the route's bucket on every answer; on a 429 also
+/// `Retry-After` and the scope. A global 429 carries only `Retry-After`,
+/// `X-RateLimit-Global` and `X-RateLimit-Scope`, as in Discord's example.
 fn rate_limit_headers(headers: &mut HeaderMap, limited: Option<&Failure>) {
     let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0);
     let (remaining, reset_after, scope) = match limited {
@@ -232,17 +242,20 @@ fn rate_limit_headers(headers: &mut HeaderMap, limited: Option<&Failure>) {
             headers.insert(name, v);
         }
     };
+    if let Some(Failure::RateLimited { retry_after, global: true }) = limited {
+        put("retry-after", format!("{}", retry_after.ceil() as u64));
+        put("x-ratelimit-global", "true".into());
+        put("x-ratelimit-scope", scope.into());
+        return;
+    }
     put("x-ratelimit-limit", "5".into());
     put("x-ratelimit-remaining", remaining.to_string());
     put("x-ratelimit-reset", format!("{:.3}", now + reset_after));
     put("x-ratelimit-reset-after", format!("{reset_after:.3}"));
     put("x-ratelimit-bucket", "a06de0de11bb0e7c1c0ffee0regis".into());
-    if let Some(Failure::RateLimited { retry_after, global }) = limited {
+    if let Some(Failure::RateLimited { retry_after, .. }) = limited {
         put("x-ratelimit-scope", scope.into());
         put("retry-after", format!("{}", retry_after.ceil() as u64));
-        if *global {
-            put("x-ratelimit-global", "true".into());
-        }
     }
 }
 

@@ -7,11 +7,11 @@
 use super::connector::{close, Gates, Phase};
 use crate::convert;
 use crate::interactions::{first_response, FirstResponse, Pending};
+use crate::rest::DiscordConnector;
 use regis_core::Ingress;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use twilight_http::error::ErrorType;
-use twilight_http::Client;
 use twilight_model::application::interaction::{Interaction, InteractionType};
 use twilight_model::http::interaction::InteractionResponse;
 use twilight_model::id::marker::ApplicationMarker;
@@ -22,7 +22,7 @@ pub(crate) const DEADLINE: Duration = Duration::from_secs(3);
 
 /// What answering an interaction needs.
 pub(crate) struct Answerer {
-    pub(crate) http: Client,
+    pub(crate) rest: Arc<DiscordConnector>,
     pub(crate) pending: Arc<Pending>,
     pub(crate) gates: Arc<Gates>,
     pub(crate) ingress: Ingress,
@@ -94,7 +94,7 @@ impl Answerer {
         let app: Id<ApplicationMarker> = interaction.application_id;
         let mut backoff = Duration::from_millis(50);
         loop {
-            let client = self.http.interaction(app);
+            let client = self.rest.http().interaction(app);
             let request = client.create_response(interaction.id, &interaction.token, response);
             let left = deadline.saturating_duration_since(Instant::now());
             let error = match tokio::time::timeout(left, request).await {

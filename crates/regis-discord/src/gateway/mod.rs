@@ -19,13 +19,12 @@
 mod callback;
 mod connector;
 pub mod events;
-mod http;
 pub mod sync;
 
 pub use connector::GatewayConnector;
 pub use sync::{diff, sync_commands, CommandDiff, SyncError};
 
-use crate::rest::{DiscordConnector, RestError, DEFAULT_API_URL};
+use crate::rest::{DiscordConnector, RestError};
 use callback::Answerer;
 use connector::Gates;
 use regis_core::Ingress;
@@ -65,8 +64,6 @@ pub struct GatewayConfig {
     pub gateway_url: Option<String>,
     /// How many shards; `None`: Discord's recommendation from `GET /gateway/bot`.
     pub shards: Option<u32>,
-    /// Discord's REST API base (`https://discord.com/api/v10`).
-    pub api_url: String,
     /// How long a slash command's handler may take before the interaction is deferred.
     pub budget: Duration,
     /// How IDENTIFYs are spaced.
@@ -80,7 +77,6 @@ impl std::fmt::Debug for GatewayConfig {
             .field("intents", &self.intents)
             .field("gateway_url", &self.gateway_url)
             .field("shards", &self.shards)
-            .field("api_url", &self.api_url)
             .field("budget", &self.budget)
             .field("identify_queue", &self.identify_queue)
             .finish()
@@ -96,7 +92,6 @@ impl GatewayConfig {
             intents: DEFAULT_INTENTS,
             gateway_url: None,
             shards: None,
-            api_url: DEFAULT_API_URL.into(),
             budget: Duration::from_secs(2),
             identify_queue: IdentifyQueue::Discord,
         }
@@ -178,9 +173,12 @@ pub struct Gateway {
 }
 
 impl Gateway {
-    /// A Gateway connector that sends through `rest` (which must carry the same bot token).
+    /// A Gateway connector that sends through `rest`, which must carry the same bot token; its
+    /// REST client (and rate limiter) also serves the Gateway's own calls.
     pub fn new(config: GatewayConfig, rest: Arc<DiscordConnector>) -> Result<Self, GatewayError> {
-        crate::rest::split_api_url(&config.api_url)?;
+        if !rest.has_token() {
+            return Err(RestError::NeedsToken("the Gateway connector's REST client").into());
+        }
         if config.shards == Some(0) {
             return Err(GatewayError::NoShards);
         }
@@ -205,17 +203,16 @@ impl Gateway {
     /// `shutdown` completes (then the shards close normally and `Ok` is returned) or a shard
     /// is closed with a fatal code (`Err`, after closing the others).
     pub async fn run(self, ingress: Ingress, shutdown: impl Future<Output = ()> + Send) -> Result<(), GatewayError> {
-        let http = http::client(&self.config.api_url, &self.config.token)?;
         tokio::pin!(shutdown);
         let (url, total, queue) = tokio::select! {
-            resolved = self.resolve(&http) => resolved?,
+            resolved = self.resolve(self.rest.http()) => resolved?,
             _ = &mut shutdown => return Ok(()),
         };
         tracing::info!(url = %url, shards = total, "connecting to the Discord Gateway");
         let config =
             ConfigBuilder::new(self.config.token.clone(), self.config.intents).proxy_url(url).queue(queue).build();
         let answerer = Arc::new(Answerer {
-            http,
+            rest: Arc::clone(&self.rest),
             pending: self.rest.pending(),
             gates: Arc::clone(&self.gates),
             ingress: ingress.clone(),

@@ -1,7 +1,7 @@
 //! Registering slash commands: compare the application commands Discord holds (global, or of
 //! one guild) with the ones the plugins declare, and bulk-overwrite only when they differ.
 
-use crate::rest::RestError;
+use crate::rest::{DiscordConnector, RestError};
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
 use twilight_http::request::Request;
@@ -136,13 +136,15 @@ async fn call(client: &Client, request: Request, what: &'static str) -> Result<V
 /// application's commands on Discord (global, or of `guild`), and bulk-overwrites them when
 /// they differ. Returns the difference found (empty: nothing was written).
 pub async fn sync_commands(
-    api_url: &str,
-    token: &str,
+    rest: &DiscordConnector,
     application_id: &str,
     guild: Option<&str>,
     declared: &[Value],
 ) -> Result<CommandDiff, SyncError> {
-    let client = super::http::client(api_url, token)?;
+    if !rest.has_token() {
+        return Err(RestError::NeedsToken("syncing commands").into());
+    }
+    let client = rest.http();
     let application_id: Id<ApplicationMarker> = snowflake(application_id)?;
     let guild_id: Option<Id<GuildMarker>> = guild.map(snowflake).transpose()?;
     let (get, put) = match guild_id {
@@ -162,7 +164,7 @@ pub async fn sync_commands(
     let request = Request::builder(&get)
         .build()
         .map_err(|e| SyncError::Refused { what: "GET commands", detail: e.to_string() })?;
-    let remote = call(&client, request, "GET commands").await?;
+    let remote = call(client, request, "GET commands").await?;
     let diff = diff(&remote, declared);
     if !diff.is_empty() {
         let body = Value::Array(declared.to_vec());
@@ -170,7 +172,7 @@ pub async fn sync_commands(
             .json(&body)
             .build()
             .map_err(|e| SyncError::Refused { what: "PUT commands", detail: e.to_string() })?;
-        call(&client, request, "PUT commands").await?;
+        call(client, request, "PUT commands").await?;
     }
     Ok(diff)
 }

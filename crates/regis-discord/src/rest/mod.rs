@@ -1,7 +1,12 @@
 //! Egress through Discord's REST API on twilight-http: interaction responses (edit of
 //! `@original`, follow-ups), and with a bot token channel messages, DMs and lookups.
-//! Requests go through twilight's rate limiter; failures are retried with backoff (and after
-//! `retry_after` on a 429) while the interaction token is still valid.
+//! Requests go through twilight's rate limiter and, for Discord's global limit, through
+//! [`global_limit`]'s gate; interaction replies that fail are retried with backoff while the
+//! interaction token is still valid.
+
+mod global_limit;
+
+pub use global_limit::GateError;
 
 use crate::convert::{self, InteractionHandle};
 use crate::pending::{Answer, Pending, Route, TOKEN_LIFETIME};
@@ -74,6 +79,9 @@ pub enum RestError {
     /// The operation needs a bot token.
     #[error("{0} needs a bot token (DISCORD_TOKEN)")]
     NeedsToken(&'static str),
+    /// The client could not start.
+    #[error(transparent)]
+    Start(#[from] GateError),
 }
 
 impl From<RestError> for ConnectorError {
@@ -82,30 +90,30 @@ impl From<RestError> for ConnectorError {
     }
 }
 
-/// Splits `http(s)://HOST/api/v10` into the host and whether it is plain http.
-pub(crate) fn split_api_url(url: &str) -> Result<(String, bool), RestError> {
+/// Splits `http(s)://HOST/api/v10` into its origin (`http(s)://HOST`).
+pub(crate) fn api_origin(url: &str) -> Result<String, RestError> {
     let bad = || RestError::BadApiUrl(url.to_string());
-    let (rest, use_http) = if let Some(r) = url.strip_prefix("https://") {
-        (r, false)
-    } else if let Some(r) = url.strip_prefix("http://") {
-        (r, true)
-    } else {
+    let (scheme, rest) = url.split_once("://").ok_or_else(bad)?;
+    if scheme != "https" && scheme != "http" {
         return Err(bad());
-    };
+    }
     let (host, path) = rest.split_once('/').ok_or_else(bad)?;
     if host.is_empty() || path.trim_end_matches('/') != "api/v10" {
         return Err(bad());
     }
-    Ok((host.to_string(), use_http))
+    Ok(format!("{scheme}://{host}"))
 }
 
-/// A twilight-http client builder for `api_url` (through a proxy host when it is not
-/// discord.com), with the crypto provider installed and a 10 s timeout.
-pub(crate) fn client_builder(api_url: &str) -> Result<twilight_http::client::ClientBuilder, RestError> {
+/// A twilight-http client for `api_url` with `token`, sending through a [`global_limit`] gate
+/// (which it needs alive), with the crypto provider installed and a 10 s timeout.
+fn client(api_url: &str, token: Option<&str>) -> Result<(Client, global_limit::GlobalLimitGate), RestError> {
     crate::install_crypto_provider();
-    let (host, use_http) = split_api_url(api_url)?;
-    let builder = Client::builder().timeout(Duration::from_secs(10));
-    Ok(if host != "discord.com" { builder.proxy(host, use_http) } else { builder })
+    let gate = global_limit::GlobalLimitGate::start(api_origin(api_url)?)?;
+    let mut builder = Client::builder().timeout(Duration::from_secs(10)).proxy(gate.host(), true);
+    if let Some(token) = token {
+        builder = builder.token(token.to_string());
+    }
+    Ok((builder.build(), gate))
 }
 
 /// The model of a successful lookup, `None` for a 404.
@@ -119,6 +127,16 @@ async fn found<T: serde::de::DeserializeOwned + Unpin + Send>(
     }
 }
 
+/// How long after an interaction arrived an "Unknown Webhook" (10015) on its token means
+/// Discord has not yet taken the first response, rather than that the token is wrong: the
+/// 3-second deadline plus slack for Discord's processing.
+const ACKNOWLEDGE_GRACE: Duration = Duration::from_secs(10);
+
+/// Discord's "Unknown Webhook": an interaction token it does not (yet) know.
+fn is_unknown_webhook(error: &twilight_http::api_error::ApiError) -> bool {
+    matches!(error, twilight_http::api_error::ApiError::General(e) if e.code == 10015)
+}
+
 fn id<T>(text: &str) -> Result<Id<T>, RestError> {
     text.parse::<u64>().ok().and_then(Id::new_checked).ok_or_else(|| RestError::BadId(text.to_string()))
 }
@@ -126,6 +144,7 @@ fn id<T>(text: &str) -> Result<Id<T>, RestError> {
 /// The Discord connector's egress (used by interactions and the Gateway alike).
 pub struct DiscordConnector {
     http: Client,
+    gate: global_limit::GlobalLimitGate,
     has_token: bool,
     pending: Arc<Pending>,
     max_backoff: Duration,
@@ -134,14 +153,12 @@ pub struct DiscordConnector {
 }
 
 impl DiscordConnector {
-    /// A connector for the given REST settings.
+    /// A connector for the given REST settings; call it inside a Tokio runtime.
     pub fn new(config: RestConfig) -> Result<Self, RestError> {
-        let mut builder = client_builder(&config.api_url)?;
-        if let Some(token) = &config.token {
-            builder = builder.token(token.clone());
-        }
+        let (http, gate) = client(&config.api_url, config.token.as_deref())?;
         Ok(DiscordConnector {
-            http: builder.build(),
+            http,
+            gate,
             has_token: config.token.is_some(),
             pending: Arc::new(Pending::default()),
             max_backoff: config.max_backoff,
@@ -170,9 +187,27 @@ impl DiscordConnector {
         self.retries.load(Ordering::Relaxed)
     }
 
-    /// Runs `request` until it succeeds, fails for good (a 4xx other than 429), or the
-    /// interaction token expires; waits `retry_after` on a 429 and backs off on 5xx and
-    /// transport errors.
+    /// 429s from Discord's global limit (or a ban), after which every request was held until
+    /// `retry_after` had passed.
+    pub fn global_rate_limits(&self) -> u64 {
+        self.gate.global_limits()
+    }
+
+    /// The twilight-http client, with the bot token if one was given.
+    pub(crate) fn http(&self) -> &Client {
+        &self.http
+    }
+
+    /// The bot token was given.
+    pub(crate) fn has_token(&self) -> bool {
+        self.has_token
+    }
+
+    /// Runs `request` until it succeeds, fails for good (a 4xx), or the interaction token
+    /// expires, backing off after 5xx and transport errors, and after "Unknown Webhook" while
+    /// the interaction is young (Discord may not have processed the deferral the HTTP
+    /// endpoint just sent). 429s never get here: twilight-http retries them itself once its
+    /// rate limiter, or the global-limit gate, lets it.
     async fn retrying<F, Fut, T>(&self, handle: &InteractionHandle, what: &str, request: F) -> Result<T, RestError>
     where
         F: Fn() -> Fut,
@@ -192,13 +227,13 @@ impl DiscordConnector {
                 Err(error) => error,
             };
             let wait = match error.kind() {
-                ErrorType::Response { status, error: api, .. } if status.get() == 429 => match api {
-                    twilight_http::api_error::ApiError::Ratelimited(r) => {
-                        Duration::from_secs_f64(r.retry_after.max(0.0))
-                    }
-                    _ => backoff,
-                },
                 ErrorType::Response { status, .. } if status.get() >= 500 => backoff,
+                ErrorType::Response { error: api, .. }
+                    if is_unknown_webhook(api)
+                        && now_ms < handle.received_ms + ACKNOWLEDGE_GRACE.as_millis() as u64 =>
+                {
+                    backoff
+                }
                 ErrorType::Response { status, error: api, .. } => {
                     return Err(RestError::Api { status: status.get(), message: api.to_string() });
                 }
@@ -452,11 +487,12 @@ mod tests {
 
     #[test]
     fn api_url_must_have_the_v10_path() {
-        assert_eq!(split_api_url("https://discord.com/api/v10").unwrap(), ("discord.com".into(), false));
-        assert_eq!(split_api_url("http://127.0.0.1:9000/api/v10/").unwrap(), ("127.0.0.1:9000".into(), true));
-        assert!(split_api_url("http://127.0.0.1:9000").is_err());
-        assert!(split_api_url("ftp://x/api/v10").is_err());
-        assert!(split_api_url("https://x/api/v9").is_err());
+        assert_eq!(api_origin("https://discord.com/api/v10").unwrap(), "https://discord.com");
+        assert_eq!(api_origin("http://127.0.0.1:9000/api/v10/").unwrap(), "http://127.0.0.1:9000");
+        assert!(api_origin("http://127.0.0.1:9000").is_err());
+        assert!(api_origin("ftp://x/api/v10").is_err());
+        assert!(api_origin("https://x/api/v9").is_err());
+        assert!(api_origin("https:///api/v10").is_err());
     }
 
     #[test]
