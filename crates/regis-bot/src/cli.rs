@@ -105,7 +105,7 @@ fn init_logging(filter: &str) {
     // holds them) in its spans: every field is written through `redact_tokens`.
     use tracing_subscriber::field::MakeExt;
     let fields = tracing_subscriber::fmt::format::debug_fn(|writer, field, value| {
-        let value = redact_tokens(&format!("{value:?}"));
+        let value = regis_discord::redact_tokens(&format!("{value:?}"));
         if field.name() == "message" {
             write!(writer, "{value}")
         } else {
@@ -115,31 +115,6 @@ fn init_logging(filter: &str) {
     .delimited(" ");
     let _ =
         tracing_subscriber::fmt().with_env_filter(filter).fmt_fields(fields).with_writer(std::io::stderr).try_init();
-}
-
-/// Replaces the token segment of Discord's interaction routes (`interactions/{id}/{token}`,
-/// `webhooks/{application}/{token}`) with `<token>`.
-pub(crate) fn redact_tokens(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut countdown = 0u8;
-    for (i, part) in text.split('/').enumerate() {
-        if i > 0 {
-            out.push('/');
-        }
-        if countdown == 1 {
-            let end = part.find(|c: char| c == '"' || c == '?' || c.is_whitespace()).unwrap_or(part.len());
-            out.push_str("<token>");
-            out.push_str(&part[end..]);
-            countdown = 0;
-            continue;
-        }
-        countdown = countdown.saturating_sub(1);
-        out.push_str(part);
-        if part.ends_with("interactions") || part.ends_with("webhooks") {
-            countdown = 2;
-        }
-    }
-    out
 }
 
 pub(crate) async fn start_bot(settings: &Settings, connector: Option<Arc<dyn regis::Connector>>) -> Result<Bot> {
@@ -212,18 +187,4 @@ async fn schema(settings: Settings) -> Result<()> {
     println!("{}", serde_json::to_string_pretty(&commands)?);
     bot.shutdown().await;
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::redact_tokens;
-
-    #[test]
-    fn interaction_tokens_are_redacted() {
-        assert_eq!(redact_tokens("\"interactions/77/aW50ZXJh/callback\""), "\"interactions/77/<token>/callback\"");
-        assert_eq!(redact_tokens("/api/v10/webhooks/1/tok?wait=true"), "/api/v10/webhooks/1/<token>?wait=true");
-        assert_eq!(redact_tokens("webhooks/1/tok"), "webhooks/1/<token>");
-        assert_eq!(redact_tokens("http://127.0.0.1:8080/interactions"), "http://127.0.0.1:8080/interactions");
-        assert_eq!(redact_tokens("channels/1/messages"), "channels/1/messages");
-    }
 }

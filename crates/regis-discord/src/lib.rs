@@ -28,3 +28,43 @@ pub const CONNECTOR: &str = "discord";
 pub fn install_crypto_provider() {
     let _ = rustls::crypto::ring::default_provider().install_default();
 }
+
+/// Replaces the token segment of Discord's interaction routes (`interactions/{id}/{token}`,
+/// `webhooks/{application}/{token}`) with `<token>`: interaction tokens are secrets, and
+/// request paths (in twilight-http's spans, in Regis' own log lines) hold them.
+pub fn redact_tokens(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut countdown = 0u8;
+    for (i, part) in text.split('/').enumerate() {
+        if i > 0 {
+            out.push('/');
+        }
+        if countdown == 1 {
+            let end = part.find(|c: char| c == '"' || c == '?' || c.is_whitespace()).unwrap_or(part.len());
+            out.push_str("<token>");
+            out.push_str(&part[end..]);
+            countdown = 0;
+            continue;
+        }
+        countdown = countdown.saturating_sub(1);
+        out.push_str(part);
+        if part.ends_with("interactions") || part.ends_with("webhooks") {
+            countdown = 2;
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact_tokens;
+
+    #[test]
+    fn interaction_tokens_are_redacted() {
+        assert_eq!(redact_tokens("\"interactions/77/aW50ZXJh/callback\""), "\"interactions/77/<token>/callback\"");
+        assert_eq!(redact_tokens("/api/v10/webhooks/1/tok?wait=true"), "/api/v10/webhooks/1/<token>?wait=true");
+        assert_eq!(redact_tokens("webhooks/1/tok"), "webhooks/1/<token>");
+        assert_eq!(redact_tokens("http://127.0.0.1:8080/interactions"), "http://127.0.0.1:8080/interactions");
+        assert_eq!(redact_tokens("channels/1/messages"), "channels/1/messages");
+    }
+}

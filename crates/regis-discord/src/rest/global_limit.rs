@@ -194,8 +194,9 @@ impl GateState {
 }
 
 async fn forward(State(gate): State<Arc<GateState>>, mut request: Request) -> Response {
-    let path = request.uri().path().to_string();
-    let interaction = is_interaction(&path);
+    let interaction = is_interaction(request.uri().path());
+    // For log lines: interaction tokens are secrets.
+    let path = crate::redact_tokens(request.uri().path());
     gate.wait_open(interaction).await;
     let target = format!("{}{}", gate.origin, request.uri().path_and_query().map_or("/", |p| p.as_str()));
     match target.parse::<Uri>() {
