@@ -498,6 +498,24 @@ async fn a_global_rate_limit_holds_every_request_but_interaction_callbacks() {
 }
 
 #[tokio::test]
+async fn a_cloudflare_ban_holds_everything() {
+    let h = harness().await;
+    let path = format!("/channels/{CHANNEL_ID}/messages");
+    h.fake.fail_next_on(&path, Failure::Banned { retry_after: 1 });
+    h.say(4_200, "!quick");
+    let banned = h.call("the ban", |c| c.status == 429).await;
+    h.gateway.dispatch("INTERACTION_CREATE", interaction(7_200, "quick", json!([]))).unwrap();
+    let retried = h.call("the retried reply", |c| content_is(c, &path, "quick answer") && c.status == 200).await;
+    let callback = h.call("the callback", |c| c.path == "/interactions/7200/token-7200/callback").await;
+    for (what, call) in [("the retry", &retried), ("the callback", &callback)] {
+        let waited = call.at.duration_since(banned.at);
+        assert!(waited >= Duration::from_millis(990), "{what} went {waited:?} after a ban asking for 1 s");
+    }
+    assert_eq!(h.rest.global_rate_limits(), 1);
+    h.stop().await.unwrap();
+}
+
+#[tokio::test]
 async fn shards_follow_discords_recommendation() {
     let h = start(GatewayOptions::default(), 2, "fake-bot-token").await;
     h.gateway.wait_ready(2, WAIT).await;

@@ -1,7 +1,8 @@
 //! A fake of Discord's REST API, faithful to the documented protocol and not shaped to Regis:
 //! the routes the connectors use, Discord's rate-limit headers on every response, injectable
-//! 429s (body `retry_after`, `global`) and 5xx, and a record of every call (multipart bodies
-//! decoded into `payload_json` and files) for assertions.
+//! 429s (a route's or the global limit, body `retry_after` and `global`; Cloudflare's
+//! header-less ban) and 5xx, and a record of every call (multipart bodies decoded into
+//! `payload_json` and files) for assertions.
 //!
 //! Point a client at [`FakeDiscord::api_url`] (`http://127.0.0.1:PORT/api/v10`).
 //!
@@ -79,6 +80,12 @@ pub enum Failure {
     },
     /// A 5xx status.
     ServerError(u16),
+    /// Cloudflare's ban after too many invalid requests: 429 with only `Retry-After` (whole
+    /// seconds) and a plain-text body, no rate-limit headers.
+    Banned {
+        /// Seconds to wait.
+        retry_after: u64,
+    },
 }
 
 #[derive(Default)]
@@ -242,6 +249,10 @@ fn rate_limit_headers(headers: &mut HeaderMap, limited: Option<&Failure>) {
             headers.insert(name, v);
         }
     };
+    if let Some(Failure::Banned { retry_after }) = limited {
+        put("retry-after", retry_after.to_string());
+        return;
+    }
     if let Some(Failure::RateLimited { retry_after, global: true }) = limited {
         put("retry-after", format!("{}", retry_after.ceil() as u64));
         put("x-ratelimit-global", "true".into());
@@ -444,6 +455,7 @@ async fn handle(State(state): State<Arc<FakeState>>, request: Request) -> Respon
             StatusCode::TOO_MANY_REQUESTS,
             json!({ "message": "You are being rate limited.", "retry_after": retry_after, "global": global }),
         ),
+        (Some(Failure::Banned { .. }), _, _) => (StatusCode::TOO_MANY_REQUESTS, Value::Null),
         (Some(Failure::ServerError(code)), _, _) => (
             StatusCode::from_u16(*code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
             json!({ "message": "500: Internal Server Error", "code": 0 }),
@@ -509,6 +521,8 @@ async fn handle(State(state): State<Arc<FakeState>>, request: Request) -> Respon
     state.changed.notify_waiters();
     let mut response = if status == StatusCode::NO_CONTENT {
         status.into_response()
+    } else if let Some(Failure::Banned { .. }) = failure {
+        (status, [("content-type", "text/plain")], "error code: 1015").into_response()
     } else {
         (status, [("content-type", "application/json")], body.to_string()).into_response()
     };
