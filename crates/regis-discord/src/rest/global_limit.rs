@@ -32,6 +32,18 @@ type Upstream = Client<hyper_rustls::HttpsConnector<HttpConnector>, Body>;
 /// Wait used when a 429 says neither `Retry-After` nor `retry_after`.
 const DEFAULT_WAIT: Duration = Duration::from_secs(1);
 
+/// Headers of one connection, not of the request (and `Host`, which names the forwarder): not
+/// relayed, so that each side frames its own connection (HTTP/2 to Discord forbids them).
+const HOP_BY_HOP: [header::HeaderName; 7] = [
+    header::HOST,
+    header::CONNECTION,
+    header::TRANSFER_ENCODING,
+    header::TE,
+    header::UPGRADE,
+    header::PROXY_AUTHORIZATION,
+    header::HeaderName::from_static("keep-alive"),
+];
+
 /// Largest 429 body read to find `retry_after`.
 const MAX_429_BODY: usize = 64 * 1024;
 
@@ -164,8 +176,12 @@ impl GateState {
             use hyper_rustls::ConfigBuilderExt;
             crate::install_crypto_provider();
             let tls = rustls::ClientConfig::builder().with_webpki_roots().with_no_client_auth();
-            let https =
-                hyper_rustls::HttpsConnectorBuilder::new().with_tls_config(tls).https_or_http().enable_http1().build();
+            let https = hyper_rustls::HttpsConnectorBuilder::new()
+                .with_tls_config(tls)
+                .https_or_http()
+                .enable_http1()
+                .enable_http2()
+                .build();
             Client::builder(hyper_util::rt::TokioExecutor::new()).build(https)
         })
     }
@@ -203,8 +219,9 @@ async fn forward(State(gate): State<Arc<GateState>>, mut request: Request) -> Re
         Ok(uri) => *request.uri_mut() = uri,
         Err(e) => return bad_gateway(&format!("bad upstream URL {target}: {e}")),
     }
-    request.headers_mut().remove(header::HOST);
-    request.headers_mut().remove(header::CONNECTION);
+    for name in HOP_BY_HOP {
+        request.headers_mut().remove(name);
+    }
     let response = match gate.upstream().request(request).await {
         Ok(response) => response,
         Err(e) => {
@@ -213,8 +230,9 @@ async fn forward(State(gate): State<Arc<GateState>>, mut request: Request) -> Re
         }
     };
     let (mut parts, body) = response.into_parts();
-    parts.headers.remove(header::CONNECTION);
-    parts.headers.remove(header::TRANSFER_ENCODING);
+    for name in HOP_BY_HOP {
+        parts.headers.remove(name);
+    }
     if parts.status != StatusCode::TOO_MANY_REQUESTS {
         return Response::from_parts(parts, Body::new(body));
     }
