@@ -14,101 +14,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tower::ServiceExt;
 
-/// Commands that answer in the ways the endpoint must handle.
-pub struct Probe;
+mod common;
 
-#[plugin]
-impl Probe {
-    /// Answer at once.
-    #[command]
-    async fn quick(&self, _ctx: &Ctx) -> Result<&'static str> {
-        Ok("quick answer")
-    }
-
-    /// Answer after a while.
-    ///
-    /// # Arguments
-    /// * `ms` - how long
-    #[command]
-    async fn slow(&self, _ctx: &Ctx, ms: u64) -> Result<String> {
-        tokio::time::sleep(Duration::from_millis(ms)).await;
-        Ok("slow answer".into())
-    }
-
-    /// Send a file with an embed showing it.
-    #[command]
-    async fn file(&self, _ctx: &Ctx) -> Result<Reply> {
-        Ok(Reply::text("a file")
-            .embed(Embed::titled("File").image("attachment://hello.txt"))
-            .attach(Attachment::new("hello.txt", b"hello, discord".to_vec())))
-    }
-
-    /// Answer only to the invoker.
-    #[command]
-    async fn secret(&self, _ctx: &Ctx) -> Result<Reply> {
-        Ok(Reply::text("for your eyes").ephemeral())
-    }
-
-    /// Answer twice.
-    #[command]
-    async fn twice(&self, ctx: &Ctx) -> Result<&'static str> {
-        ctx.reply("one").await?;
-        Ok("two")
-    }
-
-    /// Answer nothing.
-    #[command]
-    async fn silent(&self, _ctx: &Ctx) -> Result<()> {
-        Ok(())
-    }
-
-    /// Fail after the deadline.
-    #[command]
-    async fn boom(&self, _ctx: &Ctx) -> Result<String> {
-        tokio::time::sleep(Duration::from_millis(250)).await;
-        Err("the reactor is offline".into())
-    }
-
-    /// Defer explicitly, then answer.
-    #[command]
-    async fn later(&self, ctx: &Ctx) -> Result<&'static str> {
-        ctx.defer().await?;
-        Ok("deferred answer")
-    }
-
-    /// Paint in a colour.
-    ///
-    /// # Arguments
-    /// * `colour` - the colour
-    #[command]
-    async fn paint(&self, _ctx: &Ctx, #[autocomplete = "colours"] colour: String) -> Result<String> {
-        Ok(format!("painted {colour}"))
-    }
-
-    async fn colours(&self, _ctx: &Ctx, partial: &str) -> Result<Vec<String>> {
-        Ok(["red", "green", "grey"].iter().filter(|c| c.starts_with(partial)).map(|c| c.to_string()).collect())
-    }
-
-    /// Offer buttons.
-    #[command]
-    async fn menu(&self, _ctx: &Ctx) -> Result<Reply> {
-        Ok(Reply::text("pick one").button("Red", "pick:red").button("Blue", "pick:blue"))
-    }
-
-    #[component("pick")]
-    async fn pick(&self, ctx: &Ctx, id: &str) -> Result<String> {
-        Ok(format!("{} picked {}", ctx.author().name, id.trim_start_matches("pick:")))
-    }
-
-    /// Greet a user.
-    ///
-    /// # Arguments
-    /// * `user` - who
-    #[command]
-    async fn greet(&self, _ctx: &Ctx, user: UserRef) -> Result<String> {
-        Ok(format!("hello {} ({})", user.name, user.id))
-    }
-}
+use common::{all_bytes, Probe};
 
 struct Harness {
     key: SigningKey,
@@ -277,7 +185,7 @@ async fn an_edit_racing_discords_receipt_of_the_deferral_is_retried() {
     h.fake.acknowledge("token-21");
     let calls = h.fake.wait_for_calls(2, Duration::from_secs(5)).await;
     let edit = calls.iter().find(|c| c.status == 200).expect("the edit, retried");
-    assert_eq!(edit.files[0].data, b"hello, discord");
+    assert_eq!(edit.files[0].data, all_bytes());
     // An unknown token long after the interaction arrived is final.
     let old = regis::envelope::now_ms() - 60_000;
     let interaction: twilight_model::application::interaction::Interaction =
@@ -297,12 +205,12 @@ async fn files_go_by_multipart_and_decode_to_the_same_bytes() {
     let call = &calls[0];
     assert_eq!(call.files.len(), 1);
     assert_eq!(call.files[0].field, "files[0]");
-    assert_eq!(call.files[0].filename, "hello.txt");
-    assert_eq!(call.files[0].data, b"hello, discord");
+    assert_eq!(call.files[0].filename, "bytes.bin");
+    assert_eq!(call.files[0].data, all_bytes());
     let payload = call.json.as_ref().unwrap();
     assert_eq!(payload["content"], "a file");
-    assert_eq!(payload["embeds"][0]["image"]["url"], "attachment://hello.txt");
-    assert_eq!(payload["attachments"][0]["filename"], "hello.txt");
+    assert_eq!(payload["embeds"][0]["image"]["url"], "attachment://bytes.bin");
+    assert_eq!(payload["attachments"][0]["filename"], "bytes.bin");
 }
 
 #[tokio::test]

@@ -1,0 +1,144 @@
+//! What the Discord tests share: a plugin whose commands exercise every way of answering and
+//! every connector verb.
+
+use regis::prelude::*;
+use std::time::Duration;
+
+/// Commands exercising every way of answering and every connector verb.
+pub struct Probe;
+
+#[plugin]
+impl Probe {
+    /// Answer at once.
+    #[command]
+    async fn quick(&self, _ctx: &Ctx) -> Result<&'static str> {
+        Ok("quick answer")
+    }
+
+    /// Answer after a while.
+    ///
+    /// # Arguments
+    /// * `ms` - how long
+    #[command]
+    async fn slow(&self, _ctx: &Ctx, ms: u64) -> Result<String> {
+        tokio::time::sleep(Duration::from_millis(ms)).await;
+        Ok("slow answer".into())
+    }
+
+    /// Send a file.
+    #[command]
+    async fn file(&self, _ctx: &Ctx) -> Result<Reply> {
+        Ok(Reply::text("a file")
+            .embed(Embed::titled("File").image("attachment://bytes.bin"))
+            .attach(Attachment::new("bytes.bin", all_bytes())))
+    }
+
+    /// Upload a file without text.
+    #[command]
+    async fn upload(&self, ctx: &Ctx) -> Result<()> {
+        ctx.upload("bytes.bin", all_bytes()).await?;
+        Ok(())
+    }
+
+    /// Whisper to the author.
+    #[command]
+    async fn psst(&self, ctx: &Ctx) -> Result<&'static str> {
+        ctx.whisper(&ctx.author().id, "a secret").await?;
+        Ok("sent you a DM")
+    }
+
+    /// Say something in a channel.
+    ///
+    /// # Arguments
+    /// * `channel` - where
+    #[command]
+    async fn announce(&self, ctx: &Ctx, channel: String) -> Result<()> {
+        ctx.say(&channel, "announcement").await?;
+        Ok(())
+    }
+
+    /// Paint in a colour.
+    ///
+    /// # Arguments
+    /// * `colour` - the colour
+    #[command]
+    async fn paint(&self, _ctx: &Ctx, #[autocomplete = "colours"] colour: String) -> Result<String> {
+        Ok(format!("painted {colour}"))
+    }
+
+    async fn colours(&self, _ctx: &Ctx, partial: &str) -> Result<Vec<String>> {
+        Ok(["red", "green", "grey"].iter().filter(|c| c.starts_with(partial)).map(|c| c.to_string()).collect())
+    }
+
+    /// Offer buttons.
+    #[command]
+    async fn menu(&self, _ctx: &Ctx) -> Result<Reply> {
+        Ok(Reply::text("pick one").button("Red", "pick:red").button("Blue", "pick:blue"))
+    }
+
+    #[component("pick")]
+    async fn pick(&self, ctx: &Ctx, id: &str) -> Result<String> {
+        Ok(format!("{} picked {}", ctx.author().name, id.trim_start_matches("pick:")))
+    }
+
+    /// Look a user or channel up.
+    ///
+    /// # Arguments
+    /// * `kind` - user or channel
+    /// * `id` - the id
+    #[command]
+    async fn lookup(&self, ctx: &Ctx, kind: String, id: String) -> Result<String> {
+        Ok(match kind.as_str() {
+            "user" => ctx.user(&id).await?.map(|u| format!("user {}", u.name)).unwrap_or("no such user".into()),
+            _ => ctx.channel(&id).await?.map(|c| format!("channel {}", c.name)).unwrap_or("no such channel".into()),
+        })
+    }
+
+    /// Answer only to the invoker.
+    #[command]
+    async fn secret(&self, _ctx: &Ctx) -> Result<Reply> {
+        Ok(Reply::text("for your eyes").ephemeral())
+    }
+
+    /// Answer twice.
+    #[command]
+    async fn twice(&self, ctx: &Ctx) -> Result<&'static str> {
+        ctx.reply("one").await?;
+        Ok("two")
+    }
+
+    /// Answer nothing.
+    #[command]
+    async fn silent(&self, _ctx: &Ctx) -> Result<()> {
+        Ok(())
+    }
+
+    /// Fail after the deadline.
+    #[command]
+    async fn boom(&self, _ctx: &Ctx) -> Result<String> {
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        Err("the reactor is offline".into())
+    }
+
+    /// Defer explicitly, then answer.
+    #[command]
+    async fn later(&self, ctx: &Ctx) -> Result<&'static str> {
+        ctx.defer().await?;
+        Ok("deferred answer")
+    }
+
+    /// Greet a user.
+    ///
+    /// # Arguments
+    /// * `user` - who
+    #[command]
+    async fn greet(&self, _ctx: &Ctx, user: UserRef) -> Result<String> {
+        Ok(format!("hello {} ({})", user.name, user.id))
+    }
+}
+
+/// The bytes of the test file: 70,000 of them, every value, so that nothing is lost or
+/// re-encoded on the way.
+pub fn all_bytes() -> Vec<u8> {
+    (0..=255u8).cycle().take(70_000).collect()
+}
