@@ -171,7 +171,7 @@ fn flatten_quad(p0: (f32, f32), p1: (f32, f32), p2: (f32, f32), out: &mut Vec<(f
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::colour::palette;
+    use crate::colour::{palette, Palette};
     use crate::geometry::design;
     use tiny_skia::{Color, FillRule, Paint, PathBuilder, Transform};
 
@@ -198,17 +198,24 @@ mod tests {
         pixmap
     }
 
+    /// A varied design, palette and canvas size for `seed`: both styles, 3–20-fold symmetry,
+    /// 4–19 rings, landscape and portrait sizes with odd dimensions.
+    fn test_case(seed: u64) -> (Design, Palette, u32, u32) {
+        let style = if seed.is_multiple_of(2) { Style::Fill } else { Style::Bezier };
+        let sym = 3 + (seed as u32 * 7) % 18;
+        let rings = 4 + (seed as u32 * 5) % 16;
+        let d = design(seed, sym, rings, style);
+        let p = palette(&mut fastrand::Rng::with_seed(seed), rings as usize);
+        let (w, h) = if seed.is_multiple_of(3) { (400, 300) } else { (257, 391) };
+        (d, p, w, h)
+    }
+
     /// Our rasteriser must agree with tiny-skia: no pixel differs by more
     /// than tiny-skia's own supersampling error, and few by more than 8.
     #[test]
     fn rasterizer_matches_tiny_skia() {
         for seed in 0..16u64 {
-            let style = if seed % 2 == 0 { Style::Fill } else { Style::Bezier };
-            let sym = 3 + (seed as u32 * 7) % 18;
-            let rings = 4 + (seed as u32 * 5) % 16;
-            let d = design(seed, sym, rings, style);
-            let p = palette(&mut fastrand::Rng::with_seed(seed), rings as usize);
-            let (w, h) = if seed % 3 == 0 { (400, 300) } else { (257, 391) };
+            let (d, p, w, h) = test_case(seed);
             let ours = draw(&d, &p.rings, p.background, w, h).expect("draw");
             let theirs = draw_reference(&d, &p.rings, p.background, w, h);
             let mut differ = 0usize;
@@ -233,18 +240,13 @@ mod tests {
     fn skipping_covered_pixels_changes_nothing() {
         let mut skipped_any = false;
         for seed in 0..24u64 {
-            let style = if seed % 2 == 0 { Style::Fill } else { Style::Bezier };
-            let sym = 3 + (seed as u32 * 7) % 18;
-            let rings = 4 + (seed as u32 * 5) % 16;
-            let d = design(seed, sym, rings, style);
-            let p = palette(&mut fastrand::Rng::with_seed(seed), rings as usize);
-            let (w, h) = if seed % 3 == 0 { (400, 300) } else { (257, 391) };
+            let (d, p, w, h) = test_case(seed);
             let fast = draw_with(&d, &p.rings, p.background, w, h, true).expect("draw");
             let slow = draw_with(&d, &p.rings, p.background, w, h, false).expect("draw");
             assert!(fast.data() == slow.data(), "seed {seed}: skipping changed pixels");
             let frame = Frame::new(&d, w, h);
             let mut poly = Vec::new();
-            polygon(&d.rings[0], sym, style, frame, &mut poly);
+            polygon(&d.rings[0], d.symmetry, d.style, frame, &mut poly);
             skipped_any |= inscribed(&poly, (frame.cx, frame.cy)) > 2.0 * SKIP_MARGIN;
         }
         assert!(skipped_any, "test never exercised skipping");

@@ -273,29 +273,19 @@ impl DiscordConnector {
         self.retrying(handle, "edit response", || {
             let client = self.http.interaction(app);
             let content = content.as_deref().or(Some(""));
+            // The original response and follow-ups are edited by two request types of one shape.
+            macro_rules! edit {
+                ($request:expr) => {{
+                    let mut req = $request.content(content).embeds(Some(&embeds)).components(Some(&components));
+                    if !files.is_empty() {
+                        req = req.attachments(&files);
+                    }
+                    req.into_future()
+                }};
+            }
             match message_id {
-                None => {
-                    let mut req = client
-                        .update_response(&handle.token)
-                        .content(content)
-                        .embeds(Some(&embeds))
-                        .components(Some(&components));
-                    if !files.is_empty() {
-                        req = req.attachments(&files);
-                    }
-                    req.into_future()
-                }
-                Some(mid) => {
-                    let mut req = client
-                        .update_followup(&handle.token, mid)
-                        .content(content)
-                        .embeds(Some(&embeds))
-                        .components(Some(&components));
-                    if !files.is_empty() {
-                        req = req.attachments(&files);
-                    }
-                    req.into_future()
-                }
+                None => edit!(client.update_response(&handle.token)),
+                Some(mid) => edit!(client.update_followup(&handle.token, mid)),
             }
         })
         .await
