@@ -425,6 +425,24 @@ async fn a_cloudflare_ban_holds_everything() {
 }
 
 #[tokio::test]
+async fn a_long_ban_is_not_waited_out_request_by_request() {
+    let h = harness().await;
+    let path = format!("/channels/{CHANNEL_ID}/messages");
+    h.fake.fail_next_on(&path, Failure::Banned { retry_after: 3600 });
+    h.say(4_300, "!quick");
+    let banned = h.call("the ban", |c| c.status == 429).await;
+    h.say(4_301, "!quick");
+    h.gateway.dispatch("INTERACTION_CREATE", interaction(7_300, "quick", json!([]))).unwrap();
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    // Nothing more reached Discord: the requests were refused at once (503 from the
+    // forwarder), not held past the client's timeout and not sent.
+    let after: Vec<Call> = h.fake.calls().into_iter().filter(|c| c.at > banned.at).collect();
+    assert!(after.is_empty(), "{after:#?}");
+    assert_eq!(h.rest.global_rate_limits(), 1);
+    h.stop().await.unwrap();
+}
+
+#[tokio::test]
 async fn shards_follow_discords_recommendation() {
     let h = start(GatewayOptions::default(), 2, "fake-bot-token").await;
     h.gateway.wait_ready(2, WAIT).await;

@@ -284,7 +284,8 @@ impl Gateway {
 }
 
 /// `GET /gateway/bot`, retried with backoff until it answers (Discord may be unreachable for
-/// a while when the bot starts); a refused token (401) is final.
+/// a while when the bot starts); a refused token (401, or the shared client's memory of an
+/// earlier 401) is final.
 async fn gateway_bot(
     http: &twilight_http::Client,
 ) -> Result<twilight_model::gateway::connection_info::BotConnectionInfo, GatewayError> {
@@ -296,12 +297,15 @@ async fn gateway_bot(
                 Err(e) => e.to_string(),
             },
             Err(e) => {
-                if let twilight_http::error::ErrorType::Response { status, .. } = e.kind() {
-                    if status.get() == 401 {
-                        return Err(GatewayError::GatewayBot(
-                            "Discord refused the bot token (401); check DISCORD_TOKEN".into(),
-                        ));
-                    }
+                let refused = match e.kind() {
+                    twilight_http::error::ErrorType::Response { status, .. } => status.get() == 401,
+                    twilight_http::error::ErrorType::Unauthorized => true,
+                    _ => false,
+                };
+                if refused {
+                    return Err(GatewayError::GatewayBot(
+                        "Discord refused the bot token (401); check DISCORD_TOKEN".into(),
+                    ));
                 }
                 e.to_string()
             }

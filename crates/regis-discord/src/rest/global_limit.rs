@@ -9,8 +9,14 @@
 //! this gate: a forwarder on a loopback port that relays every request and, after such a 429,
 //! holds every request until the wait is over.
 //!
-//! As on Discord, interaction endpoints (`/interactions/...`, `/webhooks/...`) are not bound
-//! by the bot's global limit and pass a global hold; a Cloudflare ban holds everything.
+//! The global limit is the bot's: requests without the bot token (interaction callbacks,
+//! edits and follow-ups, which Discord exempts from it) pass a global hold. A Cloudflare ban,
+//! or a global 429 on such a request (the address's limit, then), holds everything.
+//!
+//! A request is read whole before it is held (so that one whose client gave up is dropped,
+//! not sent late), is held at most [`LONGEST_HOLD`] (longer, and the client would time out
+//! and retry: it gets a 503 saying how long the hold lasts instead), and when a hold ends the
+//! held requests go out 20 ms apart, within the global 50 per second.
 
 use axum::body::Body;
 use axum::extract::{Request, State};
@@ -29,8 +35,19 @@ use tokio::time::Instant;
 /// The HTTP client that reaches Discord (or whatever `api_url` names).
 type Upstream = Client<hyper_rustls::HttpsConnector<HttpConnector>, Body>;
 
-/// Wait used when a 429 says neither `Retry-After` nor `retry_after`.
+/// Wait used when a global 429 says neither `Retry-After` nor `retry_after`.
 const DEFAULT_WAIT: Duration = Duration::from_secs(1);
+
+/// Wait used when a ban says no `Retry-After` (Cloudflare's bans last up to an hour).
+const DEFAULT_BAN_WAIT: Duration = Duration::from_secs(60);
+
+/// The longest a request is held; well within the client's timeout
+/// ([`CLIENT_TIMEOUT`](super::CLIENT_TIMEOUT)), so that it does not give up on a request
+/// that is then sent.
+pub(crate) const LONGEST_HOLD: Duration = Duration::from_secs(5);
+
+/// Spacing of the requests let out when a hold ends: Discord's global 50 per second.
+const RELEASE_SPACING: Duration = Duration::from_millis(20);
 
 /// Headers of one connection, not of the request (and `Host`, which names the forwarder): not
 /// relayed, so that each side frames its own connection (HTTP/2 to Discord forbids them).
@@ -72,6 +89,8 @@ struct GateState {
     origin: String,
     upstream: OnceLock<Upstream>,
     holds: Mutex<Holds>,
+    /// When the next request let out after a hold may go.
+    next_release: Mutex<Instant>,
     global_limits: AtomicU64,
 }
 
@@ -104,6 +123,7 @@ impl GlobalLimitGate {
             origin,
             upstream: OnceLock::new(),
             holds: Mutex::new(Holds::default()),
+            next_release: Mutex::new(Instant::now()),
             global_limits: AtomicU64::new(0),
         });
         let app = Router::new().fallback(forward).with_state(Arc::clone(&state));
@@ -124,12 +144,6 @@ impl GlobalLimitGate {
     pub(crate) fn global_limits(&self) -> u64 {
         self.state.global_limits.load(Ordering::Relaxed)
     }
-}
-
-/// Whether Discord exempts `path` (`/api/v10/...`) from the bot's global limit.
-fn is_interaction(path: &str) -> bool {
-    let path = path.strip_prefix("/api/v10/").unwrap_or(path.trim_start_matches('/'));
-    path.starts_with("webhooks") || path.starts_with("interactions")
 }
 
 /// What a 429 holds, by its headers.
@@ -156,8 +170,8 @@ fn hold_of(headers: &HeaderMap) -> Hold {
 }
 
 /// The wait a 429 asks for: `retry_after` in the JSON body (seconds, with a fraction), else
-/// the `Retry-After` header (whole seconds).
-fn wait_of(headers: &HeaderMap, body: &[u8]) -> Duration {
+/// the `Retry-After` header (whole seconds), else `default`.
+fn wait_of(headers: &HeaderMap, body: &[u8], default: Duration) -> Duration {
     let from_body = serde_json::from_slice::<serde_json::Value>(body)
         .ok()
         .and_then(|v| v.get("retry_after").and_then(serde_json::Value::as_f64));
@@ -167,7 +181,7 @@ fn wait_of(headers: &HeaderMap, body: &[u8]) -> Duration {
         .or_else(from_header)
         .filter(|s| s.is_finite() && *s >= 0.0)
         .map(|s| Duration::from_secs_f64(s.min(24.0 * 3600.0)))
-        .unwrap_or(DEFAULT_WAIT)
+        .unwrap_or(default)
 }
 
 impl GateState {
@@ -186,19 +200,37 @@ impl GateState {
         })
     }
 
-    /// Waits until no hold applies to a request of this kind.
-    async fn wait_open(&self, interaction: bool) {
+    /// Waits until no hold applies to a request with (`bot`) or without the bot token, then,
+    /// if it was held, for its turn among the held ones. `Err` with the time left when the
+    /// hold lasts longer than [`LONGEST_HOLD`].
+    async fn wait_open(&self, bot: bool) -> Result<(), Duration> {
+        let mut held = false;
         loop {
             let until = {
                 let holds = self.holds.lock().unwrap_or_else(|e| e.into_inner());
-                let bot = if interaction { None } else { holds.bot };
-                bot.max(holds.everything)
+                let bot_hold = if bot { holds.bot } else { None };
+                bot_hold.max(holds.everything)
             };
+            let now = Instant::now();
             match until {
-                Some(until) if until > Instant::now() => tokio::time::sleep_until(until).await,
-                _ => return,
+                Some(until) if until > now && until - now > LONGEST_HOLD => return Err(until - now),
+                Some(until) if until > now => {
+                    held = true;
+                    tokio::time::sleep_until(until).await;
+                }
+                _ => break,
             }
         }
+        if held {
+            let turn = {
+                let mut next = self.next_release.lock().unwrap_or_else(|e| e.into_inner());
+                let turn = (*next).max(Instant::now());
+                *next = turn + RELEASE_SPACING;
+                turn
+            };
+            tokio::time::sleep_until(turn).await;
+        }
+        Ok(())
     }
 
     fn hold(&self, hold: &Hold, wait: Duration) {
@@ -209,24 +241,35 @@ impl GateState {
     }
 }
 
-async fn forward(State(gate): State<Arc<GateState>>, mut request: Request) -> Response {
-    let interaction = is_interaction(request.uri().path());
-    // For log lines: interaction tokens are secrets.
-    let path = crate::redact_tokens(request.uri().path());
-    gate.wait_open(interaction).await;
-    let target = format!("{}{}", gate.origin, request.uri().path_and_query().map_or("/", |p| p.as_str()));
+async fn forward(State(gate): State<Arc<GateState>>, request: Request) -> Response {
+    let (mut parts, body) = request.into_parts();
+    // Interaction callbacks, edits and follow-ups go without the bot token.
+    let bot = parts.headers.contains_key(header::AUTHORIZATION);
+    // For log lines and errors: interaction tokens are secrets.
+    let path = crate::redact_tokens(parts.uri.path());
+    // Read it whole first: a client that gives up on a held request is then noticed (and the
+    // request dropped) instead of its request going out late, beside the client's retry.
+    let body = match body.collect().await {
+        Ok(body) => body.to_bytes(),
+        Err(e) => return error(StatusCode::BAD_REQUEST, &format!("cannot read the request: {e}")),
+    };
+    if let Err(left) = gate.wait_open(bot).await {
+        let message = format!("held by Discord's global rate limit for another {:.1} s", left.as_secs_f64());
+        return error(StatusCode::SERVICE_UNAVAILABLE, &message);
+    }
+    let target = format!("{}{}", gate.origin, parts.uri.path_and_query().map_or("/", |p| p.as_str()));
     match target.parse::<Uri>() {
-        Ok(uri) => *request.uri_mut() = uri,
-        Err(e) => return bad_gateway(&format!("bad upstream URL {target}: {e}")),
+        Ok(uri) => parts.uri = uri,
+        Err(e) => return error(StatusCode::BAD_GATEWAY, &format!("bad upstream URL for {path}: {e}")),
     }
     for name in HOP_BY_HOP {
-        request.headers_mut().remove(name);
+        parts.headers.remove(name);
     }
-    let response = match gate.upstream().request(request).await {
+    let response = match gate.upstream().request(Request::from_parts(parts, Body::from(body))).await {
         Ok(response) => response,
         Err(e) => {
             tracing::warn!(error = %e, path = %path, "cannot reach Discord");
-            return bad_gateway(&format!("cannot reach Discord: {e}"));
+            return error(StatusCode::BAD_GATEWAY, &format!("cannot reach Discord: {e}"));
         }
     };
     let (mut parts, body) = response.into_parts();
@@ -242,9 +285,10 @@ async fn forward(State(gate): State<Arc<GateState>>, mut request: Request) -> Re
         Err(_) => Default::default(),
     };
     if hold != Hold::Route {
-        let wait = wait_of(&parts.headers, &bytes);
+        let hold = if bot { hold } else { Hold::Everything };
+        let default = if hold == Hold::Everything { DEFAULT_BAN_WAIT } else { DEFAULT_WAIT };
+        let wait = wait_of(&parts.headers, &bytes, default);
         gate.global_limits.fetch_add(1, Ordering::Relaxed);
-        let hold = if interaction { Hold::Everything } else { hold };
         tracing::warn!(path = %path, wait_ms = wait.as_millis() as u64, scope = ?hold, "Discord's global rate limit: holding requests until it resets");
         gate.hold(&hold, wait);
     }
@@ -252,9 +296,10 @@ async fn forward(State(gate): State<Arc<GateState>>, mut request: Request) -> Re
     Response::from_parts(parts, Body::from(bytes))
 }
 
-fn bad_gateway(message: &str) -> Response {
+/// An answer of the forwarder's own, in Discord's error shape.
+fn error(status: StatusCode, message: &str) -> Response {
     let body = serde_json::json!({ "message": message, "code": 0 });
-    (StatusCode::BAD_GATEWAY, axum::Json(body)).into_response()
+    (status, axum::Json(body)).into_response()
 }
 
 #[cfg(test)]
@@ -281,17 +326,27 @@ mod tests {
     #[test]
     fn waits_prefer_the_precise_body() {
         let h = headers(&[("retry-after", "65")]);
-        assert_eq!(wait_of(&h, br#"{"retry_after": 64.57, "global": true}"#), Duration::from_secs_f64(64.57));
-        assert_eq!(wait_of(&h, b"<html>banned</html>"), Duration::from_secs(65));
-        assert_eq!(wait_of(&HeaderMap::new(), br#"{"retry_after": -1}"#), DEFAULT_WAIT);
-        assert_eq!(wait_of(&HeaderMap::new(), b""), DEFAULT_WAIT);
+        let wait = |h: &HeaderMap, body: &[u8]| wait_of(h, body, DEFAULT_WAIT);
+        assert_eq!(wait(&h, br#"{"retry_after": 64.57, "global": true}"#), Duration::from_secs_f64(64.57));
+        assert_eq!(wait(&h, b"<html>banned</html>"), Duration::from_secs(65));
+        assert_eq!(wait(&HeaderMap::new(), br#"{"retry_after": -1}"#), DEFAULT_WAIT);
+        assert_eq!(wait(&HeaderMap::new(), b""), DEFAULT_WAIT);
     }
 
-    #[test]
-    fn interaction_endpoints_are_exempt() {
-        assert!(is_interaction("/api/v10/interactions/1/tok/callback"));
-        assert!(is_interaction("/api/v10/webhooks/1/tok/messages/@original"));
-        assert!(!is_interaction("/api/v10/channels/1/messages"));
+    #[tokio::test(start_paused = true)]
+    async fn holds_end_in_turn_and_long_ones_are_refused() {
+        let gate = GlobalLimitGate::start("http://127.0.0.1:9".into()).unwrap();
+        let state = &gate.state;
+        assert_eq!(state.wait_open(true).await, Ok(()), "nothing held");
+        state.hold(&Hold::Bot, Duration::from_secs(2));
+        let start = Instant::now();
+        assert_eq!(state.wait_open(false).await, Ok(()), "requests without the token pass");
+        assert_eq!(start.elapsed(), Duration::ZERO);
+        let (a, b) = tokio::join!(state.wait_open(true), state.wait_open(true));
+        assert_eq!((a, b), (Ok(()), Ok(())));
+        assert_eq!(start.elapsed(), Duration::from_secs(2) + RELEASE_SPACING, "the second goes 20 ms after the first");
+        state.hold(&Hold::Everything, Duration::from_secs(60));
+        assert_eq!(state.wait_open(false).await, Err(Duration::from_secs(60)), "a ban is not waited out");
     }
 
     #[tokio::test]

@@ -23,6 +23,9 @@ use twilight_http::Client;
 use twilight_model::id::marker::{ApplicationMarker, ChannelMarker, UserMarker};
 use twilight_model::id::Id;
 
+/// How long a REST request may take, a hold of the global-limit gate included.
+pub(crate) const CLIENT_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// Discord's REST API base URL.
 pub const DEFAULT_API_URL: &str = "https://discord.com/api/v10";
 
@@ -98,18 +101,22 @@ pub(crate) fn api_origin(url: &str) -> Result<String, RestError> {
         return Err(bad());
     }
     let (host, path) = rest.split_once('/').ok_or_else(bad)?;
-    if host.is_empty() || path.trim_end_matches('/') != "api/v10" {
+    if host.is_empty() || host.contains('@') || path.trim_end_matches('/') != "api/v10" {
         return Err(bad());
     }
-    Ok(format!("{scheme}://{host}"))
+    let origin = format!("{scheme}://{host}");
+    match origin.parse::<axum::http::Uri>() {
+        Ok(uri) if uri.authority().is_some_and(|a| a.as_str() == host) => Ok(origin),
+        _ => Err(bad()),
+    }
 }
 
 /// A twilight-http client for `api_url` with `token`, sending through a [`global_limit`] gate
-/// (which it needs alive), with the crypto provider installed and a 10 s timeout.
+/// (which it needs alive), with the crypto provider installed and [`CLIENT_TIMEOUT`].
 fn client(api_url: &str, token: Option<&str>) -> Result<(Client, global_limit::GlobalLimitGate), RestError> {
     crate::install_crypto_provider();
     let gate = global_limit::GlobalLimitGate::start(api_origin(api_url)?)?;
-    let mut builder = Client::builder().timeout(Duration::from_secs(10)).proxy(gate.host(), true);
+    let mut builder = Client::builder().timeout(CLIENT_TIMEOUT).proxy(gate.host(), true);
     if let Some(token) = token {
         builder = builder.token(token.to_string());
     }
@@ -483,6 +490,8 @@ mod tests {
         assert!(api_origin("ftp://x/api/v10").is_err());
         assert!(api_origin("https://x/api/v9").is_err());
         assert!(api_origin("https:///api/v10").is_err());
+        assert!(api_origin("https://disc ord.com/api/v10").is_err());
+        assert!(api_origin("https://user@discord.com/api/v10").is_err());
     }
 
     #[test]
