@@ -6,7 +6,7 @@
 
 use super::connector::{close, Gates, Phase};
 use crate::convert;
-use crate::interactions::{first_response, FirstResponse, Pending};
+use crate::interactions::{first_response, FirstResponse};
 use crate::rest::DiscordConnector;
 use regis_core::Ingress;
 use std::sync::Arc;
@@ -23,7 +23,6 @@ pub(crate) const DEADLINE: Duration = Duration::from_secs(3);
 /// What answering an interaction needs.
 pub(crate) struct Answerer {
     pub(crate) rest: Arc<DiscordConnector>,
-    pub(crate) pending: Arc<Pending>,
     pub(crate) gates: Arc<Gates>,
     pub(crate) ingress: Ingress,
     pub(crate) budget: Duration,
@@ -64,7 +63,7 @@ impl Answerer {
                 close(&gate);
             })
         };
-        let first = first_response(&self.pending, &self.ingress, envelope, self.budget).await;
+        let first = first_response(&self.rest.pending(), &self.ingress, envelope, self.budget).await;
         closer.abort();
         close(&gate);
         let response = match first {

@@ -213,7 +213,6 @@ impl Gateway {
             ConfigBuilder::new(self.config.token.clone(), self.config.intents).proxy_url(url).queue(queue).build();
         let answerer = Arc::new(Answerer {
             rest: Arc::clone(&self.rest),
-            pending: self.rest.pending(),
             gates: Arc::clone(&self.gates),
             ingress: ingress.clone(),
             budget: self.config.budget,
@@ -425,5 +424,12 @@ mod tests {
     #[test]
     fn debug_hides_the_token() {
         assert!(!format!("{:?}", GatewayConfig::new("very-secret")).contains("very-secret"));
+    }
+
+    #[tokio::test]
+    async fn the_rest_client_must_carry_the_token() {
+        let rest = Arc::new(DiscordConnector::new(crate::RestConfig::default()).unwrap());
+        let refused = Gateway::new(GatewayConfig::new("t"), rest).err().map(|e| e.to_string());
+        assert_eq!(refused.as_deref(), Some("the Gateway connector's REST client needs a bot token (DISCORD_TOKEN)"));
     }
 }

@@ -6,7 +6,7 @@
 //! than twilight assumes) or with no rate-limit headers at all (a Cloudflare ban after too many
 //! invalid requests), twilight retries the request at once. Discord's rules say to send
 //! nothing until `Retry-After` has passed, so the twilight client talks to Discord through
-//! this gate: a forwarder on a loopback port that relays every request and, after such a 429,
+//! this forwarder on a loopback port that relays every request and, after such a 429,
 //! holds every request until the wait is over.
 //!
 //! The global limit is the bot's: requests without the bot token (interaction callbacks,
@@ -64,9 +64,9 @@ const HOP_BY_HOP: [header::HeaderName; 7] = [
 /// Largest 429 body read to find `retry_after`.
 const MAX_429_BODY: usize = 64 * 1024;
 
-/// Why the gate could not start.
+/// Why the forwarder could not start.
 #[derive(Debug, thiserror::Error)]
-pub enum GateError {
+pub enum ForwarderError {
     /// It was started outside a Tokio runtime.
     #[error("the Discord REST client must be created inside a Tokio runtime")]
     NoRuntime,
@@ -84,7 +84,7 @@ struct Holds {
     everything: Option<Instant>,
 }
 
-struct GateState {
+struct ForwarderState {
     /// `http://HOST` or `https://HOST` of the API URL.
     origin: String,
     upstream: OnceLock<Upstream>,
@@ -94,24 +94,24 @@ struct GateState {
     global_limits: AtomicU64,
 }
 
-/// A running gate; dropping it stops the forwarder.
-pub(crate) struct GlobalLimitGate {
+/// A running forwarder; dropping it stops it.
+pub(crate) struct GlobalLimitForwarder {
     addr: SocketAddr,
-    state: Arc<GateState>,
+    state: Arc<ForwarderState>,
     task: tokio::task::JoinHandle<()>,
 }
 
-impl Drop for GlobalLimitGate {
+impl Drop for GlobalLimitForwarder {
     fn drop(&mut self) {
         self.task.abort();
     }
 }
 
-impl GlobalLimitGate {
-    /// Starts a gate in front of `origin` (`https://discord.com`, `http://127.0.0.1:9000`) on a
+impl GlobalLimitForwarder {
+    /// Starts a forwarder in front of `origin` (`https://discord.com`, `http://127.0.0.1:9000`) on a
     /// free loopback port.
-    pub(crate) fn start(origin: String) -> Result<Self, GateError> {
-        let runtime = tokio::runtime::Handle::try_current().map_err(|_| GateError::NoRuntime)?;
+    pub(crate) fn start(origin: String) -> Result<Self, ForwarderError> {
+        let runtime = tokio::runtime::Handle::try_current().map_err(|_| ForwarderError::NoRuntime)?;
         let listener = std::net::TcpListener::bind((std::net::Ipv4Addr::LOCALHOST, 0))?;
         listener.set_nonblocking(true)?;
         let addr = listener.local_addr()?;
@@ -119,7 +119,7 @@ impl GlobalLimitGate {
             let _entered = runtime.enter();
             tokio::net::TcpListener::from_std(listener)?
         };
-        let state = Arc::new(GateState {
+        let state = Arc::new(ForwarderState {
             origin,
             upstream: OnceLock::new(),
             holds: Mutex::new(Holds::default()),
@@ -129,10 +129,10 @@ impl GlobalLimitGate {
         let app = Router::new().fallback(forward).with_state(Arc::clone(&state));
         let task = runtime.spawn(async move {
             if let Err(e) = axum::serve(listener, app).await {
-                tracing::error!(error = %e, "the Discord REST gate stopped");
+                tracing::error!(error = %e, "the Discord REST forwarder stopped");
             }
         });
-        Ok(GlobalLimitGate { addr, state, task })
+        Ok(GlobalLimitForwarder { addr, state, task })
     }
 
     /// `127.0.0.1:PORT`, the host twilight-http sends to.
@@ -184,7 +184,7 @@ fn wait_of(headers: &HeaderMap, body: &[u8], default: Duration) -> Duration {
         .unwrap_or(default)
 }
 
-impl GateState {
+impl ForwarderState {
     fn upstream(&self) -> &Upstream {
         self.upstream.get_or_init(|| {
             use hyper_rustls::ConfigBuilderExt;
@@ -241,7 +241,7 @@ impl GateState {
     }
 }
 
-async fn forward(State(gate): State<Arc<GateState>>, request: Request) -> Response {
+async fn forward(State(forwarder): State<Arc<ForwarderState>>, request: Request) -> Response {
     let (mut parts, body) = request.into_parts();
     // Interaction callbacks, edits and follow-ups go without the bot token.
     let bot = parts.headers.contains_key(header::AUTHORIZATION);
@@ -253,11 +253,11 @@ async fn forward(State(gate): State<Arc<GateState>>, request: Request) -> Respon
         Ok(body) => body.to_bytes(),
         Err(e) => return error(StatusCode::BAD_REQUEST, &format!("cannot read the request: {e}")),
     };
-    if let Err(left) = gate.wait_open(bot).await {
+    if let Err(left) = forwarder.wait_open(bot).await {
         let message = format!("held by Discord's global rate limit for another {:.1} s", left.as_secs_f64());
         return error(StatusCode::SERVICE_UNAVAILABLE, &message);
     }
-    let target = format!("{}{}", gate.origin, parts.uri.path_and_query().map_or("/", |p| p.as_str()));
+    let target = format!("{}{}", forwarder.origin, parts.uri.path_and_query().map_or("/", |p| p.as_str()));
     match target.parse::<Uri>() {
         Ok(uri) => parts.uri = uri,
         Err(e) => return error(StatusCode::BAD_GATEWAY, &format!("bad upstream URL for {path}: {e}")),
@@ -265,7 +265,7 @@ async fn forward(State(gate): State<Arc<GateState>>, request: Request) -> Respon
     for name in HOP_BY_HOP {
         parts.headers.remove(name);
     }
-    let response = match gate.upstream().request(Request::from_parts(parts, Body::from(body))).await {
+    let response = match forwarder.upstream().request(Request::from_parts(parts, Body::from(body))).await {
         Ok(response) => response,
         Err(e) => {
             tracing::warn!(error = %e, path = %path, "cannot reach Discord");
@@ -288,9 +288,9 @@ async fn forward(State(gate): State<Arc<GateState>>, request: Request) -> Respon
         let hold = if bot { hold } else { Hold::Everything };
         let default = if hold == Hold::Everything { DEFAULT_BAN_WAIT } else { DEFAULT_WAIT };
         let wait = wait_of(&parts.headers, &bytes, default);
-        gate.global_limits.fetch_add(1, Ordering::Relaxed);
+        forwarder.global_limits.fetch_add(1, Ordering::Relaxed);
         tracing::warn!(path = %path, wait_ms = wait.as_millis() as u64, scope = ?hold, "Discord's global rate limit: holding requests until it resets");
-        gate.hold(&hold, wait);
+        forwarder.hold(&hold, wait);
     }
     parts.headers.remove(header::CONTENT_LENGTH);
     Response::from_parts(parts, Body::from(bytes))
@@ -335,8 +335,8 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn holds_end_in_turn_and_long_ones_are_refused() {
-        let gate = GlobalLimitGate::start("http://127.0.0.1:9".into()).unwrap();
-        let state = &gate.state;
+        let forwarder = GlobalLimitForwarder::start("http://127.0.0.1:9".into()).unwrap();
+        let state = &forwarder.state;
         assert_eq!(state.wait_open(true).await, Ok(()), "nothing held");
         state.hold(&Hold::Bot, Duration::from_secs(2));
         let start = Instant::now();
@@ -351,8 +351,9 @@ mod tests {
 
     #[tokio::test]
     async fn outside_a_runtime_it_says_so() {
-        assert!(GlobalLimitGate::start("http://127.0.0.1:9".into()).is_ok());
-        let outside = std::thread::spawn(|| GlobalLimitGate::start("http://127.0.0.1:9".into()).err()).join().unwrap();
-        assert!(matches!(outside, Some(GateError::NoRuntime)));
+        assert!(GlobalLimitForwarder::start("http://127.0.0.1:9".into()).is_ok());
+        let outside =
+            std::thread::spawn(|| GlobalLimitForwarder::start("http://127.0.0.1:9".into()).err()).join().unwrap();
+        assert!(matches!(outside, Some(ForwarderError::NoRuntime)));
     }
 }

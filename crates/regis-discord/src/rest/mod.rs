@@ -1,12 +1,12 @@
 //! Egress through Discord's REST API on twilight-http: interaction responses (edit of
 //! `@original`, follow-ups), and with a bot token channel messages, DMs and lookups.
 //! Requests go through twilight's rate limiter and, for Discord's global limit, through
-//! [`global_limit`]'s gate; interaction replies that fail are retried with backoff while the
+//! [`global_limit`]'s forwarder; interaction replies that fail are retried with backoff while the
 //! interaction token is still valid.
 
 mod global_limit;
 
-pub use global_limit::GateError;
+pub use global_limit::ForwarderError;
 
 use crate::convert::{self, InteractionHandle};
 use crate::pending::{Answer, Pending, Route, TOKEN_LIFETIME};
@@ -23,7 +23,7 @@ use twilight_http::Client;
 use twilight_model::id::marker::{ApplicationMarker, ChannelMarker, UserMarker};
 use twilight_model::id::Id;
 
-/// How long a REST request may take, a hold of the global-limit gate included.
+/// How long a REST request may take, a hold of the global-limit forwarder included.
 pub(crate) const CLIENT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Discord's REST API base URL.
@@ -84,7 +84,7 @@ pub enum RestError {
     NeedsToken(&'static str),
     /// The client could not start.
     #[error(transparent)]
-    Start(#[from] GateError),
+    Start(#[from] ForwarderError),
 }
 
 impl From<RestError> for ConnectorError {
@@ -111,16 +111,16 @@ pub(crate) fn api_origin(url: &str) -> Result<String, RestError> {
     }
 }
 
-/// A twilight-http client for `api_url` with `token`, sending through a [`global_limit`] gate
+/// A twilight-http client for `api_url` with `token`, sending through a [`global_limit`] forwarder
 /// (which it needs alive), with the crypto provider installed and [`CLIENT_TIMEOUT`].
-fn client(api_url: &str, token: Option<&str>) -> Result<(Client, global_limit::GlobalLimitGate), RestError> {
+fn client(api_url: &str, token: Option<&str>) -> Result<(Client, global_limit::GlobalLimitForwarder), RestError> {
     crate::install_crypto_provider();
-    let gate = global_limit::GlobalLimitGate::start(api_origin(api_url)?)?;
-    let mut builder = Client::builder().timeout(CLIENT_TIMEOUT).proxy(gate.host(), true);
+    let forwarder = global_limit::GlobalLimitForwarder::start(api_origin(api_url)?)?;
+    let mut builder = Client::builder().timeout(CLIENT_TIMEOUT).proxy(forwarder.host(), true);
     if let Some(token) = token {
         builder = builder.token(token.to_string());
     }
-    Ok((builder.build(), gate))
+    Ok((builder.build(), forwarder))
 }
 
 /// The model of a successful lookup, `None` for a 404.
@@ -151,7 +151,7 @@ fn id<T>(text: &str) -> Result<Id<T>, RestError> {
 /// The Discord connector's egress (used by interactions and the Gateway alike).
 pub struct DiscordConnector {
     http: Client,
-    gate: global_limit::GlobalLimitGate,
+    forwarder: global_limit::GlobalLimitForwarder,
     has_token: bool,
     pending: Arc<Pending>,
     max_backoff: Duration,
@@ -162,10 +162,10 @@ pub struct DiscordConnector {
 impl DiscordConnector {
     /// A connector for the given REST settings; call it inside a Tokio runtime.
     pub fn new(config: RestConfig) -> Result<Self, RestError> {
-        let (http, gate) = client(&config.api_url, config.token.as_deref())?;
+        let (http, forwarder) = client(&config.api_url, config.token.as_deref())?;
         Ok(DiscordConnector {
             http,
-            gate,
+            forwarder,
             has_token: config.token.is_some(),
             pending: Arc::new(Pending::default()),
             max_backoff: config.max_backoff,
@@ -197,7 +197,7 @@ impl DiscordConnector {
     /// 429s from Discord's global limit (or a ban), after which every request was held until
     /// `retry_after` had passed.
     pub fn global_rate_limits(&self) -> u64 {
-        self.gate.global_limits()
+        self.forwarder.global_limits()
     }
 
     /// The twilight-http client, with the bot token if one was given.
@@ -214,7 +214,7 @@ impl DiscordConnector {
     /// expires, backing off after 5xx and transport errors, and after "Unknown Webhook" while
     /// the interaction is young (Discord may not have processed the deferral the HTTP
     /// endpoint just sent). 429s never get here: twilight-http retries them itself once its
-    /// rate limiter, or the global-limit gate, lets it.
+    /// rate limiter, or the global-limit forwarder, lets it.
     async fn retrying<F, Fut, T>(&self, handle: &InteractionHandle, what: &str, request: F) -> Result<T, RestError>
     where
         F: Fn() -> Fut,
