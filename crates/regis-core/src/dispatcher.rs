@@ -32,19 +32,19 @@ pub(crate) async fn run_worker(core: Arc<Core>) {
     core.stats.workers_alive.fetch_add(1, Ordering::Relaxed);
     let _guard = WorkerGuard(Arc::clone(&core));
     while let Some(delivery) = core.queue.pop().await {
-        let id = delivery.envelope.id.clone();
+        let (envelope, acknowledgement) = delivery.split();
+        let id = envelope.id.clone();
         if !core.first_delivery(&id) {
             core.stats.duplicates.fetch_add(1, Ordering::Relaxed);
             tracing::debug!(envelope = %id, "dropping redelivered envelope");
-            delivery.ack().await;
+            acknowledgement.ack().await;
             core.release_waiter(&id);
             continue;
         }
         core.begin();
-        let envelope = Arc::new(delivery.envelope.clone());
-        handle(&core, envelope).await;
+        handle(&core, Arc::new(envelope)).await;
         core.stats.handled.fetch_add(1, Ordering::Relaxed);
-        delivery.ack().await;
+        acknowledgement.ack().await;
         core.finish(&id);
     }
 }

@@ -37,7 +37,7 @@ pub use envelope::{ChannelRef, Envelope, EnvelopeKind, UserRef};
 pub use error::{Error, Result};
 pub use events::{Event, Subscription};
 pub use plugin::{BoxFuture, Migration, Plugin, PluginMeta};
-pub use queue::{Ack, Delivery, InProcessQueue, Queue, QueueError};
+pub use queue::{Ack, Acknowledgement, Delivery, InProcessQueue, Queue, QueueError};
 pub use rank::{Rank, RankError};
 pub use reply::{Attachment, Button, Embed, EmbedField, IntoReply, Reply};
 pub use storage::{Db, KvBackend, PluginStorage, StorageBackend, StorageError, Store};

@@ -42,7 +42,24 @@ impl Delivery {
 
     /// Acknowledges it.
     pub async fn ack(self) {
-        if let Some(ack) = self.ack {
+        self.split().1.ack().await;
+    }
+
+    /// The envelope, and what acknowledges it once handled (so the envelope can be moved
+    /// into the handler rather than copied).
+    pub fn split(self) -> (Envelope, Acknowledgement) {
+        (self.envelope, Acknowledgement(self.ack))
+    }
+}
+
+/// The acknowledgement of a [`Delivery`] whose envelope was taken out with
+/// [`Delivery::split`].
+pub struct Acknowledgement(Option<Box<dyn Ack>>);
+
+impl Acknowledgement {
+    /// Acknowledges the delivery.
+    pub async fn ack(self) {
+        if let Some(ack) = self.0 {
             ack.ack().await;
         }
     }
