@@ -78,9 +78,9 @@ pub enum ForwarderError {
 /// Until when requests are held.
 #[derive(Default)]
 struct Holds {
-    /// Requests counted against the bot's global limit (not interaction endpoints).
+    /// Requests with the bot token, counted against the bot's global limit.
     bot: Option<Instant>,
-    /// Every request (a 429 without rate-limit headers: Cloudflare's ban).
+    /// Every request (after Cloudflare's ban, or a global 429 on a request without the token).
     everything: Option<Instant>,
 }
 
@@ -115,10 +115,7 @@ impl GlobalLimitForwarder {
         let listener = std::net::TcpListener::bind((std::net::Ipv4Addr::LOCALHOST, 0))?;
         listener.set_nonblocking(true)?;
         let addr = listener.local_addr()?;
-        let listener = {
-            let _entered = runtime.enter();
-            tokio::net::TcpListener::from_std(listener)?
-        };
+        let listener = tokio::net::TcpListener::from_std(listener)?;
         let state = Arc::new(ForwarderState {
             origin,
             upstream: OnceLock::new(),
