@@ -72,6 +72,7 @@ async fn a_token_runs_the_gateway_and_never_reaches_the_logs() {
     let dir = tempfile::tempdir().unwrap();
     let gateway = FakeGateway::start_with(GatewayOptions { token: TOKEN.into(), ..GatewayOptions::default() }).await;
     let fake = FakeDiscord::start().await;
+    fake.set_bot(TOKEN, regis_testkit::fake_gateway::BOT_ID, "Regis");
     fake.set_gateway(&gateway.url(), 1);
     fake.require_callbacks(true);
     // The interactions endpoint runs beside the Gateway, on the same REST egress.
@@ -115,9 +116,15 @@ async fn a_refused_token_stops_the_process_with_a_clear_error() {
     let dir = tempfile::tempdir().unwrap();
     let gateway = FakeGateway::start_with(GatewayOptions { token: TOKEN.into(), ..GatewayOptions::default() }).await;
     let fake = FakeDiscord::start().await;
+    fake.set_bot(TOKEN, regis_testkit::fake_gateway::BOT_ID, "Regis");
     fake.set_gateway(&gateway.url(), 1);
     let started = Instant::now();
-    let child = regis(dir.path(), &fake, "not-the-token", &["run"]).spawn().unwrap();
+    // The Gateway URL and shard count configured: the IDENTIFY is the first thing refused.
+    let child = regis(dir.path(), &fake, "not-the-token", &["run"])
+        .env("REGIS_DISCORD_GATEWAY_URL", gateway.url())
+        .env("REGIS_DISCORD_SHARDS", "1")
+        .spawn()
+        .unwrap();
     let out = finish(child).await;
     let logs = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{logs}");
@@ -131,6 +138,7 @@ async fn a_refused_token_stops_the_process_with_a_clear_error() {
 async fn commands_sync_writes_only_differences() {
     let dir = tempfile::tempdir().unwrap();
     let fake = FakeDiscord::start().await;
+    fake.set_bot(TOKEN, regis_testkit::fake_gateway::BOT_ID, "Regis");
     let sync = |args: &[&str]| {
         let mut command = regis(dir.path(), &fake, TOKEN, args);
         command.env("DISCORD_APPLICATION_ID", "775799577604522054").env("REGIS_LOG", "warn");

@@ -66,6 +66,7 @@ async fn measure(gateway: &FakeGateway, fake: &FakeDiscord, first_id: u64) -> Fi
 async fn fakes() -> (FakeGateway, FakeDiscord) {
     let gateway = FakeGateway::start_with(GatewayOptions { token: TOKEN.into(), ..GatewayOptions::default() }).await;
     let fake = FakeDiscord::start().await;
+    fake.set_bot(TOKEN, regis_testkit::fake_gateway::BOT_ID, "Regis");
     fake.set_gateway(&gateway.url(), 1);
     (gateway, fake)
 }

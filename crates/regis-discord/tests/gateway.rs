@@ -32,10 +32,21 @@ struct Harness {
 }
 
 async fn start(options: GatewayOptions, shards: u64, token: &str) -> Harness {
+    start_with(options, shards, token, |_, _| {}).await
+}
+
+/// As `start`, with changes to the connector's configuration.
+async fn start_with(
+    options: GatewayOptions,
+    shards: u64,
+    token: &str,
+    configure: impl FnOnce(&mut GatewayConfig, &FakeGateway),
+) -> Harness {
     regis_discord::install_crypto_provider();
     let dir = tempfile::tempdir().unwrap();
-    let gateway = FakeGateway::start_with(options).await;
     let fake = FakeDiscord::start().await;
+    fake.set_bot(&options.token, options.bot_id, &options.bot_name);
+    let gateway = FakeGateway::start_with(options).await;
     fake.set_gateway(&gateway.url(), shards);
     fake.require_callbacks(true);
     let rest = Arc::new(
@@ -49,6 +60,7 @@ async fn start(options: GatewayOptions, shards: u64, token: &str) -> Harness {
     let mut config = GatewayConfig::new(token);
     config.budget = Duration::from_millis(300);
     config.identify_queue = IdentifyQueue::Unlimited;
+    configure(&mut config, &gateway);
     let connector = Gateway::new(config, Arc::clone(&rest)).unwrap();
     let bot = Bot::builder(CoreConfig::default())
         .storage(SqliteBackend::new(dir.path()))
@@ -459,8 +471,13 @@ async fn shards_follow_discords_recommendation() {
 
 #[tokio::test]
 async fn a_refused_token_stops_with_a_clear_error_and_no_retry() {
-    let h = start(GatewayOptions::default(), 1, "wrong-token").await;
-    // GET /gateway/bot is not checked by the fake; the Gateway refuses the IDENTIFY.
+    // With the Gateway URL and shard count configured, no REST call comes first: the Gateway
+    // refuses the IDENTIFY.
+    let h = start_with(GatewayOptions::default(), 1, "wrong-token", |config, gateway| {
+        config.gateway_url = Some(gateway.url());
+        config.shards = Some(1);
+    })
+    .await;
     let result = tokio::time::timeout(WAIT, h.task).await.expect("stops by itself").expect("no panic");
     let error = result.expect_err("4004 is fatal");
     assert!(matches!(error, GatewayError::Fatal { code: 4004, .. }), "{error:?}");
@@ -471,6 +488,43 @@ async fn a_refused_token_stops_with_a_clear_error_and_no_retry() {
     assert_eq!(h.gateway.received(2).len(), 1, "one IDENTIFY, no reconnect loop");
     assert_eq!(h.gateway.open_connections(), 0);
     h.bot.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_token_refused_by_rest_stops_before_connecting() {
+    let h = start(GatewayOptions::default(), 1, "wrong-token").await;
+    let result = tokio::time::timeout(WAIT, h.task).await.expect("stops by itself").expect("no panic");
+    let error = result.expect_err("a 401 is final");
+    assert!(matches!(error, GatewayError::GatewayBot(_)), "{error:?}");
+    assert!(error.to_string().contains("check DISCORD_TOKEN"), "{error}");
+    assert_eq!(h.fake.calls().iter().map(|c| (c.path.as_str(), c.status)).collect::<Vec<_>>(), [("/gateway/bot", 401)]);
+    assert!(h.gateway.records().is_empty(), "never connected");
+    h.bot.shutdown().await;
+}
+
+#[tokio::test]
+async fn without_the_message_content_intent_only_mentions_and_dms_are_commands() {
+    use twilight_gateway::Intents;
+    let h = start_with(GatewayOptions::default(), 1, "fake-bot-token", |config, _| {
+        config.intents = Intents::GUILDS | Intents::GUILD_MESSAGES | Intents::DIRECT_MESSAGES;
+    })
+    .await;
+    h.gateway.wait_ready(1, WAIT).await;
+    let path = format!("/channels/{CHANNEL_ID}/messages");
+    // Discord sends the guild message with its content emptied: no command.
+    h.say(8_000, "!ping");
+    h.say(8_001, &format!("<@{BOT_ID}> quick"));
+    h.call("the mention command", |c| content_is(c, &path, "quick answer")).await;
+    h.gateway
+        .dispatch("MESSAGE_CREATE", message_create(8_002, 42, None, (AUTHOR_ID, "Mason"), "!ping"))
+        .expect("DMs are seen");
+    h.call("the DM command", |c| content_is(c, "/channels/42/messages", "pong")).await;
+    assert!(h.posted("pong").iter().all(|c| c.path != path), "the prefix command in the guild was not seen");
+    // Reactions were not asked for: Discord does not send them.
+    let reaction = json!({ "user_id": AUTHOR_ID.to_string(), "channel_id": CHANNEL_ID.to_string(),
+        "message_id": "8000", "guild_id": GUILD_ID.to_string(), "emoji": { "id": null, "name": "👍" } });
+    assert_eq!(h.gateway.dispatch("MESSAGE_REACTION_ADD", reaction), None);
+    h.stop().await.unwrap();
 }
 
 #[tokio::test]

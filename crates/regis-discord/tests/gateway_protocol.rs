@@ -34,6 +34,10 @@ async fn send(socket: &mut Socket, payload: Value) {
     socket.send(Message::text(payload.to_string())).await.expect("send");
 }
 
+/// Guilds, guild messages and DM typing: the TYPING_START events these tests dispatch (no
+/// guild) need the last.
+const WITH_DM_TYPING: u64 = 513 | (1 << 14);
+
 fn identify(token: &str, intents: u64) -> Value {
     let mut payload: Value = serde_json::from_str(IDENTIFY).unwrap();
     payload["d"]["token"] = json!(token);
@@ -63,7 +67,7 @@ async fn hello_identify_ready_and_heartbeat_ack() {
     let mut socket = connect(&gateway.url()).await;
     let hello = next(&mut socket).await.unwrap();
     assert_eq!(hello, json!({ "op": 10, "d": { "heartbeat_interval": 45000 } }));
-    send(&mut socket, identify("fake-bot-token", 513)).await;
+    send(&mut socket, identify("fake-bot-token", WITH_DM_TYPING)).await;
     let ready = next(&mut socket).await.unwrap();
     assert_eq!((ready["op"].as_u64(), ready["t"].as_str(), ready["s"].as_u64()), (Some(0), Some("READY"), Some(1)));
     assert_eq!(ready["d"]["resume_gateway_url"], gateway.resume_url());
@@ -98,8 +102,8 @@ async fn protocol_violations_get_discords_close_codes() {
     send(&mut socket, identify("fake-bot-token", 513)).await;
     assert_eq!(close_code(&mut socket).await, Some(4005), "already authenticated");
 
-    let mut old = tokio_tungstenite::connect_async(format!("{}/?v=9&encoding=json", gateway.url())).await.unwrap().0;
-    assert_eq!(next(&mut old).await.unwrap_err(), Some(4012), "invalid API version");
+    let mut old = tokio_tungstenite::connect_async(format!("{}/?v=8&encoding=json", gateway.url())).await.unwrap().0;
+    assert_eq!(next(&mut old).await.unwrap_err(), Some(4012), "invalid API version (v8 is discontinued)");
 }
 
 #[tokio::test]
@@ -122,7 +126,7 @@ async fn resume_replays_what_was_missed() {
     let gateway = FakeGateway::start().await;
     let mut socket = connect(&gateway.url()).await;
     next(&mut socket).await.unwrap();
-    send(&mut socket, identify("fake-bot-token", 513)).await;
+    send(&mut socket, identify("fake-bot-token", WITH_DM_TYPING)).await;
     let ready = next(&mut socket).await.unwrap();
     let session = ready["d"]["session_id"].as_str().unwrap().to_string();
     next(&mut socket).await.unwrap(); // GUILD_CREATE, seq 2
@@ -192,4 +196,29 @@ async fn zstd_stream_compression_is_one_stream_per_connection() {
     assert_eq!(ready["t"], "READY");
     let guild = decode(&binary(socket.next().await));
     assert_eq!(guild["t"], "GUILD_CREATE");
+}
+
+#[tokio::test]
+async fn compression_the_fake_does_not_speak_is_refused() {
+    let gateway = FakeGateway::start().await;
+    let url = format!("{}/?v=10&encoding=json&compress=zlib-stream", gateway.url());
+    let refused = tokio_tungstenite::connect_async(url).await.expect_err("no websocket");
+    assert!(refused.to_string().contains("400"), "{refused}");
+}
+
+#[tokio::test]
+async fn a_session_closed_with_4009_cannot_be_resumed() {
+    let gateway = FakeGateway::start().await;
+    let mut socket = connect(&gateway.url()).await;
+    next(&mut socket).await.unwrap();
+    send(&mut socket, identify("fake-bot-token", 513)).await;
+    let session = next(&mut socket).await.unwrap()["d"]["session_id"].as_str().unwrap().to_string();
+    gateway.close_all(4009, "Session timed out");
+    assert_eq!(close_code(&mut socket).await, Some(4009));
+    let mut again = connect(&gateway.resume_url()).await;
+    next(&mut again).await.unwrap();
+    let mut resume: Value = serde_json::from_str(RESUME).unwrap();
+    resume["d"] = json!({ "token": "fake-bot-token", "session_id": session, "seq": 2 });
+    send(&mut again, resume).await;
+    assert_eq!(next(&mut again).await.unwrap(), json!({ "op": 9, "d": false }), "a new session is needed");
 }

@@ -108,6 +108,15 @@ struct World {
     commands: HashMap<String, Vec<Value>>,
     acknowledged: HashSet<String>,
     strict_interactions: bool,
+    bot: Option<BotUser>,
+}
+
+/// The bot the fake serves (see [`FakeDiscord::set_bot`]).
+#[derive(Clone)]
+struct BotUser {
+    token: String,
+    id: u64,
+    name: String,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -159,6 +168,14 @@ impl FakeDiscord {
     /// `failure`; other requests pass.
     pub fn fail_next_on(&self, path_prefix: &str, failure: Failure) {
         lock(&self.state.failures).push_back((Some(path_prefix.to_string()), failure));
+    }
+
+    /// The bot this fake serves: routes other than interaction callbacks and interaction
+    /// webhooks then need `Authorization: Bot {token}` (401 otherwise, as Discord answers a
+    /// refused token), and the messages it posts are authored by this user. Until it is set,
+    /// any `Bot ...` authorization is taken (and a missing one refused).
+    pub fn set_bot(&self, token: &str, id: u64, name: &str) {
+        lock(&self.state.world).bot = Some(BotUser { token: token.to_string(), id, name: name.to_string() });
     }
 
     /// Makes `GET /gateway/bot` point at a Gateway (`ws://...`) and recommend `shards` shards.
@@ -270,32 +287,80 @@ fn rate_limit_headers(headers: &mut HeaderMap, limited: Option<&Failure>) {
     }
 }
 
-async fn read_body(request: Request) -> (Option<Value>, Vec<FilePart>) {
+/// A request body Discord refuses: its status and error.
+type BodyError = (StatusCode, Value);
+
+/// The JSON body (or multipart `payload_json`) and files of a request; an unreadable body is
+/// refused as Discord does (50109 for JSON that does not parse, 50035 for a broken form).
+async fn read_body(request: Request) -> Result<(Option<Value>, Vec<FilePart>), BodyError> {
+    let invalid_json =
+        || (StatusCode::BAD_REQUEST, json!({ "message": "The request body contains invalid JSON.", "code": 50109 }));
     let is_multipart = request
         .headers()
         .get("content-type")
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("multipart/form-data"));
     if is_multipart {
+        let bad_form = || (StatusCode::BAD_REQUEST, json!({ "message": "Invalid Form Body", "code": 50035 }));
         let mut json = None;
         let mut files = Vec::new();
-        if let Ok(mut form) = Multipart::from_request(request, &()).await {
-            while let Ok(Some(field)) = form.next_field().await {
-                let name = field.name().unwrap_or_default().to_string();
-                let filename = field.file_name().map(str::to_string);
-                let data = field.bytes().await.unwrap_or_default();
-                if name == "payload_json" {
-                    json = serde_json::from_slice(&data).ok();
-                } else {
-                    files.push(FilePart { field: name, filename: filename.unwrap_or_default(), data: data.to_vec() });
-                }
+        let mut form = Multipart::from_request(request, &()).await.map_err(|_| bad_form())?;
+        while let Some(field) = form.next_field().await.map_err(|_| bad_form())? {
+            let name = field.name().unwrap_or_default().to_string();
+            let filename = field.file_name().map(str::to_string);
+            let data = field.bytes().await.map_err(|_| bad_form())?;
+            match (name.as_str(), filename) {
+                ("payload_json", _) => json = Some(serde_json::from_slice(&data).map_err(|_| invalid_json())?),
+                (_, Some(filename)) => files.push(FilePart { field: name, filename, data: data.to_vec() }),
+                // Discord takes files only with a file name.
+                (_, None) => return Err(bad_form()),
             }
         }
-        (json, files)
+        Ok((json, files))
     } else {
         let bytes = Bytes::from_request(request, &()).await.unwrap_or_default();
-        (serde_json::from_slice(&bytes).ok(), Vec::new())
+        if bytes.is_empty() {
+            return Ok((None, Vec::new()));
+        }
+        Ok((Some(serde_json::from_slice(&bytes).map_err(|_| invalid_json())?), Vec::new()))
     }
+}
+
+/// Discord's checks of a new message (a channel message or a follow-up): not empty, content
+/// of at most 2,000 characters, at most 10 embeds.
+fn check_new_message(body: &Option<Value>, files: &[FilePart]) -> Result<(), BodyError> {
+    let field = |name: &str| body.as_ref().and_then(|b| b.get(name));
+    let content = field("content").and_then(Value::as_str).unwrap_or_default();
+    let listed = |name: &str| field(name).and_then(Value::as_array).is_some_and(|a| !a.is_empty());
+    if content.is_empty() && files.is_empty() && !listed("embeds") && !listed("components") && !listed("sticker_ids") {
+        return Err((StatusCode::BAD_REQUEST, json!({ "message": "Cannot send an empty message", "code": 50006 })));
+    }
+    let too_long = content.chars().count() > 2000;
+    let too_many = field("embeds").and_then(Value::as_array).is_some_and(|a| a.len() > 10);
+    if too_long || too_many {
+        let (key, code, text) = if too_long {
+            ("content", "BASE_TYPE_MAX_LENGTH", "Must be 2000 or fewer in length.")
+        } else {
+            ("embeds", "BASE_TYPE_MAX_LENGTH", "Must be 10 or fewer in length.")
+        };
+        let errors = json!({ key: { "_errors": [{ "code": code, "message": text }] } });
+        return Err((
+            StatusCode::BAD_REQUEST,
+            json!({ "message": "Invalid Form Body", "code": 50035, "errors": errors }),
+        ));
+    }
+    Ok(())
+}
+
+/// Whether a route needs the bot token: everything but interaction callbacks and the
+/// interaction webhooks (authorized by the interaction token in the path).
+fn needs_bot_token(path: &str) -> bool {
+    !(path.starts_with("/interactions/") || path.starts_with("/webhooks/"))
+}
+
+fn authorized(state: &FakeState, authorization: Option<&str>) -> bool {
+    let Some(token) = authorization.and_then(|a| a.strip_prefix("Bot ")) else { return false };
+    lock(&state.world).bot.as_ref().is_none_or(|bot| bot.token == token)
 }
 
 fn message(state: &FakeState, channel: &str, body: &Option<Value>, files: &[FilePart]) -> Value {
@@ -308,6 +373,12 @@ fn message(state: &FakeState, channel: &str, body: &Option<Value>, files: &[File
     }
     if let Some(embeds) = body.as_ref().and_then(|b| b.get("embeds")) {
         m["embeds"] = embeds.clone();
+    }
+    if let Some(bot) = &lock(&state.world).bot {
+        m["author"] = json!({
+            "id": bot.id.to_string(), "username": bot.name, "discriminator": "0", "global_name": null,
+            "avatar": null, "bot": true, "public_flags": 0,
+        });
     }
     if let Some(reference) = body.as_ref().and_then(|b| b.get("message_reference")) {
         m["message_reference"] = reference.clone();
@@ -377,25 +448,35 @@ fn dm_channel(state: &FakeState, body: &Option<Value>) -> (StatusCode, Value) {
 fn form_error(field: &str, code: &str, message: &str) -> (StatusCode, Value) {
     let mut body: Value = serde_json::from_str(FORM_ERROR_FIXTURE).unwrap_or_else(|_| json!({}));
     let mut errors = json!({ "_errors": [{ "code": code, "message": message }] });
-    for part in field.rsplit('.') {
+    for part in field.rsplit('.').filter(|p| !p.is_empty()) {
         errors = json!({ part: errors });
     }
     body["errors"] = errors;
     (StatusCode::BAD_REQUEST, body)
 }
 
-fn valid_command_name(name: &str) -> bool {
-    (1..=32).contains(&name.chars().count())
-        && name.chars().all(|c| c.is_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
+/// Discord's rule for a command's name: 1-32 characters; for slash commands (type 1) only
+/// `^[-_'\p{L}\p{N}\p{sc=Deva}\p{sc=Thai}]{1,32}$`, in lowercase where a letter has a lowercase
+/// form. User and message commands may hold spaces and capitals.
+fn valid_command_name(name: &str, kind: u64) -> bool {
+    let length_ok = (1..=32).contains(&name.chars().count());
+    length_ok
+        && (kind != 1
+            || name.chars().all(|c| {
+                let script = matches!(c as u32, 0x0900..=0x097F | 0x0E00..=0x0E7F);
+                let allowed = c == '-' || c == '_' || c == '\'' || c.is_alphanumeric() || script;
+                allowed && c.to_lowercase().eq(std::iter::once(c))
+            }))
 }
 
 fn overwrite_commands(state: &FakeState, app: &str, guild: Option<&str>, body: &Option<Value>) -> (StatusCode, Value) {
     let Some(list) = body.as_ref().and_then(Value::as_array) else {
-        return form_error("_", "BASE_TYPE_ARRAY", "Must be an array");
+        return form_error("", "BASE_TYPE_ARRAY", "Must be an array");
     };
     for (i, command) in list.iter().enumerate() {
         let name = command.get("name").and_then(Value::as_str).unwrap_or_default();
-        if !valid_command_name(name) {
+        let kind = command.get("type").and_then(Value::as_u64).unwrap_or(1);
+        if !valid_command_name(name, kind) {
             return form_error(&format!("{i}.name"), "APPLICATION_COMMAND_INVALID_NAME", "Command name is invalid");
         }
         let description = command.get("description").and_then(Value::as_str).unwrap_or_default();
@@ -442,72 +523,93 @@ async fn handle(State(state): State<Arc<FakeState>>, request: Request) -> Respon
     let method = request.method().clone();
     let full_path = request.uri().path().to_string();
     let authorization = request.headers().get("authorization").and_then(|v| v.to_str().ok()).map(str::to_string);
-    let (json_body, files) = read_body(request).await;
     let path = full_path.strip_prefix("/api/v10").unwrap_or(&full_path).to_string();
-    let failure = {
+    let refused = if needs_bot_token(&path) && !authorized(&state, authorization.as_deref()) {
+        Some((StatusCode::UNAUTHORIZED, json!({ "message": "401: Unauthorized", "code": 0 })))
+    } else {
+        None
+    };
+    let (json_body, files, refused) = match (refused, read_body(request).await) {
+        (Some(refused), _) => (None, Vec::new(), Some(refused)),
+        (None, Ok((json, files))) => (json, files, None),
+        (None, Err(refused)) => (None, Vec::new(), Some(refused)),
+    };
+    let creates_message = method == Method::POST
+        && (path.ends_with("/messages") && path.starts_with("/channels/")
+            || path.starts_with("/webhooks/") && path.trim_end_matches('/').split('/').count() == 4);
+    let refused = refused.or_else(|| creates_message.then(|| check_new_message(&json_body, &files).err()).flatten());
+    let failure = if refused.is_some() {
+        None
+    } else {
         let mut failures = lock(&state.failures);
         let index = failures.iter().position(|(prefix, _)| prefix.as_deref().is_none_or(|p| path.starts_with(p)));
         index.and_then(|i| failures.remove(i)).map(|(_, f)| f)
     };
     let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
-    let (status, body) = match (&failure, &method, segments.as_slice()) {
-        (Some(Failure::RateLimited { retry_after, global }), _, _) => (
-            StatusCode::TOO_MANY_REQUESTS,
-            json!({ "message": "You are being rate limited.", "retry_after": retry_after, "global": global }),
-        ),
-        (Some(Failure::Banned { .. }), _, _) => (StatusCode::TOO_MANY_REQUESTS, Value::Null),
-        (Some(Failure::ServerError(code)), _, _) => (
-            StatusCode::from_u16(*code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
-            json!({ "message": "500: Internal Server Error", "code": 0 }),
-        ),
-        (None, &Method::PATCH, ["webhooks", _app, token, "messages", _id]) if !answered(&state, token) => {
-            unknown("Unknown Webhook", 10015)
-        }
-        (None, &Method::POST, ["webhooks", _app, token]) if !answered(&state, token) => {
-            unknown("Unknown Webhook", 10015)
-        }
-        (None, &Method::PATCH, ["webhooks", _app, _token, "messages", _id]) => {
-            (StatusCode::OK, message(&state, "645027906669510667", &json_body, &files))
-        }
-        (None, &Method::POST, ["webhooks", _app, _token]) => {
-            (StatusCode::OK, message(&state, "645027906669510667", &json_body, &files))
-        }
-        (None, &Method::POST, ["channels", channel, "messages"]) => {
-            (StatusCode::OK, message(&state, channel, &json_body, &files))
-        }
-        (None, &Method::POST, ["interactions", _id, token, "callback"]) => {
-            if lock(&state.world).acknowledged.insert(token.to_string()) {
-                (StatusCode::NO_CONTENT, Value::Null)
-            } else {
-                let body = json!({ "message": "Interaction has already been acknowledged.", "code": 40060 });
-                (StatusCode::BAD_REQUEST, body)
+    let (status, body) = if let Some(refused) = refused {
+        refused
+    } else {
+        match (&failure, &method, segments.as_slice()) {
+            (Some(Failure::RateLimited { retry_after, global }), _, _) => (
+                StatusCode::TOO_MANY_REQUESTS,
+                json!({ "message": "You are being rate limited.", "retry_after": retry_after, "global": global }),
+            ),
+            (Some(Failure::Banned { .. }), _, _) => (StatusCode::TOO_MANY_REQUESTS, Value::Null),
+            (Some(Failure::ServerError(code)), _, _) => (
+                StatusCode::from_u16(*code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+                json!({ "message": "500: Internal Server Error", "code": 0 }),
+            ),
+            (None, &Method::PATCH, ["webhooks", _app, token, "messages", _id]) if !answered(&state, token) => {
+                unknown("Unknown Webhook", 10015)
             }
+            (None, &Method::POST, ["webhooks", _app, token]) if !answered(&state, token) => {
+                unknown("Unknown Webhook", 10015)
+            }
+            (None, &Method::PATCH, ["webhooks", _app, _token, "messages", _id]) => {
+                (StatusCode::OK, message(&state, "645027906669510667", &json_body, &files))
+            }
+            (None, &Method::POST, ["webhooks", _app, _token]) => {
+                (StatusCode::OK, message(&state, "645027906669510667", &json_body, &files))
+            }
+            (None, &Method::POST, ["channels", channel, "messages"]) => {
+                (StatusCode::OK, message(&state, channel, &json_body, &files))
+            }
+            (None, &Method::POST, ["interactions", _id, token, "callback"]) => {
+                if lock(&state.world).acknowledged.insert(token.to_string()) {
+                    (StatusCode::NO_CONTENT, Value::Null)
+                } else {
+                    let body = json!({ "message": "Interaction has already been acknowledged.", "code": 40060 });
+                    (StatusCode::BAD_REQUEST, body)
+                }
+            }
+            (None, &Method::GET, ["gateway", "bot"]) => gateway_bot(&state),
+            (None, &Method::GET, ["gateway"]) => match &lock(&state.world).gateway {
+                Some((url, _)) => (StatusCode::OK, json!({ "url": url })),
+                None => unknown("404: Not Found", 0),
+            },
+            (None, &Method::POST, ["users", "@me", "channels"]) => dm_channel(&state, &json_body),
+            (None, &Method::GET, ["users", id]) => match lock(&state.world).users.get(*id) {
+                Some(user) => (StatusCode::OK, user.clone()),
+                None => unknown("Unknown User", 10013),
+            },
+            (None, &Method::GET, ["channels", id]) => match lock(&state.world).channels.get(*id) {
+                Some(channel) => (StatusCode::OK, channel.clone()),
+                None => unknown("Unknown Channel", 10003),
+            },
+            (None, &Method::GET, ["applications", _app, "commands"]) => {
+                (StatusCode::OK, json!(lock(&state.world).commands.get("global").cloned().unwrap_or_default()))
+            }
+            (None, &Method::GET, ["applications", _app, "guilds", guild, "commands"]) => {
+                (StatusCode::OK, json!(lock(&state.world).commands.get(*guild).cloned().unwrap_or_default()))
+            }
+            (None, &Method::PUT, ["applications", app, "commands"]) => {
+                overwrite_commands(&state, app, None, &json_body)
+            }
+            (None, &Method::PUT, ["applications", app, "guilds", guild, "commands"]) => {
+                overwrite_commands(&state, app, Some(guild), &json_body)
+            }
+            _ => unknown("404: Not Found", 0),
         }
-        (None, &Method::GET, ["gateway", "bot"]) => gateway_bot(&state),
-        (None, &Method::GET, ["gateway"]) => match &lock(&state.world).gateway {
-            Some((url, _)) => (StatusCode::OK, json!({ "url": url })),
-            None => unknown("404: Not Found", 0),
-        },
-        (None, &Method::POST, ["users", "@me", "channels"]) => dm_channel(&state, &json_body),
-        (None, &Method::GET, ["users", id]) => match lock(&state.world).users.get(*id) {
-            Some(user) => (StatusCode::OK, user.clone()),
-            None => unknown("Unknown User", 10013),
-        },
-        (None, &Method::GET, ["channels", id]) => match lock(&state.world).channels.get(*id) {
-            Some(channel) => (StatusCode::OK, channel.clone()),
-            None => unknown("Unknown Channel", 10003),
-        },
-        (None, &Method::GET, ["applications", _app, "commands"]) => {
-            (StatusCode::OK, json!(lock(&state.world).commands.get("global").cloned().unwrap_or_default()))
-        }
-        (None, &Method::GET, ["applications", _app, "guilds", guild, "commands"]) => {
-            (StatusCode::OK, json!(lock(&state.world).commands.get(*guild).cloned().unwrap_or_default()))
-        }
-        (None, &Method::PUT, ["applications", app, "commands"]) => overwrite_commands(&state, app, None, &json_body),
-        (None, &Method::PUT, ["applications", app, "guilds", guild, "commands"]) => {
-            overwrite_commands(&state, app, Some(guild), &json_body)
-        }
-        _ => unknown("404: Not Found", 0),
     };
     state.calls.lock().unwrap_or_else(|e| e.into_inner()).push(Call {
         method,

@@ -18,14 +18,20 @@
 //!   version, 4013 invalid intents, 4014 disallowed (privileged, not enabled) intents.
 //! - Transport compression as the client asks in the URL: `compress=zstd-stream` (one zstd
 //!   stream per connection, each payload a flushed block in a binary frame, as Discord does) or
-//!   none.
+//!   none; `zlib-stream`, which this fake does not implement, is refused (HTTP 400) rather
+//!   than silently answered uncompressed.
+//! - Intents as Discord applies them: an event reaches a session only if it asked for the
+//!   event's intent, and without `MESSAGE_CONTENT` a guild message's `content`, `embeds`,
+//!   `attachments`, `components` and `poll` arrive empty unless the message mentions the bot
+//!   or is the bot's own.
+//! - Closing with 4007 or 4009 ends the session (the client must identify again).
 //!
 //! Every connection, payload received and payload sent is recorded ([`FakeGateway::records`]).
 
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
 use axum::extract::{RawQuery, State};
 use axum::http::Uri;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use axum::Router;
 use serde_json::{json, Value};
 use std::collections::{HashMap, VecDeque};
@@ -159,6 +165,7 @@ enum Control {
 
 struct Session {
     shard: (u64, u64),
+    intents: u64,
     seq: u64,
     log: Vec<(u64, String)>,
     connection: Option<u64>,
@@ -282,9 +289,10 @@ impl FakeGateway {
     }
 
     /// Dispatches event `name` with data `d` to the session of the shard that owns it (by
-    /// `d.guild_id`; shard 0 for DMs). The event is kept for replay on RESUME. Returns its
-    /// sequence number, or `None` when no session exists for that shard.
-    pub fn dispatch(&self, name: &str, d: Value) -> Option<u64> {
+    /// `d.guild_id`; shard 0 for DMs), as that session's intents let it see the event. The
+    /// event is kept for replay on RESUME. Returns its sequence number, or `None` when no
+    /// session exists for that shard or the session did not ask for the event's intent.
+    pub fn dispatch(&self, name: &str, mut d: Value) -> Option<u64> {
         let mut state = self.shared.lock();
         let guild = d.get("guild_id").and_then(Value::as_str).and_then(|g| g.parse::<u64>().ok());
         let session_id = {
@@ -299,6 +307,13 @@ impl FakeGateway {
             let shard = guild.map(|g| (g >> 22) % total).unwrap_or(0);
             state.shard_sessions.get(&shard).cloned()?
         };
+        let intents = state.sessions.get(&session_id)?.intents;
+        if required_intent(name, &d).is_some_and(|needed| intents & needed == 0) {
+            return None;
+        }
+        if intents & MESSAGE_CONTENT == 0 && matches!(name, "MESSAGE_CREATE" | "MESSAGE_UPDATE") {
+            hide_content(&mut d, state.options.bot_id);
+        }
         let seq = dispatch_locked(&mut state, &session_id, name, d);
         drop(state);
         self.shared.changed.notify_waiters();
@@ -365,6 +380,45 @@ fn count_dispatches(records: &[Record], name: &str) -> usize {
 }
 
 /// Appends a dispatch to a session's log and sends it if the session has a connection.
+/// The MESSAGE_CONTENT intent.
+const MESSAGE_CONTENT: u64 = 1 << 15;
+
+/// The intent without which Discord does not send event `name` (with data `d`); `None` for
+/// events every session gets (READY, RESUMED, INTERACTION_CREATE, ...).
+fn required_intent(name: &str, d: &Value) -> Option<u64> {
+    let direct = d.get("guild_id").is_none_or(Value::is_null);
+    let (in_guild, in_dm) = match name {
+        "GUILD_CREATE" | "GUILD_UPDATE" | "GUILD_DELETE" | "GUILD_ROLE_CREATE" | "GUILD_ROLE_UPDATE"
+        | "GUILD_ROLE_DELETE" | "CHANNEL_CREATE" | "CHANNEL_UPDATE" | "CHANNEL_DELETE" | "THREAD_CREATE"
+        | "THREAD_UPDATE" | "THREAD_DELETE" => return Some(1 << 0),
+        "GUILD_MEMBER_ADD" | "GUILD_MEMBER_UPDATE" | "GUILD_MEMBER_REMOVE" => return Some(1 << 1),
+        "MESSAGE_CREATE" | "MESSAGE_UPDATE" | "MESSAGE_DELETE" => (1 << 9, 1 << 12),
+        "MESSAGE_REACTION_ADD" | "MESSAGE_REACTION_REMOVE" => (1 << 10, 1 << 13),
+        "TYPING_START" => (1 << 11, 1 << 14),
+        _ => return None,
+    };
+    Some(if direct { in_dm } else { in_guild })
+}
+
+/// Empties what the MESSAGE_CONTENT intent guards, for a guild message that neither mentions
+/// the bot nor is its own.
+fn hide_content(message: &mut Value, bot_id: u64) {
+    let bot = bot_id.to_string();
+    let direct = message.get("guild_id").is_none_or(Value::is_null);
+    let own = message["author"]["id"].as_str() == Some(bot.as_str());
+    let mentioned = message["mentions"].as_array().is_some_and(|m| m.iter().any(|u| u["id"] == bot.as_str()));
+    if direct || own || mentioned {
+        return;
+    }
+    message["content"] = json!("");
+    for field in ["embeds", "attachments", "components"] {
+        message[field] = json!([]);
+    }
+    if let Some(m) = message.as_object_mut() {
+        m.remove("poll");
+    }
+}
+
 fn dispatch_locked(state: &mut GatewayState, session_id: &str, name: &str, d: Value) -> Option<u64> {
     let session = state.sessions.get_mut(session_id)?;
     session.seq += 1;
@@ -391,6 +445,7 @@ pub fn message_create(id: u64, channel: u64, guild: Option<u64>, author: (u64, &
     m["channel_id"] = json!(channel.to_string());
     m["content"] = json!(content);
     m["reactions"] = json!([]);
+    m["mentions"] = json!(mentioned_users(content));
     m["author"]["id"] = json!(author.0.to_string());
     m["author"]["username"] = json!(author.1);
     m["author"]["global_name"] = json!(author.1);
@@ -407,6 +462,23 @@ pub fn message_create(id: u64, channel: u64, guild: Option<u64>, author: (u64, &
         });
     }
     m
+}
+
+/// The users a message's content mentions (`<@ID>` or `<@!ID>`), as the partial user objects
+/// of a message's `mentions`.
+fn mentioned_users(content: &str) -> Vec<Value> {
+    let mut users: Vec<Value> = Vec::new();
+    for part in content.split("<@").skip(1) {
+        let id = part.trim_start_matches('!');
+        let Some((id, _)) = id.split_once('>') else { continue };
+        if id.parse::<u64>().is_ok() && !users.iter().any(|u| u["id"] == id) {
+            users.push(json!({
+                "id": id, "username": format!("user{id}"), "discriminator": "0", "global_name": null,
+                "avatar": null, "public_flags": 0,
+            }));
+        }
+    }
+    users
 }
 
 /// A GUILD_CREATE's `d` for `guild` (the fields Discord always sends for an available guild).
@@ -453,6 +525,10 @@ async fn upgrade(
 ) -> Response {
     let path = uri.path().to_string();
     let query = query.unwrap_or_default();
+    if query_param(&query, "compress").is_some_and(|c| c != "zstd-stream") {
+        let refusal = "this fake Discord Gateway implements compress=zstd-stream only";
+        return (axum::http::StatusCode::BAD_REQUEST, refusal).into_response();
+    }
     ws.on_upgrade(move |socket| serve(shared, socket, path, query))
 }
 
@@ -536,7 +612,8 @@ async fn serve(shared: Arc<Shared>, mut socket: WebSocket, path: String, query: 
         deadline: tokio::time::Instant::now() + heartbeat_timeout,
         heartbeat_timeout,
     };
-    let closed_by = if query_param(&query, "v") != Some("10") {
+    // Discord serves v9 and v10 of the Gateway.
+    let closed_by = if !matches!(query_param(&query, "v"), Some("9" | "10")) {
         close(&mut socket, 4012, "Invalid API version").await
     } else if query_param(&query, "encoding").is_some_and(|e| e != "json") {
         close(&mut socket, 4002, "Decode error: only encoding=json is supported here").await
@@ -549,7 +626,7 @@ async fn serve(shared: Arc<Shared>, mut socket: WebSocket, path: String, query: 
     let mut state = shared.lock();
     state.connections.remove(&id);
     if let Some(session_id) = &conn.session {
-        let invalidate = matches!(closed_by, ClosedBy::Client(Some(1000 | 1001)) | ClosedBy::Server(4009));
+        let invalidate = matches!(closed_by, ClosedBy::Client(Some(1000 | 1001)) | ClosedBy::Server(4007 | 4009));
         if let Some(session) = state.sessions.get_mut(session_id) {
             if session.connection == Some(id) {
                 session.connection = None;
@@ -608,6 +685,9 @@ impl Connection {
                         }
                     }
                     Some(Control::Close(code, reason)) => {
+                        if matches!(code, 4007 | 4009) {
+                            self.end_session();
+                        }
                         let frame = CloseFrame { code, reason: Utf8Bytes::from(reason) };
                         let _ = socket.send(Message::Close(Some(frame))).await;
                         let _ = tokio::time::timeout(Duration::from_secs(2), async {
@@ -619,8 +699,18 @@ impl Connection {
                     Some(Control::Drop) | None => return ClosedBy::Dropped,
                 },
                 _ = tokio::time::sleep_until(self.deadline) => {
+                    self.end_session();
                     return close(socket, 4009, "Session timed out").await;
                 }
+            }
+        }
+    }
+
+    /// Ends this connection's session before a close that forbids resuming it.
+    fn end_session(&self) {
+        if let Some(id) = &self.session {
+            if let Some(session) = self.shared.lock().sessions.get_mut(id) {
+                session.valid = false;
             }
         }
     }
@@ -690,7 +780,7 @@ impl Connection {
         state.next_session += 1;
         state.sessions.insert(
             session_id.clone(),
-            Session { shard, seq: 0, log: Vec::new(), connection: Some(self.id), valid: true },
+            Session { shard, intents, seq: 0, log: Vec::new(), connection: Some(self.id), valid: true },
         );
         state.shard_sessions.insert(shard.0, session_id.clone());
         self.session = Some(session_id.clone());

@@ -340,15 +340,20 @@ impl CommandSpec {
     }
 }
 
-/// Discord's rule for command and option names, restricted to lowercase ASCII letters, digits,
-/// `-` and `_` (Discord also allows lowercase letters of other scripts).
+/// Discord's rule for slash-command and option names (`^[-_'\p{L}\p{N}\p{sc=Deva}\p{sc=Thai}]{1,32}$`,
+/// in lowercase where a letter has a lowercase form): 1-32 letters of any script, digits, `-`,
+/// `_` and `'`.
 fn check_name(name: &str) -> Result<(), String> {
     let len = name.chars().count();
     if !(1..=32).contains(&len) {
         return Err(format!("`{name}` must be 1-32 characters, has {len}"));
     }
-    if let Some(bad) = name.chars().find(|c| !(c.is_lowercase() || c.is_numeric() || *c == '-' || *c == '_')) {
-        return Err(format!("`{name}` may only hold lowercase letters, digits, `-` and `_` (found `{bad}`)"));
+    let allowed = |c: char| {
+        let script = matches!(c as u32, 0x0900..=0x097F | 0x0E00..=0x0E7F);
+        (c.is_alphanumeric() || script || matches!(c, '-' | '_' | '\'')) && c.to_lowercase().eq(std::iter::once(c))
+    };
+    if let Some(bad) = name.chars().find(|c| !allowed(*c)) {
+        return Err(format!("`{name}` may only hold lowercase letters, digits, `-`, `_` and `'` (found `{bad}`)"));
     }
     Ok(())
 }
@@ -389,6 +394,16 @@ mod tests {
         assert_eq!(spec.params[1].kind, ParamKind::Integer { min: Some(0), max: Some(65535) });
         assert_eq!(spec.params[1].description, "sides");
         assert!(spec.validate().is_ok());
+    }
+
+    #[test]
+    fn names_follow_discords_pattern() {
+        for good in ["roll", "dé", "サイコロ", "don't", "a-b_c", "रोल", "x1"] {
+            assert_eq!(check_name(good), Ok(()), "{good}");
+        }
+        for bad in ["Roll", "two words", "roll!", "", &"x".repeat(33)] {
+            assert!(check_name(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]
