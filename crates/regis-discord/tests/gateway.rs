@@ -541,7 +541,7 @@ async fn disallowed_intents_stop_with_advice() {
 fn the_fakes_payloads_are_valid_discord_models() {
     use regis_testkit::fake_gateway::{guild_create, FakeGuild};
     let guild = FakeGuild { id: GUILD_ID, name: "g".into(), channels: vec![(CHANNEL_ID, "general".into())] };
-    let parsed: twilight_model::guild::Guild = serde_json::from_value(guild_create(&guild, BOT_ID)).unwrap();
+    let parsed: twilight_model::guild::Guild = serde_json::from_value(guild_create(&guild, (BOT_ID, "Regis"))).unwrap();
     assert_eq!(parsed.channels.len(), 1);
     let message: twilight_model::channel::Message =
         serde_json::from_value(message_create(1, CHANNEL_ID, Some(GUILD_ID), (AUTHOR_ID, "Mason"), "hi")).unwrap();

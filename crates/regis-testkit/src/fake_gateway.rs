@@ -482,7 +482,7 @@ fn mentioned_users(content: &str) -> Vec<Value> {
 }
 
 /// A GUILD_CREATE's `d` for `guild` (the fields Discord always sends for an available guild).
-pub fn guild_create(guild: &FakeGuild, bot_id: u64) -> Value {
+pub fn guild_create(guild: &FakeGuild, (bot_id, bot_name): (u64, &str)) -> Value {
     let channels: Vec<Value> = guild
         .channels
         .iter()
@@ -495,6 +495,15 @@ pub fn guild_create(guild: &FakeGuild, bot_id: u64) -> Value {
             })
         })
         .collect();
+    // Discord always includes the bot's own member.
+    let bot_user = json!({
+        "id": bot_id.to_string(), "username": bot_name, "discriminator": "0", "global_name": null,
+        "avatar": null, "bot": true, "public_flags": 0,
+    });
+    let bot_member = json!({
+        "user": bot_user, "nick": null, "roles": [], "joined_at": "2017-07-11T17:27:07.299000+00:00",
+        "deaf": false, "mute": false, "flags": 0, "pending": false, "communication_disabled_until": null,
+    });
     json!({
         "id": guild.id.to_string(), "name": guild.name, "icon": null, "splash": null,
         "discovery_splash": null, "owner_id": bot_id.to_string(), "afk_channel_id": null,
@@ -511,7 +520,7 @@ pub fn guild_create(guild: &FakeGuild, bot_id: u64) -> Value {
         "preferred_locale": "en-US", "public_updates_channel_id": null, "nsfw_level": 0,
         "premium_progress_bar_enabled": false, "safety_alerts_channel_id": null,
         "stickers": [], "joined_at": "2017-07-11T17:27:07.299000+00:00", "large": false,
-        "unavailable": false, "member_count": 2, "voice_states": [], "members": [],
+        "unavailable": false, "member_count": 2, "voice_states": [], "members": [bot_member],
         "channels": channels, "threads": [], "presences": [], "stage_instances": [],
         "guild_scheduled_events": [], "soundboard_sounds": [],
     })
@@ -801,7 +810,12 @@ impl Connection {
         });
         dispatch_locked(&mut state, &session_id, "READY", ready);
         for guild in guilds {
-            dispatch_locked(&mut state, &session_id, "GUILD_CREATE", guild_create(guild, options.bot_id));
+            dispatch_locked(
+                &mut state,
+                &session_id,
+                "GUILD_CREATE",
+                guild_create(guild, (options.bot_id, &options.bot_name)),
+            );
         }
         Next::Continue
     }
