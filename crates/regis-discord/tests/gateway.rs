@@ -396,6 +396,37 @@ async fn a_rate_limit_is_waited_out() {
 }
 
 #[tokio::test]
+async fn replies_follow_the_buckets_rate_limit_headers() {
+    let h = harness().await;
+    h.fake.set_route_limit(2, Duration::from_millis(600));
+    let path = format!("/channels/{CHANNEL_ID}/messages");
+    for i in 0..5 {
+        h.say(4_400 + i, "!quick");
+    }
+    tokio::time::timeout(WAIT, async {
+        while h.posted("quick answer").len() < 5 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .expect("every reply");
+    let replies = h.posted("quick answer");
+    let all: Vec<(String, u16, u128)> = h
+        .fake
+        .calls()
+        .iter()
+        .map(|c| (c.path.clone(), c.status, c.at.duration_since(replies[0].at).as_millis()))
+        .collect();
+    assert!(
+        replies.iter().all(|c| c.status == 200 && c.path == path),
+        "a reply met a 429 instead of waiting for its bucket: {all:?}"
+    );
+    let waited = replies[2].at.duration_since(replies[0].at);
+    assert!(waited >= Duration::from_millis(500), "the third reply went {waited:?} after the first");
+    h.stop().await.unwrap();
+}
+
+#[tokio::test]
 async fn a_global_rate_limit_holds_every_request_but_interaction_callbacks() {
     let h = harness().await;
     let path = format!("/channels/{CHANNEL_ID}/messages");

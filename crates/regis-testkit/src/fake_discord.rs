@@ -91,6 +91,7 @@ pub enum Failure {
 #[derive(Default)]
 struct FakeState {
     calls: Mutex<Vec<Call>>,
+    buckets: Mutex<HashMap<String, Bucket>>,
     failures: Mutex<VecDeque<(Option<String>, Failure)>>,
     next_id: AtomicU64,
     changed: Notify,
@@ -109,6 +110,64 @@ struct World {
     acknowledged: HashSet<String>,
     strict_interactions: bool,
     bot: Option<BotUser>,
+    route_limit: Option<(u32, Duration)>,
+}
+
+/// Requests per route bucket and window unless [`FakeDiscord::set_route_limit`] says
+/// otherwise: generous, so that tests measure the bot rather than the fake.
+const DEFAULT_ROUTE_LIMIT: (u32, Duration) = (50, Duration::from_secs(1));
+
+/// One route bucket's window.
+struct Bucket {
+    window_end: Instant,
+    used: u32,
+}
+
+/// What a response says of its route bucket.
+struct BucketState {
+    limit: u32,
+    remaining: u32,
+    reset_after: f64,
+    hash: String,
+}
+
+/// The bucket a request counts against: its method and route, with the top-level resource
+/// (channel, guild, webhook and its token) kept and other ids elided, as Discord groups them.
+fn bucket_key(method: &Method, path: &str) -> (String, String) {
+    let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    let top = segments.first().copied().unwrap_or_default();
+    let mut key = vec![method.as_str().to_string()];
+    let mut template = key.clone();
+    for (i, segment) in segments.iter().enumerate() {
+        let major = (i == 1 && matches!(top, "channels" | "guilds" | "webhooks")) || (i == 2 && top == "webhooks");
+        let id = !segment.is_empty() && segment.chars().all(|c| c.is_ascii_digit());
+        key.push(if id && !major { ":id".to_string() } else { segment.to_string() });
+        template.push(if id || major { ":id".to_string() } else { segment.to_string() });
+    }
+    // Discord's bucket hash names the limit, shared by every resource of the route.
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    template.join("/").hash(&mut hasher);
+    (key.join("/"), format!("{:016x}", hasher.finish()))
+}
+
+/// Counts a request against its bucket: the bucket's state after it, or the seconds until
+/// the bucket resets when it is exhausted.
+fn take_from_bucket(state: &FakeState, method: &Method, path: &str) -> Result<BucketState, (f64, BucketState)> {
+    let (limit, per) = lock(&state.world).route_limit.unwrap_or(DEFAULT_ROUTE_LIMIT);
+    let (key, hash) = bucket_key(method, path);
+    let now = Instant::now();
+    let mut buckets = lock(&state.buckets);
+    let bucket = buckets.entry(key).or_insert(Bucket { window_end: now + per, used: 0 });
+    if now >= bucket.window_end {
+        *bucket = Bucket { window_end: now + per, used: 0 };
+    }
+    let reset_after = bucket.window_end.duration_since(now).as_secs_f64();
+    if bucket.used >= limit {
+        return Err((reset_after, BucketState { limit, remaining: 0, reset_after, hash }));
+    }
+    bucket.used += 1;
+    Ok(BucketState { limit, remaining: limit - bucket.used, reset_after, hash })
 }
 
 /// The bot the fake serves (see [`FakeDiscord::set_bot`]).
@@ -176,6 +235,13 @@ impl FakeDiscord {
     /// any `Bot ...` authorization is taken (and a missing one refused).
     pub fn set_bot(&self, token: &str, id: u64, name: &str) {
         lock(&self.state.world).bot = Some(BotUser { token: token.to_string(), id, name: name.to_string() });
+    }
+
+    /// Every route bucket allows `limit` requests per `per` (50 per second unless set); a
+    /// request beyond gets a 429 with the bucket's `retry_after`, as Discord answers a client
+    /// that ignores the rate-limit headers. Every answer's headers tell the bucket's state.
+    pub fn set_route_limit(&self, limit: u32, per: Duration) {
+        lock(&self.state.world).route_limit = Some((limit.max(1), per));
     }
 
     /// Makes `GET /gateway/bot` point at a Gateway (`ws://...`) and recommend `shards` shards.
@@ -250,16 +316,15 @@ pub fn command_interaction(id: u64, name: &str, options: Value) -> Value {
     v
 }
 
-/// Discord's rate-limit headers: the route's bucket on every answer; on a 429 also
-/// `Retry-After` and the scope. A global 429 carries only `Retry-After`,
-/// `X-RateLimit-Global` and `X-RateLimit-Scope`, as in Discord's example.
-fn rate_limit_headers(headers: &mut HeaderMap, limited: Option<&Failure>) {
+/// Discord's rate-limit headers: the route's bucket (limit, remaining, reset, reset-after,
+/// bucket hash) and scope on every answer, and on a 429 also `Retry-After`. A global 429
+/// carries only `Retry-After`, `X-RateLimit-Global` and `X-RateLimit-Scope`, as in Discord's
+/// example; Cloudflare's ban only `Retry-After`.
+fn rate_limit_headers(headers: &mut HeaderMap, limited: Option<&Failure>, bucket: BucketState) {
     let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0);
-    let (remaining, reset_after, scope) = match limited {
-        Some(Failure::RateLimited { retry_after, global }) => {
-            (0, *retry_after, if *global { "global" } else { "user" })
-        }
-        _ => (4, 1.0, "user"),
+    let scope = match limited {
+        Some(Failure::RateLimited { global: true, .. }) => "global",
+        _ => "user",
     };
     let mut put = |name: &'static str, value: String| {
         if let Ok(v) = HeaderValue::from_str(&value) {
@@ -276,13 +341,13 @@ fn rate_limit_headers(headers: &mut HeaderMap, limited: Option<&Failure>) {
         put("x-ratelimit-scope", scope.into());
         return;
     }
-    put("x-ratelimit-limit", "5".into());
-    put("x-ratelimit-remaining", remaining.to_string());
-    put("x-ratelimit-reset", format!("{:.3}", now + reset_after));
-    put("x-ratelimit-reset-after", format!("{reset_after:.3}"));
-    put("x-ratelimit-bucket", "a06de0de11bb0e7c1c0ffee0regis".into());
+    put("x-ratelimit-limit", bucket.limit.to_string());
+    put("x-ratelimit-remaining", bucket.remaining.to_string());
+    put("x-ratelimit-reset", format!("{:.3}", now + bucket.reset_after));
+    put("x-ratelimit-reset-after", format!("{:.3}", bucket.reset_after));
+    put("x-ratelimit-bucket", bucket.hash);
+    put("x-ratelimit-scope", scope.into());
     if let Some(Failure::RateLimited { retry_after, .. }) = limited {
-        put("x-ratelimit-scope", scope.into());
         put("retry-after", format!("{}", retry_after.ceil() as u64));
     }
 }
@@ -545,6 +610,26 @@ async fn handle(State(state): State<Arc<FakeState>>, request: Request) -> Respon
         let index = failures.iter().position(|(prefix, _)| prefix.as_deref().is_none_or(|p| path.starts_with(p)));
         index.and_then(|i| failures.remove(i)).map(|(_, f)| f)
     };
+    // An injected failure stands for what Discord decided instead; otherwise the request
+    // counts against its bucket (refused ones too), and an exhausted bucket answers 429.
+    let bucket = failure.is_none().then(|| take_from_bucket(&state, &method, &path));
+    let (failure, bucket) = match bucket {
+        Some(Err((retry_after, exhausted))) if refused.is_none() => {
+            (Some(Failure::RateLimited { retry_after, global: false }), Some(exhausted))
+        }
+        Some(Err((_, exhausted))) => (failure, Some(exhausted)),
+        Some(Ok(bucket)) => (failure, Some(bucket)),
+        None => (failure, None),
+    };
+    let bucket = bucket.unwrap_or_else(|| {
+        // An injected failure: a route 429 exhausts the bucket until `retry_after`.
+        let (limit, _) = lock(&state.world).route_limit.unwrap_or(DEFAULT_ROUTE_LIMIT);
+        let reset_after = match &failure {
+            Some(Failure::RateLimited { retry_after, .. }) => *retry_after,
+            _ => 0.0,
+        };
+        BucketState { limit, remaining: 0, reset_after, hash: bucket_key(&method, &path).1 }
+    });
     let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
     let (status, body) = if let Some(refused) = refused {
         refused
@@ -628,6 +713,6 @@ async fn handle(State(state): State<Arc<FakeState>>, request: Request) -> Respon
     } else {
         (status, [("content-type", "application/json")], body.to_string()).into_response()
     };
-    rate_limit_headers(response.headers_mut(), failure.as_ref());
+    rate_limit_headers(response.headers_mut(), failure.as_ref(), bucket);
     response
 }
