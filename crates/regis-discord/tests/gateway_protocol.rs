@@ -88,6 +88,8 @@ async fn protocol_violations_get_discords_close_codes() {
     assert_eq!(close_code_after(&gateway, json!({ "op": 3, "d": {} })).await, Some(4003), "not authenticated");
     assert_eq!(close_code_after(&gateway, json!({ "op": 99, "d": null })).await, Some(4001), "unknown opcode");
     assert_eq!(close_code_after(&gateway, json!("not a payload")).await, Some(4002), "decode error");
+    let oversized = json!({ "op": 1, "d": null, "padding": "x".repeat(4096) });
+    assert_eq!(close_code_after(&gateway, oversized).await, Some(4002), "over 4096 bytes");
     assert_eq!(close_code_after(&gateway, identify("wrong", 513)).await, Some(4004), "authentication failed");
     assert_eq!(close_code_after(&gateway, identify("fake-bot-token", 1 << 40)).await, Some(4013), "invalid intents");
     assert_eq!(close_code_after(&gateway, identify("fake-bot-token", 1 << 15)).await, Some(4014), "disallowed intents");

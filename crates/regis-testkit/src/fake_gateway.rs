@@ -12,10 +12,11 @@
 //!   An unknown or dropped session gets INVALID_SESSION (`d: false`).
 //! - The test can dispatch events, send RECONNECT or INVALID_SESSION, close a connection with
 //!   any close code, or drop it without a close frame.
-//! - Close codes as Discord documents them: 4001 unknown opcode, 4002 decode error, 4003 not
-//!   authenticated, 4004 authentication failed, 4005 already authenticated, 4007 invalid seq,
-//!   4008 rate limited (over 120 payloads a minute), 4010 invalid shard, 4012 invalid API
-//!   version, 4013 invalid intents, 4014 disallowed (privileged, not enabled) intents.
+//! - Close codes as Discord documents them: 4001 unknown opcode, 4002 decode error (also for a
+//!   payload over 4096 bytes), 4003 not authenticated, 4004 authentication failed, 4005
+//!   already authenticated, 4007 invalid seq, 4008 rate limited (over 120 payloads a minute),
+//!   4010 invalid shard, 4012 invalid API version, 4013 invalid intents, 4014 disallowed
+//!   (privileged, not enabled) intents.
 //! - Transport compression as the client asks in the URL: `compress=zstd-stream` (one zstd
 //!   stream per connection, each payload a flushed block in a binary frame, as Discord does) or
 //!   none; `zlib-stream`, which this fake does not implement, is refused (HTTP 400) rather
@@ -727,6 +728,10 @@ impl Connection {
     /// Handles one payload from the client; the answers go out through the control channel.
     fn payload(&mut self, text: &str) -> Next {
         let now = Instant::now();
+        // Discord closes a connection that sends a payload over 4096 bytes.
+        if text.len() > 4096 {
+            return Next::Close(4002, "Decode error");
+        }
         let payload: Value = match serde_json::from_str(text) {
             Ok(v) => v,
             Err(_) => return Next::Close(4002, "Decode error"),
