@@ -403,12 +403,12 @@ fn check_new_message(body: &Option<Value>, files: &[FilePart]) -> Result<(), Bod
     let too_long = content.chars().count() > 2000;
     let too_many = field("embeds").and_then(Value::as_array).is_some_and(|a| a.len() > 10);
     if too_long || too_many {
-        let (key, code, text) = if too_long {
-            ("content", "BASE_TYPE_MAX_LENGTH", "Must be 2000 or fewer in length.")
+        let (key, text) = if too_long {
+            ("content", "Must be 2000 or fewer in length.")
         } else {
-            ("embeds", "BASE_TYPE_MAX_LENGTH", "Must be 10 or fewer in length.")
+            ("embeds", "Must be 10 or fewer in length.")
         };
-        let errors = json!({ key: { "_errors": [{ "code": code, "message": text }] } });
+        let errors = json!({ key: { "_errors": [{ "code": "BASE_TYPE_MAX_LENGTH", "message": text }] } });
         return Err((
             StatusCode::BAD_REQUEST,
             json!({ "message": "Invalid Form Body", "code": 50035, "errors": errors }),

@@ -152,7 +152,6 @@ fn id<T>(text: &str) -> Result<Id<T>, RestError> {
 pub struct DiscordConnector {
     http: Client,
     forwarder: global_limit::GlobalLimitForwarder,
-    has_token: bool,
     pending: Arc<Pending>,
     max_backoff: Duration,
     expired: AtomicU64,
@@ -166,7 +165,6 @@ impl DiscordConnector {
         Ok(DiscordConnector {
             http,
             forwarder,
-            has_token: config.token.is_some(),
             pending: Arc::new(Pending::default()),
             max_backoff: config.max_backoff,
             expired: AtomicU64::new(0),
@@ -207,7 +205,7 @@ impl DiscordConnector {
 
     /// The bot token was given.
     pub(crate) fn has_token(&self) -> bool {
-        self.has_token
+        self.http.token().is_some()
     }
 
     /// Runs `request` until it succeeds, fails for good (a 4xx), or the interaction token
@@ -359,7 +357,7 @@ impl DiscordConnector {
         reply: &Reply,
         reference: Option<&str>,
     ) -> Result<SentMessage, RestError> {
-        if !self.has_token {
+        if !self.has_token() {
             return Err(RestError::NeedsToken("posting to a channel"));
         }
         let channel_id: Id<ChannelMarker> = id(channel)?;
@@ -410,7 +408,7 @@ impl Connector for DiscordConnector {
             (Destination::Origin, None, _) => Err(ConnectorError::NotFound("no message to answer".into())),
             (Destination::Channel(channel), _, _) => Ok(self.channel_message(channel, &reply, None).await?),
             (Destination::Direct(user), _, _) => {
-                if !self.has_token {
+                if !self.has_token() {
                     return Err(RestError::NeedsToken("sending a direct message").into());
                 }
                 let user: Id<UserMarker> = id(user)?;
@@ -432,7 +430,7 @@ impl Connector for DiscordConnector {
             return Ok(self.edit_message(&handle, target, &reply).await?);
         }
         let channel = message.channel.as_deref().ok_or(ConnectorError::NotFound("message channel".into()))?;
-        if !self.has_token {
+        if !self.has_token() {
             return Err(RestError::NeedsToken("editing a message").into());
         }
         let (channel, mid) = (id::<ChannelMarker>(channel)?, id(&message.id)?);
@@ -462,7 +460,7 @@ impl Connector for DiscordConnector {
     }
 
     async fn user(&self, user: &str) -> Result<Option<UserInfo>, ConnectorError> {
-        if !self.has_token {
+        if !self.has_token() {
             return Err(RestError::NeedsToken("looking up a user").into());
         }
         let user_id: Id<UserMarker> = id(user)?;
@@ -470,7 +468,7 @@ impl Connector for DiscordConnector {
     }
 
     async fn channel(&self, channel: &str) -> Result<Option<ChannelInfo>, ConnectorError> {
-        if !self.has_token {
+        if !self.has_token() {
             return Err(RestError::NeedsToken("looking up a channel").into());
         }
         let channel_id: Id<ChannelMarker> = id(channel)?;
