@@ -51,11 +51,15 @@ enum Command {
     /// Inspect the commands of the built-in plugins.
     #[command(subcommand)]
     Commands(CommandsCommand),
+    /// Copy every database of the data directory into DIR as complete, consistent files
+    /// (safe while the bot runs).
+    Backup(BackupArgs),
     /// Render mandalas to PNG files (no bot, no data directory).
     Mandala(MandalaArgs),
     /// Run the bot with the connectors the environment enables (DISCORD_TOKEN: the Discord
-    /// Gateway; DISCORD_PUBLIC_KEY: the Discord HTTP interactions endpoint).
-    Run(crate::run::DiscordArgs),
+    /// Gateway; DISCORD_PUBLIC_KEY: the Discord HTTP interactions endpoint). Secrets are read
+    /// from the environment only.
+    Run,
 }
 
 #[derive(Args, Debug)]
@@ -66,6 +70,12 @@ struct ConsoleArgs {
     /// Give the speaker this rank for this session only (-1..=999).
     #[arg(long, allow_negative_numbers = true, value_parser = clap::value_parser!(i64).range(-1..=999))]
     rank: Option<i64>,
+}
+
+#[derive(Args, Debug)]
+struct BackupArgs {
+    /// Where to write the copies (created if needed; existing files are never overwritten).
+    dir: PathBuf,
 }
 
 #[derive(Subcommand, Debug)]
@@ -93,7 +103,8 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Commands(CommandsCommand::Sync(args)) => crate::commands_sync::run(settings()?, args).await,
         // Needs no configuration: a broken regis.toml does not stop it.
         Command::Mandala(args) => mandala_cmd::run(&args),
-        Command::Run(discord) => crate::run::run(settings()?, discord).await,
+        Command::Run => crate::run::run(settings()?).await,
+        Command::Backup(args) => backup(settings()?, &args.dir).await,
     }
 }
 
@@ -113,8 +124,13 @@ fn init_logging(filter: &str) {
         }
     })
     .delimited(" ");
-    let _ =
-        tracing_subscriber::fmt().with_env_filter(filter).fmt_fields(fields).with_writer(std::io::stderr).try_init();
+    // Colour only for a person at a terminal: log files and collectors get plain text.
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
+        .fmt_fields(fields)
+        .with_writer(std::io::stderr)
+        .try_init();
 }
 
 pub(crate) async fn start_bot(settings: &Settings, connector: Option<Arc<dyn regis::Connector>>) -> Result<Bot> {
@@ -133,7 +149,9 @@ async fn console(settings: Settings, args: ConsoleArgs) -> Result<()> {
     let connector = Arc::new(ConsoleConnector::stdout(settings.data_dir.join("uploads")));
     let bot = start_bot(&settings, Some(connector)).await?;
     let ingress = bot.ingress();
-    let speaker = UserRef::new(regis_console::CONNECTOR, args.speaker.as_deref().unwrap_or(OPERATOR));
+    let name = args.speaker.as_deref().unwrap_or(OPERATOR);
+    regis::envelope::check_user_id(name).map_err(|problem| anyhow::anyhow!("--as `{name}`: {problem}"))?;
+    let speaker = UserRef::new(regis_console::CONNECTOR, name);
     if args.speaker.is_none() {
         ingress.set_session_rank(&speaker, Rank::OWNER);
     }
@@ -186,5 +204,18 @@ async fn schema(settings: Settings) -> Result<()> {
     let commands: Vec<serde_json::Value> = bot.commands().iter().map(|(_, spec)| spec.to_discord_json()).collect();
     println!("{}", serde_json::to_string_pretty(&commands)?);
     bot.shutdown().await;
+    Ok(())
+}
+
+async fn backup(settings: Settings, dir: &std::path::Path) -> Result<()> {
+    let storage = SqliteBackend::new(&settings.data_dir);
+    let written = storage
+        .backup(dir)
+        .await
+        .with_context(|| format!("backing up {} into {}", settings.data_dir.display(), dir.display()))?;
+    for file in &written {
+        println!("{}", file.display());
+    }
+    println!("backed up {} database(s) from {} into {}", written.len(), settings.data_dir.display(), dir.display());
     Ok(())
 }

@@ -7,19 +7,15 @@ use clap::Args;
 use regis_discord::gateway::{sync_commands, CommandDiff};
 use regis_discord::{DiscordConnector, RestConfig};
 
-/// What `regis commands sync` needs; credentials from the environment only.
+/// What `regis commands sync` takes on its command line; the bot token
+/// (`DISCORD_TOKEN`) and the application's id (`DISCORD_APPLICATION_ID`) come from the
+/// environment.
 #[derive(Args, Debug)]
 pub struct SyncArgs {
     /// Register in this guild only (changes show at once; global commands are for every
     /// guild the bot is in).
     #[arg(long, value_name = "ID")]
     pub guild: Option<String>,
-    /// The bot token.
-    #[arg(long, env = "DISCORD_TOKEN", hide_env_values = true)]
-    pub discord_token: Option<String>,
-    /// The application's id (General Information page of the developer portal).
-    #[arg(long, env = "DISCORD_APPLICATION_ID")]
-    pub discord_application_id: Option<String>,
 }
 
 /// The printed difference, one command a line: `+` added, `~` changed, `-` removed.
@@ -49,8 +45,9 @@ pub fn describe(diff: &CommandDiff, scope: &str) -> String {
 
 /// Runs the sync.
 pub async fn run(settings: Settings, args: SyncArgs) -> Result<()> {
-    let token = args.discord_token.context("`regis commands sync` needs DISCORD_TOKEN (the bot token)")?;
-    let application = args.discord_application_id.context(
+    let secrets = crate::secrets::DiscordSecrets::from_env()?;
+    let token = secrets.token.context("`regis commands sync` needs DISCORD_TOKEN (the bot token)")?;
+    let application = secrets.application_id.context(
         "`regis commands sync` needs DISCORD_APPLICATION_ID (General Information page of the developer portal)",
     )?;
     let bot = crate::cli::start_bot(&settings, None).await?;

@@ -57,6 +57,15 @@ pub struct Settings {
     pub signature_window: String,
     /// Largest accepted interaction body, in bytes.
     pub body_limit: usize,
+    /// Time for a request's headers to arrive on the HTTP listener (also the keep-alive idle
+    /// timeout).
+    pub http_header_timeout: String,
+    /// Time for a request's whole body to arrive once its headers have.
+    pub http_body_timeout: String,
+    /// HTTP connections open at once.
+    pub http_max_connections: usize,
+    /// Bytes that all request bodies being read at once may hold together.
+    pub http_body_memory: usize,
     /// The Discord Gateway URL (`wss://...`); none by default: the one `GET /gateway/bot` gives.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub discord_gateway_url: Option<String>,
@@ -87,6 +96,10 @@ impl Default for Settings {
             interaction_budget: "2s".into(),
             signature_window: "5m".into(),
             body_limit: 1024 * 1024,
+            http_header_timeout: "5s".into(),
+            http_body_timeout: "5s".into(),
+            http_max_connections: 1024,
+            http_body_memory: 64 * 1024 * 1024,
             discord_gateway_url: None,
             discord_shards: None,
             discord_intents: ["guilds", "guild_messages", "direct_messages", "message_content"]
@@ -148,6 +161,16 @@ fn duration(key: &str, text: &str) -> Result<Duration> {
         .with_context(|| format!("configuration key `{key}`: `{text}` is not a duration (write e.g. 30s, 2m, 500ms)"))
 }
 
+/// A duration that must be more than zero (zero cannot work: every command would time out,
+/// every signature would be stale).
+fn positive(key: &str, text: &str) -> Result<Duration> {
+    let value = duration(key, text)?;
+    if value.is_zero() {
+        bail!("configuration key `{key}`: must be more than 0s, got `{text}`");
+    }
+    Ok(value)
+}
+
 impl Settings {
     /// A duration setting, with the key named in the error.
     pub fn duration(&self, key: &str, text: &str) -> Result<Duration> {
@@ -155,7 +178,7 @@ impl Settings {
     }
 
     fn check(&self) -> Result<()> {
-        duration("handler_timeout", &self.handler_timeout)?;
+        positive("handler_timeout", &self.handler_timeout)?;
         duration("shutdown_grace", &self.shutdown_grace)?;
         let budget = duration("interaction_budget", &self.interaction_budget)?;
         if budget >= Duration::from_secs(3) {
@@ -164,10 +187,11 @@ impl Settings {
                 self.interaction_budget
             );
         }
-        duration("signature_window", &self.signature_window)?;
+        positive("signature_window", &self.signature_window)?;
         if self.body_limit == 0 {
             bail!("configuration key `body_limit`: must be at least 1 byte");
         }
+        self.http()?.check()?;
         if self.http_addr.parse::<std::net::SocketAddr>().is_err() {
             bail!("configuration key `http_addr`: `{}` is not an address like 127.0.0.1:8080", self.http_addr);
         }
@@ -214,6 +238,20 @@ impl Settings {
             }
         }
         Ok(())
+    }
+
+    /// The HTTP listener's configuration.
+    pub fn http(&self) -> Result<regis_http::HttpConfig> {
+        Ok(regis_http::HttpConfig {
+            addr: self.http_addr.parse().with_context(|| {
+                format!("configuration key `http_addr`: `{}` is not an address like 127.0.0.1:8080", self.http_addr)
+            })?,
+            header_timeout: duration("http_header_timeout", &self.http_header_timeout)?,
+            body_timeout: duration("http_body_timeout", &self.http_body_timeout)?,
+            max_connections: self.http_max_connections,
+            body_memory: self.http_body_memory,
+            ..regis_http::HttpConfig::default()
+        })
     }
 
     /// The core's configuration.
@@ -320,6 +358,22 @@ mod tests {
                 (s.discord_shards, s.discord_gateway_url.as_deref()),
                 (Some(4), Some("wss://gateway.discord.gg"))
             );
+            jail.set_env("REGIS_HANDLER_TIMEOUT", "0s");
+            let err = load(None, Figment::new()).unwrap_err().to_string();
+            assert_eq!(err, "configuration key `handler_timeout`: must be more than 0s, got `0s`");
+            jail.set_env("REGIS_HANDLER_TIMEOUT", "30s");
+            jail.set_env("REGIS_SIGNATURE_WINDOW", "0ms");
+            let err = load(None, Figment::new()).unwrap_err().to_string();
+            assert!(err.starts_with("configuration key `signature_window`: must be more than 0s"), "{err}");
+            jail.set_env("REGIS_SIGNATURE_WINDOW", "5m");
+            jail.set_env("REGIS_HTTP_HEADER_TIMEOUT", "0s");
+            let err = load(None, Figment::new()).unwrap_err().to_string();
+            assert_eq!(err, "configuration key `http_header_timeout`: must be more than 0s");
+            jail.set_env("REGIS_HTTP_HEADER_TIMEOUT", "5s");
+            jail.set_env("REGIS_HTTP_MAX_CONNECTIONS", "0");
+            let err = load(None, Figment::new()).unwrap_err().to_string();
+            assert_eq!(err, "configuration key `http_max_connections`: must be at least 1");
+            jail.set_env("REGIS_HTTP_MAX_CONNECTIONS", "100");
             jail.set_env("REGIS_SHUTDOWN_GRACE", "a while");
             let err = load(None, Figment::new()).unwrap_err().to_string();
             assert!(err.contains("`shutdown_grace`: `a while` is not a duration"), "{err}");
@@ -344,6 +398,10 @@ mod tests {
             "interaction_budget",
             "signature_window",
             "body_limit",
+            "http_header_timeout",
+            "http_body_timeout",
+            "http_max_connections",
+            "http_body_memory",
             "shutdown_grace",
             "log",
             "command_ranks",

@@ -5,6 +5,7 @@ mod commands_sync;
 mod config;
 mod mandala_cmd;
 mod run;
+mod secrets;
 
 use anyhow::Result;
 use clap::Parser;

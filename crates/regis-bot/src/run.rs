@@ -4,51 +4,76 @@
 //! REST egress.
 
 use crate::config::Settings;
+use crate::secrets::DiscordSecrets;
 use anyhow::{bail, Context, Result};
-use clap::Args;
 use regis_discord::gateway::{parse_intents, Gateway, GatewayConfig, IdentifyQueue};
 use regis_discord::{DiscordConnector, InteractionsConfig, InteractionsServer, RestConfig};
+use regis_http::{health_router, HttpServer};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 use tokio::sync::watch;
 
-/// Discord credentials, from the environment (never from files, never logged).
-#[derive(Args, Debug)]
-pub struct DiscordArgs {
-    /// The application's public key (hex) from the developer portal; enables the HTTP
-    /// interactions endpoint.
-    #[arg(long, env = "DISCORD_PUBLIC_KEY", hide_env_values = true)]
-    pub discord_public_key: Option<String>,
-    /// The bot token; connects to the Discord Gateway (and enables REST calls beyond
-    /// interaction responses).
-    #[arg(long, env = "DISCORD_TOKEN", hide_env_values = true)]
-    pub discord_token: Option<String>,
+/// The process's shutdown: its deadline is set once, when the first reason to stop comes (a
+/// signal, a fatal Gateway close, a listener that stopped), and every part stops by it.
+#[derive(Clone)]
+pub(crate) struct Shutdown {
+    deadline: watch::Sender<Option<Instant>>,
+    grace: Duration,
 }
 
-/// Resolves when `stop` turns true.
-async fn stopped(mut stop: watch::Receiver<bool>) {
-    let _ = stop.wait_for(|s| *s).await;
+impl Shutdown {
+    pub(crate) fn new(grace: Duration) -> Self {
+        Shutdown { deadline: watch::channel(None).0, grace }
+    }
+
+    /// Begins the shutdown now (later calls keep the first deadline).
+    pub(crate) fn begin(&self) {
+        let grace = self.grace;
+        self.deadline.send_if_modified(|deadline| {
+            if deadline.is_none() {
+                *deadline = Some(Instant::now() + grace);
+                true
+            } else {
+                false
+            }
+        });
+    }
+
+    /// Resolves with the deadline once the shutdown has begun.
+    pub(crate) fn deadline(&self) -> impl std::future::Future<Output = Instant> + Send + 'static {
+        let mut rx = self.deadline.subscribe();
+        async move {
+            match rx.wait_for(Option::is_some).await {
+                Ok(deadline) => deadline.unwrap_or_else(Instant::now),
+                Err(_) => Instant::now(),
+            }
+        }
+    }
+
+    /// Whether the shutdown has begun.
+    pub(crate) fn begun(&self) -> bool {
+        self.deadline.borrow().is_some()
+    }
 }
 
 /// Runs the configured connectors until Ctrl-C or SIGTERM, or until Discord closes the
 /// Gateway with a fatal code.
-pub async fn run(settings: Settings, discord: DiscordArgs) -> Result<()> {
-    if discord.discord_public_key.is_none() && discord.discord_token.is_none() {
+pub async fn run(settings: Settings) -> Result<()> {
+    let secrets = DiscordSecrets::from_env()?;
+    if secrets.public_key.is_none() && secrets.token.is_none() {
         bail!(
             "nothing to run: set DISCORD_TOKEN to connect to the Discord Gateway, DISCORD_PUBLIC_KEY to serve \
              Discord's HTTP interactions (or both), or try `regis console`"
         );
     }
-    let rest = RestConfig {
-        api_url: settings.discord_api_url.clone(),
-        token: discord.discord_token.clone(),
-        ..RestConfig::default()
-    };
+    let rest =
+        RestConfig { api_url: settings.discord_api_url.clone(), token: secrets.token.clone(), ..RestConfig::default() };
     let rest = Arc::new(
         DiscordConnector::new(rest)
             .context("starting the Discord REST client (configuration key `discord_api_url`)")?,
     );
     let budget = settings.duration("interaction_budget", &settings.interaction_budget)?;
-    let gateway = match &discord.discord_token {
+    let gateway = match &secrets.token {
         Some(token) => {
             let config = GatewayConfig {
                 intents: parse_intents(&settings.discord_intents).context("configuration key `discord_intents`")?,
@@ -67,39 +92,38 @@ pub async fn run(settings: Settings, discord: DiscordArgs) -> Result<()> {
         None => rest.clone(),
     };
     let bot = crate::cli::start_bot(&settings, Some(connector)).await?;
-
-    let (stop_tx, stop_rx) = watch::channel(false);
+    let shutdown = Shutdown::new(settings.duration("shutdown_grace", &settings.shutdown_grace)?);
     let signal = {
-        let stop_tx = stop_tx.clone();
+        let shutdown = shutdown.clone();
+        let grace = settings.shutdown_grace.clone();
         tokio::spawn(async move {
             crate::cli::shutdown_signal().await;
-            let _ = stop_tx.send(true);
+            eprintln!("regis: stopping (waiting up to {grace} for running commands)");
+            shutdown.begin();
         })
     };
-    let server = match discord.discord_public_key {
+    let server = match &secrets.public_key {
         Some(public_key) => {
+            let http = HttpServer::bind(settings.http()?).await.context("configuration key `http_addr`")?;
             let interactions = InteractionsConfig {
-                public_key,
-                addr: settings.http_addr.parse().with_context(|| {
-                    format!(
-                        "configuration key `http_addr`: `{}` is not an address like 127.0.0.1:8080",
-                        settings.http_addr
-                    )
-                })?,
+                public_key: public_key.clone(),
                 budget,
                 timestamp_window: settings.duration("signature_window", &settings.signature_window)?,
                 body_limit: settings.body_limit,
             };
-            let server = InteractionsServer::new(&interactions, bot.ingress(), &rest)?;
-            eprintln!("regis: Discord interactions endpoint on http://{}/interactions", interactions.addr);
-            let addr = interactions.addr;
-            let stop = stopped(stop_rx.clone());
-            let stop_tx = stop_tx.clone();
+            let endpoint = InteractionsServer::new(&interactions, bot.ingress(), &rest, http.bodies())?;
+            let ready = {
+                let shutdown = shutdown.clone();
+                move || !shutdown.begun()
+            };
+            let router = endpoint.router().merge(health_router(ready));
+            eprintln!("regis: Discord interactions endpoint on http://{}/interactions", http.local_addr()?);
+            let shutdown = shutdown.clone();
             Some(tokio::spawn(async move {
-                let result = server.serve(stop).await.with_context(|| format!("serving on {addr}"));
-                // An endpoint that cannot serve stops the Gateway too.
-                let _ = stop_tx.send(true);
-                result
+                let report = http.serve(router, shutdown.deadline()).await;
+                // A listener that stopped stops the Gateway too.
+                shutdown.begin();
+                report
             }))
         }
         None => None,
@@ -107,22 +131,30 @@ pub async fn run(settings: Settings, discord: DiscordArgs) -> Result<()> {
     let gateway_result = match gateway {
         Some(gateway) => {
             eprintln!("regis: connecting to the Discord Gateway");
-            let result = gateway.run(bot.ingress(), stopped(stop_rx.clone())).await;
+            let stop = shutdown.deadline();
+            let result = gateway
+                .run(bot.ingress(), async move {
+                    stop.await;
+                })
+                .await;
             // A fatal close stops everything else too.
-            let _ = stop_tx.send(true);
+            shutdown.begin();
             result
         }
         None => Ok(()),
     };
-    let server_result = match server {
-        Some(server) => server.await.context("the interactions endpoint stopped abnormally")?,
-        None => Ok(()),
+    let report = match server {
+        Some(server) => Some(server.await.context("the interactions endpoint stopped abnormally")?),
+        None => None,
     };
     signal.abort();
-    let cancelled = bot.shutdown().await;
-    if cancelled > 0 {
-        eprintln!("regis: cancelled {cancelled} command(s) still running at the end of the grace period");
+    shutdown.begin();
+    let cancelled = bot.shutdown_by(shutdown.deadline().await).await;
+    if let Some(cut) = report.map(|r| r.cut).filter(|cut| *cut > 0) {
+        eprintln!("regis: cut {cut} HTTP request(s) still running at the end of the grace period");
     }
-    gateway_result.context("the Discord Gateway connector stopped")?;
-    server_result
+    if cancelled > 0 {
+        eprintln!("regis: cancelled {cancelled} command(s) still running or queued at the end of the grace period");
+    }
+    gateway_result.context("the Discord Gateway connector stopped")
 }

@@ -121,10 +121,11 @@ pub enum Mode {
 }
 
 /// Feeds lines from `input` to the bot as messages from `speaker` until end of input (or
-/// `/quit` interactively), then waits until every pending reply is out.
+/// `/quit` interactively), then waits until every pending reply is out. Bytes that are not
+/// UTF-8 are replaced (with a warning on standard error); the lines after them still count.
 pub async fn run<R: AsyncBufRead + Unpin>(bot: &Bot, speaker: &UserRef, input: R, mode: Mode) -> std::io::Result<()> {
     let ingress = bot.ingress();
-    let mut lines = input.lines();
+    let mut input = input;
     let prompt = || {
         if mode == Mode::Interactive {
             print!("> ");
@@ -132,7 +133,19 @@ pub async fn run<R: AsyncBufRead + Unpin>(bot: &Bot, speaker: &UserRef, input: R
         }
     };
     prompt();
-    while let Some(line) = lines.next_line().await? {
+    let mut raw = Vec::new();
+    let mut number = 0u64;
+    loop {
+        raw.clear();
+        if input.read_until(b'\n', &mut raw).await? == 0 {
+            break;
+        }
+        number += 1;
+        // A line that is not UTF-8 is kept, its bad bytes replaced, and the session goes on.
+        let line = String::from_utf8_lossy(&raw);
+        if let std::borrow::Cow::Owned(_) = line {
+            eprintln!("regis: line {number} is not valid UTF-8; its invalid bytes were replaced with U+FFFD");
+        }
         let line = line.trim();
         if line.is_empty() {
             prompt();

@@ -17,7 +17,7 @@ use crate::storage::{StorageBackend, StorageError, Store};
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
 
@@ -123,7 +123,7 @@ pub(crate) struct Core {
     pub(crate) connectors: RwLock<HashMap<String, Arc<dyn Connector>>>,
     pub(crate) stats: Counters,
     pub(crate) dedup: Mutex<(HashSet<String>, VecDeque<String>)>,
-    completions: Mutex<HashMap<String, oneshot::Sender<()>>>,
+    completions: Mutex<HashMap<String, oneshot::Sender<Completion>>>,
     in_flight: watch::Sender<usize>,
     pub(crate) handlers: Mutex<HashMap<tokio::task::Id, tokio::task::AbortHandle>>,
 }
@@ -158,17 +158,26 @@ impl Core {
         self.in_flight.send_modify(|n| *n += 1);
     }
 
-    /// Tells whoever waits on `id` that nothing more will happen for it.
-    pub(crate) fn release_waiter(&self, id: &str) {
+    /// Tells whoever waits on `id` that nothing more will happen for it, and why.
+    pub(crate) fn release_waiter(&self, id: &str, completion: Completion) {
         if let Some(tx) = lock(&self.completions).remove(id) {
-            let _ = tx.send(());
+            let _ = tx.send(completion);
         }
     }
 
     pub(crate) fn finish(&self, id: &str) {
-        self.release_waiter(id);
+        self.release_waiter(id, Completion::Handled);
         self.in_flight.send_modify(|n| *n = n.saturating_sub(1));
     }
+}
+
+/// How the dispatcher finished with an envelope queued by [`Ingress::submit_tracked`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Completion {
+    /// It was handled: every reply is sent.
+    Handled,
+    /// It was dropped as a redelivery of an envelope already handled (same id).
+    Duplicate,
 }
 
 /// Builds a [`Bot`]: configuration, storage, plugins, connectors, queue.
@@ -222,6 +231,7 @@ impl BotBuilder {
             return Err(BotError::Config(format!("prefix `{}` must be non-empty and without spaces", config.prefix)));
         }
         let storage = self.storage.ok_or(BotError::NoStorage)?;
+        storage.verify().await?;
         // Open every database at once: on a new data dir each file's creation waits on disk.
         let prepared = futures::future::try_join_all(self.plugins.into_iter().map(|p| prepare(&*storage, p)));
         let (core_storage, prepared) =
@@ -252,7 +262,7 @@ impl BotBuilder {
         }
         let workers =
             (0..core.config.workers).map(|_| tokio::spawn(dispatcher::run_worker(Arc::clone(&core)))).collect();
-        Ok(Bot { core, workers: Mutex::new(workers) })
+        Ok(Bot { core, storage, workers: Mutex::new(workers) })
     }
 }
 
@@ -282,6 +292,7 @@ async fn prepare(storage: &dyn StorageBackend, plugin: Arc<dyn Plugin>) -> Resul
 /// A running bot.
 pub struct Bot {
     core: Arc<Core>,
+    storage: Arc<dyn StorageBackend>,
     workers: Mutex<Vec<JoinHandle<()>>>,
 }
 
@@ -299,7 +310,7 @@ impl Ingress {
 
     /// Queues an envelope and returns a receiver that fires when the dispatcher has finished
     /// with it (all replies sent); for ingress that must know when a handler stayed silent.
-    pub async fn submit_tracked(&self, envelope: Envelope) -> Result<oneshot::Receiver<()>, QueueError> {
+    pub async fn submit_tracked(&self, envelope: Envelope) -> Result<oneshot::Receiver<Completion>, QueueError> {
         let (tx, rx) = oneshot::channel();
         let id = envelope.id.clone();
         lock(&self.core.completions).insert(id.clone(), tx);
@@ -313,7 +324,7 @@ impl Ingress {
     /// Queues an envelope and waits until the dispatcher has finished with it (all replies
     /// sent). For local connectors that want ordered transcripts, and for tests.
     pub async fn submit_and_wait(&self, envelope: Envelope) -> Result<(), QueueError> {
-        self.submit_tracked(envelope).await?.await.map_err(|_| QueueError::Closed)
+        self.submit_tracked(envelope).await?.await.map(|_| ()).map_err(|_| QueueError::Closed)
     }
 
     /// The bot's command prefix.
@@ -395,26 +406,34 @@ impl Bot {
         }
     }
 
-    /// Stops: no new envelopes are accepted, queued and in-flight ones are handled until the
-    /// grace period ends, then what is left is cancelled. Returns how many handlers were
-    /// cancelled at the deadline.
+    /// Stops within the configured grace period; see [`Bot::shutdown_by`].
     pub async fn shutdown(&self) -> usize {
+        self.shutdown_by(Instant::now() + self.core.config.shutdown_grace).await
+    }
+
+    /// Stops by `deadline`: no new envelopes are accepted; queued and in-flight ones are
+    /// handled (replies sent) until the deadline, then what is left is cancelled; then the
+    /// storage is closed, its files complete. Returns how many envelopes were cancelled:
+    /// those whose handler or replies were still running, and those still queued.
+    pub async fn shutdown_by(&self, deadline: Instant) -> usize {
         self.core.queue.close();
         let workers: Vec<JoinHandle<()>> = std::mem::take(&mut *lock(&self.workers));
         let worker_aborts: Vec<_> = workers.iter().map(JoinHandle::abort_handle).collect();
-        let grace = self.core.config.shutdown_grace;
-        if tokio::time::timeout(grace, futures::future::join_all(workers)).await.is_ok() {
-            return 0;
+        let finished = tokio::time::timeout_at(deadline.into(), futures::future::join_all(workers)).await.is_ok();
+        let mut cancelled = 0;
+        if !finished {
+            let running = *self.core.in_flight.borrow();
+            let queued = self.core.queue.depth().unwrap_or(0);
+            for worker in worker_aborts {
+                worker.abort();
+            }
+            for handler in lock(&self.core.handlers).drain().map(|(_, h)| h) {
+                handler.abort();
+            }
+            cancelled = running + queued;
+            tracing::warn!(running, queued, "shutdown deadline reached; cancelled what was still running or queued");
         }
-        for worker in worker_aborts {
-            worker.abort();
-        }
-        let handlers: Vec<_> = lock(&self.core.handlers).drain().map(|(_, h)| h).collect();
-        let cancelled = handlers.len();
-        for handler in handlers {
-            handler.abort();
-        }
-        tracing::warn!(cancelled, "shutdown grace period over; cancelled in-flight handlers");
+        self.storage.close().await;
         cancelled
     }
 }

@@ -38,7 +38,7 @@ pub(crate) async fn run_worker(core: Arc<Core>) {
             core.stats.duplicates.fetch_add(1, Ordering::Relaxed);
             tracing::debug!(envelope = %id, "dropping redelivered envelope");
             acknowledgement.ack().await;
-            core.release_waiter(&id);
+            core.release_waiter(&id, crate::bot::Completion::Duplicate);
             continue;
         }
         core.begin();

@@ -41,7 +41,8 @@ pub enum EnvelopeKind {
     Command {
         /// Command name, words separated by single spaces for subcommands (`rank set`).
         name: String,
-        /// Option values by parameter name.
+        /// Option values by parameter name; an option the service sent several times maps to
+        /// the array of its values (the parser then says it was given twice).
         #[serde(default)]
         options: serde_json::Map<String, serde_json::Value>,
     },
@@ -107,6 +108,54 @@ impl UserRef {
     pub fn mention(&self) -> String {
         format!("@{}", self.name)
     }
+}
+
+/// The longest user id a person may type to name a user (Discord snowflakes have 20 digits,
+/// IRC nicks at most 30 characters).
+pub const MAX_USER_ID_CHARS: usize = 64;
+
+/// The longest display name kept; longer ones are cut.
+pub const MAX_DISPLAY_NAME_CHARS: usize = 100;
+
+/// Characters that must not be in a name: control characters, and the invisible and
+/// direction-changing ones that make text read differently from what it is (bidi overrides
+/// and isolates, zero-width characters).
+pub fn is_hidden_or_control(c: char) -> bool {
+    c.is_control()
+        || matches!(c, '\u{061C}' | '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{2069}' | '\u{FEFF}')
+}
+
+/// Why a user id typed by a person cannot name a user, if it cannot.
+pub fn check_user_id(id: &str) -> Result<(), String> {
+    if id.trim().is_empty() {
+        return Err("must name a user".into());
+    }
+    if id.chars().count() > MAX_USER_ID_CHARS {
+        return Err(format!("must name a user in at most {MAX_USER_ID_CHARS} characters"));
+    }
+    if id.chars().any(|c| c.is_whitespace() || is_hidden_or_control(c)) {
+        return Err("must name a user without spaces, control or direction-changing characters".into());
+    }
+    Ok(())
+}
+
+/// A display name fit to show: hidden and control characters removed, spaces trimmed, cut to
+/// [`MAX_DISPLAY_NAME_CHARS`]; `fallback` (the id) when nothing is left.
+pub fn clean_display_name(name: &str, fallback: &str) -> String {
+    let cleaned: String = name.chars().filter(|c| !is_hidden_or_control(*c)).collect();
+    let cleaned: String = cleaned.trim().chars().take(MAX_DISPLAY_NAME_CHARS).collect();
+    if cleaned.is_empty() {
+        fallback.to_string()
+    } else {
+        cleaned
+    }
+}
+
+/// Whether `name` can be a connector's name (`console`, `discord`, `irc`): 1-32 lowercase
+/// letters, digits, `-` and `_`.
+pub fn is_connector_name(name: &str) -> bool {
+    (1..=32).contains(&name.len())
+        && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
 }
 
 /// A channel on some connector.
@@ -186,6 +235,21 @@ mod tests {
         assert!(json.contains(r#""type":"message""#));
         let back: Envelope = serde_json::from_str(&json).unwrap();
         assert_eq!(back, env);
+    }
+
+    #[test]
+    fn names_that_read_differently_from_what_they_are_are_refused_or_cleaned() {
+        assert!(check_user_id("alice").is_ok());
+        assert!(check_user_id("80351110224678912").is_ok());
+        assert!(check_user_id("   ").is_err());
+        assert!(check_user_id(&"x".repeat(300)).is_err());
+        assert!(check_user_id("ali\u{202E}ecilA").is_err());
+        assert!(check_user_id("a\u{200B}b").is_err());
+        assert!(check_user_id("bell\u{7}").is_err());
+        assert_eq!(clean_display_name(" Ann\u{202E}nnA ", "42"), "AnnnnA");
+        assert_eq!(clean_display_name("\u{202E}\u{200B}", "42"), "42");
+        assert_eq!(clean_display_name(&"é".repeat(300), "42").chars().count(), MAX_DISPLAY_NAME_CHARS);
+        assert!(is_connector_name("discord") && !is_connector_name("Discord") && !is_connector_name(""));
     }
 
     #[test]

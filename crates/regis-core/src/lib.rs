@@ -26,7 +26,7 @@ pub mod registry;
 pub mod reply;
 pub mod storage;
 
-pub use bot::{Bot, BotBuilder, BotError, CoreConfig, Ingress, Stats};
+pub use bot::{Bot, BotBuilder, BotError, Completion, CoreConfig, Ingress, Stats};
 pub use command::{
     ArgError, ArgValue, Args, ChoiceOption, CommandSpec, Param, ParamKind, ParamShape, ParamSpec, ParamValue, Rest,
     SpecError,

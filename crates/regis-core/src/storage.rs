@@ -35,6 +35,14 @@ pub enum StorageError {
     /// Migrations must be numbered 1, 2, 3, ...
     #[error("migrations of `{0}` must be numbered 1, 2, 3, ... in order")]
     MigrationOrder(String),
+    /// A database file cannot be opened or read (damaged, not a database, read-only).
+    #[error("cannot use database {path}: {cause}")]
+    Open {
+        /// The file.
+        path: String,
+        /// SQLite's reason.
+        cause: String,
+    },
     /// The data directory or file could not be used.
     #[error("storage I/O error at {path}: {source}")]
     Io {
@@ -76,9 +84,20 @@ pub struct PluginStorage {
 /// Where plugins' storage lives (a data directory of SQLite files, a PostgreSQL server, ...).
 #[async_trait]
 pub trait StorageBackend: Send + Sync + 'static {
+    /// Checks, before anything is opened for writing, that the stored data can be used (no
+    /// damaged file, a writable place); an error names the file and the cause. The default
+    /// checks nothing.
+    async fn verify(&self) -> Result<(), StorageError> {
+        Ok(())
+    }
+
     /// Opens the storage of `owner` (a plugin name, or `core`), creating it if needed, and
     /// applies its migrations in order, each once.
     async fn open(&self, owner: &str, migrations: &[Migration]) -> Result<PluginStorage, StorageError>;
+
+    /// Closes everything opened, leaving the stored data complete on disk (called once, at
+    /// shutdown, when no handler runs any more). The default does nothing.
+    async fn close(&self) {}
 }
 
 /// A plugin's own SQL database: an [`sqlx::AnyPool`] confined to the plugin (its own SQLite

@@ -49,9 +49,11 @@ impl InteractionHandle {
     }
 }
 
-/// The name Discord shows for a user: the global display name, else the username.
+/// The name Discord shows for a user: the global display name, else the username, with
+/// control and direction-changing characters removed.
 pub(crate) fn display_name(user: &User) -> String {
-    user.global_name.clone().unwrap_or_else(|| user.name.clone())
+    let name = user.global_name.as_deref().unwrap_or(&user.name);
+    regis_core::envelope::clean_display_name(name, &user.id.to_string())
 }
 
 /// A Discord user as a Regis identity.
@@ -156,7 +158,15 @@ fn options_json(data: &CommandData) -> Map<String, Value> {
             // pass them on so the parser reports the unexpected option.
             CommandOptionValue::SubCommand(_) | CommandOptionValue::SubCommandGroup(_) => Value::Null,
         };
-        map.insert(option.name.clone(), value);
+        // An option sent twice keeps every value, so the parser can say it was given twice
+        // (as it does for `name=value` given twice in a prefix command).
+        match map.get_mut(&option.name) {
+            Some(Value::Array(values)) => values.push(value),
+            Some(first) => *first = Value::Array(vec![first.take(), value]),
+            None => {
+                map.insert(option.name.clone(), value);
+            }
+        }
     }
     map
 }

@@ -9,29 +9,27 @@
 //!   and the handler's reply then edits the original response.
 
 use crate::convert::{self, InteractionHandle};
-use crate::pending::Answer;
 pub use crate::pending::Pending;
+use crate::pending::{Answer, Registration};
 use crate::rest::DiscordConnector;
 use crate::signature::{unix_now, KeyError, SignatureVerifier};
-use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, State};
+use axum::body::Body;
+use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::post;
 use axum::Router;
-use regis_core::{Ingress, QueueError, Reply};
-use std::net::SocketAddr;
+use regis_core::{Completion, Ingress, QueueError, Reply};
+use regis_http::BodyReader;
 use std::sync::Arc;
 use std::time::Duration;
-use twilight_model::application::interaction::Interaction;
+use twilight_model::application::interaction::{Interaction, InteractionType};
 
 /// Settings of the interactions endpoint.
 #[derive(Clone, Debug)]
 pub struct InteractionsConfig {
     /// The application's public key (hex), from Discord's developer portal.
     pub public_key: String,
-    /// Where to listen.
-    pub addr: SocketAddr,
     /// How long to wait for a handler's reply before answering "deferred".
     pub budget: Duration,
     /// Accepted distance of `X-Signature-Timestamp` from now.
@@ -41,11 +39,10 @@ pub struct InteractionsConfig {
 }
 
 impl InteractionsConfig {
-    /// The defaults: 127.0.0.1:8080, a 2 s budget, a ±5 min window, a 1 MiB body limit.
+    /// The defaults: a 2 s budget, a ±5 min window, a 1 MiB body limit.
     pub fn new(public_key: impl Into<String>) -> Self {
         InteractionsConfig {
             public_key: public_key.into(),
-            addr: SocketAddr::from(([127, 0, 0, 1], 8080)),
             budget: Duration::from_secs(2),
             timestamp_window: Duration::from_secs(300),
             body_limit: 1024 * 1024,
@@ -58,42 +55,41 @@ struct AppState {
     ingress: Ingress,
     pending: Arc<Pending>,
     budget: Duration,
+    bodies: BodyReader,
+    body_limit: usize,
 }
 
-/// The endpoint: an axum [`Router`] with `POST /interactions` and `GET /healthz`.
+/// The endpoint: an axum [`Router`] with `POST /interactions`, to merge onto the process's
+/// [`regis_http::HttpServer`].
 pub struct InteractionsServer {
     router: Router,
-    addr: SocketAddr,
 }
 
 impl InteractionsServer {
-    /// An endpoint that verifies with `config.public_key`, queues commands on `ingress`, and
-    /// answers through `connector` (which must be the bot's `discord` connector).
-    pub fn new(config: &InteractionsConfig, ingress: Ingress, connector: &DiscordConnector) -> Result<Self, KeyError> {
+    /// An endpoint that verifies with `config.public_key`, reads bodies with `bodies` (the
+    /// listener's [`BodyReader`]), queues commands on `ingress`, and answers through
+    /// `connector` (which must be the bot's `discord` connector).
+    pub fn new(
+        config: &InteractionsConfig,
+        ingress: Ingress,
+        connector: &DiscordConnector,
+        bodies: BodyReader,
+    ) -> Result<Self, KeyError> {
         let state = Arc::new(AppState {
             verifier: SignatureVerifier::from_hex(&config.public_key, config.timestamp_window)?,
             ingress,
             pending: connector.pending(),
             budget: config.budget,
+            bodies,
+            body_limit: config.body_limit,
         });
-        let router = Router::new()
-            .route("/interactions", post(interaction))
-            .route("/healthz", get(|| async { "ok" }))
-            .layer(DefaultBodyLimit::max(config.body_limit))
-            .with_state(state);
-        Ok(InteractionsServer { router, addr: config.addr })
+        let router = Router::new().route("/interactions", post(interaction)).with_state(state);
+        Ok(InteractionsServer { router })
     }
 
-    /// The router, to serve or to nest in another.
+    /// The router, to merge onto the listener's.
     pub fn router(&self) -> Router {
         self.router.clone()
-    }
-
-    /// Listens on the configured address until `shutdown` completes.
-    pub async fn serve(self, shutdown: impl std::future::Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
-        let listener = tokio::net::TcpListener::bind(self.addr).await?;
-        tracing::info!(addr = %listener.local_addr()?, "interactions endpoint listening");
-        axum::serve(listener, self.router).with_graceful_shutdown(shutdown).await
     }
 }
 
@@ -105,30 +101,69 @@ fn refuse(status: StatusCode, reason: impl std::fmt::Display) -> Response {
     json(status, &serde_json::json!({ "error": reason.to_string() }))
 }
 
-async fn interaction(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Bytes) -> Response {
+/// The `type` of an interaction, read alone when the body is not a whole interaction.
+#[derive(serde::Deserialize)]
+struct TypeOnly {
+    #[serde(rename = "type")]
+    kind: Option<serde_json::Value>,
+}
+
+async fn interaction(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Body) -> Response {
+    // Everything the headers can tell is checked before a byte of the body is read: an
+    // unsigned, stale or oversized request costs only its headers.
+    if let Err(e) = state.bodies.check_length(&headers, state.body_limit) {
+        return e.into_response();
+    }
     let signature = headers.get("x-signature-ed25519").map(|v| v.as_bytes());
     let timestamp = headers.get("x-signature-timestamp").map(|v| v.as_bytes());
-    if let Err(e) = state.verifier.verify(signature, timestamp, &body, unix_now()) {
+    let signed = match state.verifier.check_headers(signature, timestamp, unix_now()) {
+        Ok(signed) => signed,
+        Err(e) => {
+            tracing::debug!(error = %e, "refused interaction");
+            return refuse(StatusCode::UNAUTHORIZED, e);
+        }
+    };
+    let body = match state.bodies.read(&headers, body, state.body_limit).await {
+        Ok(body) => body,
+        Err(e) => return e.into_response(),
+    };
+    if let Err(e) = state.verifier.check_body(&signed, &body.bytes) {
         tracing::debug!(error = %e, "refused interaction");
         return refuse(StatusCode::UNAUTHORIZED, e);
     }
-    let value: serde_json::Value = match serde_json::from_slice(&body) {
-        Ok(v) => v,
+    // One parse on the usual path; the body is read a second time only to explain a refusal.
+    let interaction = match serde_json::from_slice::<Interaction>(&body.bytes) {
+        Ok(interaction) => interaction,
+        Err(e) => return not_an_interaction(&body.bytes, e),
+    };
+    drop(body);
+    let convert = match interaction.kind {
+        InteractionType::Ping => return pong(),
+        InteractionType::ApplicationCommand => convert::command_envelope,
+        InteractionType::MessageComponent => convert::component_envelope,
+        InteractionType::ApplicationCommandAutocomplete => convert::autocomplete_envelope,
+        InteractionType::ModalSubmit => {
+            return refuse(StatusCode::BAD_REQUEST, "modal submissions are not handled: this bot opens no modals")
+        }
+        other => return refuse(StatusCode::BAD_REQUEST, format!("unknown interaction type {}", other.kind())),
+    };
+    answer(&state, &interaction, convert).await
+}
+
+fn pong() -> Response {
+    (StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], r#"{"type":1}"#).into_response()
+}
+
+/// The answer to a signed body that is not a whole interaction: a bare PING (`{"type":1}`,
+/// as some tools send it) is answered; anything else is refused with the reason.
+fn not_an_interaction(body: &[u8], error: serde_json::Error) -> Response {
+    let kind = match serde_json::from_slice::<TypeOnly>(body) {
+        Ok(TypeOnly { kind }) => kind,
         Err(e) => return refuse(StatusCode::BAD_REQUEST, format!("invalid JSON: {e}")),
     };
-    match value.get("type").and_then(serde_json::Value::as_u64) {
-        Some(1) => (StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], r#"{"type":1}"#).into_response(),
-        Some(kind @ 2..=4) => match serde_json::from_value::<Interaction>(value) {
-            Ok(interaction) => {
-                let convert = match kind {
-                    2 => convert::command_envelope,
-                    3 => convert::component_envelope,
-                    _ => convert::autocomplete_envelope,
-                };
-                answer(&state, &interaction, convert).await
-            }
-            Err(e) => refuse(StatusCode::BAD_REQUEST, format!("invalid interaction of type {kind}: {e}")),
-        },
+    match kind.as_ref().and_then(serde_json::Value::as_u64) {
+        Some(1) => pong(),
+        Some(kind @ 2..=4) => refuse(StatusCode::BAD_REQUEST, format!("invalid interaction of type {kind}: {error}")),
         Some(5) => refuse(StatusCode::BAD_REQUEST, "modal submissions are not handled: this bot opens no modals"),
         Some(kind) => refuse(StatusCode::BAD_REQUEST, format!("unknown interaction type {kind}")),
         None => refuse(StatusCode::BAD_REQUEST, "interaction has no numeric `type`"),
@@ -147,11 +182,12 @@ async fn answer(state: &AppState, interaction: &Interaction, to_envelope: ToEnve
         FirstResponse::Deferred { ephemeral } => json(StatusCode::OK, &convert::deferred_response(ephemeral)),
         FirstResponse::Suggestions(choices) => json(StatusCode::OK, &convert::suggestions_response(&choices)),
         FirstResponse::Closed => refuse(StatusCode::SERVICE_UNAVAILABLE, "the bot is shutting down"),
+        FirstResponse::Duplicate => refuse(StatusCode::CONFLICT, "this interaction was answered already"),
     }
 }
 
 /// The first response to an interaction, as Discord's deadline rule decides it.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub enum FirstResponse {
     /// Answer with this message now (type 4).
     Message(Reply),
@@ -164,7 +200,12 @@ pub enum FirstResponse {
     Suggestions(Vec<String>),
     /// The bot is shutting down and took nothing.
     Closed,
+    /// The interaction was handled already, by an earlier delivery of it (a replay).
+    Duplicate,
 }
+
+/// How much longer than the budget a duplicate delivery waits for the first one's response.
+const DUPLICATE_SLACK: Duration = Duration::from_secs(1);
 
 /// Queues an interaction's envelope and decides its first response: the handler's first reply
 /// if it comes within `budget`, "deferred" if the handler deferred or the budget ran out, a
@@ -184,7 +225,17 @@ pub async fn first_response(
     let Some(handle) = InteractionHandle::of(&envelope) else {
         return FirstResponse::Message(Reply::text("This interaction cannot be answered.").ephemeral());
     };
-    let mut answer = pending.wait(&id, handle);
+    let mut answer = match pending.wait(&id, handle) {
+        Registration::New(answer) => answer,
+        // The same interaction again while it is answered: the first delivery's response.
+        Registration::Duplicate(mut first) => {
+            let decided = tokio::time::timeout(budget + DUPLICATE_SLACK, first.wait_for(Option::is_some)).await;
+            return match decided {
+                Ok(Ok(response)) => response.clone().unwrap_or(FirstResponse::Duplicate),
+                _ => FirstResponse::Duplicate,
+            };
+        }
+    };
     let mut done = match ingress.submit_tracked(envelope).await {
         Ok(done) => done,
         Err(QueueError::Full(_)) => {
@@ -202,15 +253,18 @@ pub async fn first_response(
     let response = tokio::select! {
         biased;
         result = &mut answer => Some(first(result.ok())),
-        _ = &mut done => {
+        completion = &mut done => {
             finished = true;
             pending.finish_silently(&id).then(|| {
-            if autocomplete {
-                FirstResponse::Suggestions(Vec::new())
-            } else {
-                FirstResponse::Message(Reply::text("Done.").ephemeral())
-            }
-        })
+                if completion == Ok(Completion::Duplicate) {
+                    // Handled before, by an earlier delivery: there is no answer to give again.
+                    FirstResponse::Duplicate
+                } else if autocomplete {
+                    FirstResponse::Suggestions(Vec::new())
+                } else {
+                    FirstResponse::Message(Reply::text("Done.").ephemeral())
+                }
+            })
         }
         _ = &mut budget => {
             if autocomplete {
@@ -225,6 +279,7 @@ pub async fn first_response(
         Some(r) => r,
         None => first(answer.await.ok()),
     };
+    pending.publish_first(&id, &response);
     // Once the handler has finished no reply can follow: forget the interaction then.
     if finished {
         pending.forget(&id);

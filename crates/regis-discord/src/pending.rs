@@ -4,11 +4,12 @@
 //! answer, and no reply is lost between them.
 
 use crate::convert::InteractionHandle;
+use crate::interactions::FirstResponse;
 use regis_core::Reply;
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
-use tokio::sync::oneshot;
+use tokio::sync::{oneshot, watch};
 
 /// An interaction token's lifetime.
 pub(crate) const TOKEN_LIFETIME: Duration = Duration::from_secs(15 * 60);
@@ -37,6 +38,24 @@ struct Entry {
     slot: Slot,
     handle: InteractionHandle,
     created: Instant,
+    /// The first response once decided, for deliveries of the same interaction that arrive
+    /// while it is answered.
+    first: watch::Sender<Option<FirstResponse>>,
+}
+
+impl Entry {
+    fn new(slot: Slot, handle: InteractionHandle) -> Self {
+        Entry { slot, handle, created: Instant::now(), first: watch::channel(None).0 }
+    }
+}
+
+/// What registering an interaction found.
+pub(crate) enum Registration {
+    /// It is new here: its first answer will come through this channel.
+    New(oneshot::Receiver<Answer>),
+    /// It is being answered already (the same interaction delivered again): the first
+    /// delivery's response will be published here.
+    Duplicate(watch::Receiver<Option<FirstResponse>>),
 }
 
 /// How egress delivers a reply to an interaction.
@@ -66,11 +85,23 @@ impl Pending {
         self.map.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Registers an interaction the HTTP side now waits on.
-    pub(crate) fn wait(&self, id: &str, handle: InteractionHandle) -> oneshot::Receiver<Answer> {
+    /// Registers an interaction the HTTP side now waits on, unless it is being answered
+    /// already.
+    pub(crate) fn wait(&self, id: &str, handle: InteractionHandle) -> Registration {
+        let mut map = self.lock();
+        if let Some(entry) = map.get(id) {
+            return Registration::Duplicate(entry.first.subscribe());
+        }
         let (tx, rx) = oneshot::channel();
-        self.lock().insert(id.to_string(), Entry { slot: Slot::Waiting(tx), handle, created: Instant::now() });
-        rx
+        map.insert(id.to_string(), Entry::new(Slot::Waiting(tx), handle));
+        Registration::New(rx)
+    }
+
+    /// Records the first response decided for an interaction, for its duplicates.
+    pub(crate) fn publish_first(&self, id: &str, response: &FirstResponse) {
+        if let Some(entry) = self.lock().get(id) {
+            entry.first.send_replace(Some(response.clone()));
+        }
     }
 
     /// Forgets an interaction whose handler has finished (no reply can follow), and any
@@ -148,11 +179,9 @@ impl Pending {
     /// has no record (the interaction was received elsewhere, or long ago).
     pub(crate) fn route(&self, id: &str, handle: &InteractionHandle, reply: &Reply) -> Route {
         let mut map = self.lock();
-        let entry = map.entry(id.to_string()).or_insert_with(|| Entry {
-            slot: Slot::Deferred { public: true, edited: false },
-            handle: handle.clone(),
-            created: Instant::now(),
-        });
+        let entry = map
+            .entry(id.to_string())
+            .or_insert_with(|| Entry::new(Slot::Deferred { public: true, edited: false }, handle.clone()));
         match std::mem::replace(&mut entry.slot, Slot::Answered) {
             Slot::Waiting(tx) if reply.attachments.is_empty() => Route::Inline(tx),
             Slot::Waiting(tx) => {

@@ -55,19 +55,19 @@ impl SignatureVerifier {
         Ok(SignatureVerifier { key, window })
     }
 
-    /// Checks one request; `now` is the current Unix time in seconds.
-    pub fn verify(
+    /// Checks what the headers alone can tell: both present, well-formed, and the timestamp
+    /// within the window. Run it before reading the body, so that an unsigned or stale
+    /// request costs nothing more than its headers.
+    pub fn check_headers(
         &self,
         signature: Option<&[u8]>,
         timestamp: Option<&[u8]>,
-        body: &[u8],
         now: u64,
-    ) -> Result<(), SignatureError> {
+    ) -> Result<SignedHeaders, SignatureError> {
         let signature = signature.ok_or(SignatureError::MissingSignature)?;
         let timestamp = timestamp.ok_or(SignatureError::MissingTimestamp)?;
         let mut raw = [0u8; 64];
         hex::decode_to_slice(signature, &mut raw).map_err(|_| SignatureError::MalformedSignature)?;
-        let signature = Signature::from_bytes(&raw);
         let sent: u64 = std::str::from_utf8(timestamp)
             .ok()
             .and_then(|t| t.trim().parse().ok())
@@ -76,11 +76,36 @@ impl SignatureVerifier {
         if skew > self.window.as_secs() {
             return Err(SignatureError::Stale { skew_secs: skew, window_secs: self.window.as_secs() });
         }
-        let mut message = Vec::with_capacity(timestamp.len() + body.len());
-        message.extend_from_slice(timestamp);
-        message.extend_from_slice(body);
-        self.key.verify_strict(&message, &signature).map_err(|_| SignatureError::Invalid)
+        Ok(SignedHeaders { signature: Signature::from_bytes(&raw), timestamp: timestamp.to_vec() })
     }
+
+    /// Checks the signature of `headers` over the body.
+    pub fn check_body(&self, headers: &SignedHeaders, body: &[u8]) -> Result<(), SignatureError> {
+        let mut message = Vec::with_capacity(headers.timestamp.len() + body.len());
+        message.extend_from_slice(&headers.timestamp);
+        message.extend_from_slice(body);
+        self.key.verify_strict(&message, &headers.signature).map_err(|_| SignatureError::Invalid)
+    }
+
+    /// Checks one request, headers then body; `now` is the current Unix time in seconds.
+    pub fn verify(
+        &self,
+        signature: Option<&[u8]>,
+        timestamp: Option<&[u8]>,
+        body: &[u8],
+        now: u64,
+    ) -> Result<(), SignatureError> {
+        let headers = self.check_headers(signature, timestamp, now)?;
+        self.check_body(&headers, body)
+    }
+}
+
+/// Signature headers that passed [`SignatureVerifier::check_headers`]; the body is still to
+/// be checked.
+#[derive(Clone, Debug)]
+pub struct SignedHeaders {
+    signature: Signature,
+    timestamp: Vec<u8>,
 }
 
 /// The current Unix time in seconds.

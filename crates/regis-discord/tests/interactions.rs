@@ -49,7 +49,8 @@ async fn harness() -> Harness {
     let key = SigningKey::from_bytes(&[42u8; 32]);
     let mut config = InteractionsConfig::new(hex::encode(key.verifying_key().to_bytes()));
     config.budget = Duration::from_millis(150);
-    let server = InteractionsServer::new(&config, bot.ingress(), &connector).unwrap();
+    let bodies = regis_http::BodyReader::new(Duration::from_secs(5), 64 << 20);
+    let server = InteractionsServer::new(&config, bot.ingress(), &connector, bodies).unwrap();
     Harness { key, router: server.router(), fake, connector, _bot: bot, _dir: dir }
 }
 
@@ -121,8 +122,12 @@ async fn bad_requests_get_the_documented_status() {
     assert_eq!((status, body["error"].as_str().unwrap()), (StatusCode::BAD_REQUEST, "unknown interaction type 42"));
     let (status, _) = h.call(h.signed(br#"{"type":2,"id":"x"}"#, now())).await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "an APPLICATION_COMMAND that does not parse");
-    let health = Request::get("/healthz").body(Body::empty()).unwrap();
-    assert_eq!(h.router.clone().oneshot(health).await.unwrap().status(), StatusCode::OK);
+    let unknown = Request::get("/healthz").body(Body::empty()).unwrap();
+    assert_eq!(
+        h.router.clone().oneshot(unknown).await.unwrap().status(),
+        StatusCode::NOT_FOUND,
+        "health is not this router's"
+    );
 }
 
 #[tokio::test]

@@ -6,19 +6,21 @@ use regis_core::Migration;
 use sqlx::any::AnyPoolOptions;
 use sqlx::{AnyPool, Row};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Once};
+use std::sync::{Arc, Mutex, Once};
+use std::time::Duration;
 
 /// One SQLite file per plugin under a data directory.
 #[derive(Clone, Debug)]
 pub struct SqliteBackend {
     data_dir: PathBuf,
     max_connections: u32,
+    opened: Arc<Mutex<Vec<(PathBuf, AnyPool)>>>,
 }
 
 impl SqliteBackend {
     /// A backend keeping its files under `data_dir` (created when first needed).
     pub fn new(data_dir: impl Into<PathBuf>) -> Self {
-        SqliteBackend { data_dir: data_dir.into(), max_connections: 4 }
+        SqliteBackend { data_dir: data_dir.into(), max_connections: 4, opened: Arc::default() }
     }
 
     /// The database file of `owner`.
@@ -29,6 +31,56 @@ impl SqliteBackend {
             self.data_dir.join("plugins").join(format!("{owner}.db"))
         }
     }
+
+    /// Copies every database into `dir` (created if needed) as complete, consistent files
+    /// (`VACUUM INTO`), while the bot may keep running; returns the files written.
+    pub async fn backup(&self, dir: &Path) -> Result<Vec<PathBuf>, StorageError> {
+        std::fs::create_dir_all(dir.join("plugins"))
+            .map_err(|source| StorageError::Io { path: dir.display().to_string(), source })?;
+        let mut written = Vec::new();
+        for (owner, source) in self.existing_files()? {
+            let target =
+                if owner == "core" { dir.join("core.db") } else { dir.join("plugins").join(format!("{owner}.db")) };
+            if target.exists() {
+                return Err(StorageError::Io {
+                    path: target.display().to_string(),
+                    source: std::io::Error::new(std::io::ErrorKind::AlreadyExists, "a backup file is already there"),
+                });
+            }
+            let mut conn = open_connection(&source, "rw").await?;
+            sqlx::query("VACUUM INTO $1")
+                .bind(target.display().to_string())
+                .execute(&mut conn)
+                .await
+                .map_err(|e| open_failed(&source, &e))?;
+            let _ = sqlx::Connection::close(conn).await;
+            written.push(target);
+        }
+        Ok(written)
+    }
+
+    /// The database files present: `core.db` and `plugins/*.db`, by owner.
+    fn existing_files(&self) -> Result<Vec<(String, PathBuf)>, StorageError> {
+        let mut files = Vec::new();
+        let core = self.path_of("core");
+        if core.exists() {
+            files.push(("core".to_string(), core));
+        }
+        let plugins = self.data_dir.join("plugins");
+        if plugins.is_dir() {
+            let entries = std::fs::read_dir(&plugins)
+                .map_err(|source| StorageError::Io { path: plugins.display().to_string(), source })?;
+            let mut found: Vec<(String, PathBuf)> = entries
+                .filter_map(Result::ok)
+                .map(|e| e.path())
+                .filter(|p| p.extension().is_some_and(|x| x == "db"))
+                .filter_map(|p| Some((p.file_stem()?.to_string_lossy().into_owned(), p.clone())))
+                .collect();
+            found.sort();
+            files.extend(found);
+        }
+        Ok(files)
+    }
 }
 
 fn install_drivers() {
@@ -36,14 +88,43 @@ fn install_drivers() {
     ONCE.call_once(sqlx::any::install_default_drivers);
 }
 
+/// The error for a database file that cannot be used, naming it and SQLite's reason.
+fn open_failed(path: &Path, error: &sqlx::Error) -> StorageError {
+    let cause = match error {
+        sqlx::Error::Database(db) => db.message().to_string(),
+        other => other.to_string(),
+    };
+    StorageError::Open { path: path.display().to_string(), cause }
+}
+
+/// One connection to `path` (`mode` is `ro` or `rwc`), checked by reading its schema: a file
+/// that is not a database, or is damaged, fails here at once with SQLite's reason.
+async fn open_connection(path: &Path, mode: &str) -> Result<sqlx::AnyConnection, StorageError> {
+    install_drivers();
+    let url = format!("sqlite://{}?mode={mode}", path.display());
+    let mut conn = <sqlx::AnyConnection as sqlx::Connection>::connect(&url).await.map_err(|e| open_failed(path, &e))?;
+    sqlx::query("SELECT count(*) FROM sqlite_master").fetch_one(&mut conn).await.map_err(|e| open_failed(path, &e))?;
+    Ok(conn)
+}
+
 async fn connect(path: &Path, max_connections: u32) -> Result<AnyPool, StorageError> {
     install_drivers();
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).map_err(|source| StorageError::Io { path: dir.display().to_string(), source })?;
     }
+    // One connection first, which also switches the file to WAL (a write): a damaged file or
+    // a read-only directory is reported now, by name, instead of as a pool timeout later.
+    let mut probe = open_connection(path, "rwc").await?;
+    sqlx::query("PRAGMA journal_mode = WAL").fetch_all(&mut probe).await.map_err(|e| open_failed(path, &e))?;
+    sqlx::query("CREATE TABLE IF NOT EXISTS _regis_kv (key TEXT PRIMARY KEY NOT NULL, value TEXT NOT NULL)")
+        .execute(&mut probe)
+        .await
+        .map_err(|e| open_failed(path, &e))?;
+    let _ = sqlx::Connection::close(probe).await;
     let url = format!("sqlite://{}?mode=rwc", path.display());
     let pool = AnyPoolOptions::new()
         .max_connections(max_connections)
+        .acquire_timeout(Duration::from_secs(10))
         .after_connect(|conn, _meta| {
             Box::pin(async move {
                 sqlx::query("PRAGMA synchronous = NORMAL").execute(&mut *conn).await?;
@@ -52,8 +133,8 @@ async fn connect(path: &Path, max_connections: u32) -> Result<AnyPool, StorageEr
             })
         })
         .connect(&url)
-        .await?;
-    sqlx::query("PRAGMA journal_mode = WAL").fetch_all(&pool).await?;
+        .await
+        .map_err(|e| open_failed(path, &e))?;
     Ok(pool)
 }
 
@@ -93,13 +174,47 @@ fn now_ms() -> i64 {
 
 #[async_trait]
 impl StorageBackend for SqliteBackend {
+    async fn verify(&self) -> Result<(), StorageError> {
+        // Nothing is written before every existing file has been read: one damaged file
+        // stops the bot before any other file is touched.
+        for (_, path) in self.existing_files()? {
+            let conn = open_connection(&path, "ro").await?;
+            let _ = sqlx::Connection::close(conn).await;
+        }
+        let core = self.path_of("core");
+        let empty = std::fs::metadata(&core).map(|m| m.len() == 0).unwrap_or(true);
+        let used_before = std::fs::read_dir(&self.data_dir).is_ok_and(|mut entries| {
+            entries.any(|e| e.is_ok_and(|e| !e.file_name().to_string_lossy().starts_with("core.db")))
+        });
+        if empty && used_before {
+            tracing::warn!(
+                path = %core.display(),
+                data_dir = %self.data_dir.display(),
+                "creating a new core database in a data directory that was used before: ranks, bans and plugin \
+                 states start empty; if they were expected, stop now and check data_dir (or restore a backup)"
+            );
+        }
+        Ok(())
+    }
+
     async fn open(&self, owner: &str, migrations: &[Migration]) -> Result<PluginStorage, StorageError> {
-        let pool = connect(&self.path_of(owner), self.max_connections).await?;
-        sqlx::query("CREATE TABLE IF NOT EXISTS _regis_kv (key TEXT PRIMARY KEY NOT NULL, value TEXT NOT NULL)")
-            .execute(&pool)
-            .await?;
+        let path = self.path_of(owner);
+        let pool = connect(&path, self.max_connections).await?;
         migrate(&pool, owner, migrations).await?;
+        self.opened.lock().unwrap_or_else(|e| e.into_inner()).push((path, pool.clone()));
         Ok(PluginStorage { kv: Arc::new(SqliteKv { pool: pool.clone() }), db: Db::new(pool) })
+    }
+
+    async fn close(&self) {
+        let opened = std::mem::take(&mut *self.opened.lock().unwrap_or_else(|e| e.into_inner()));
+        for (path, pool) in opened {
+            // Move everything from the write-ahead log into the database file, so that the
+            // `.db` file alone holds every row (a backup of `*.db` is complete).
+            if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)").execute(&pool).await {
+                tracing::warn!(path = %path.display(), error = %e, "could not checkpoint the database at shutdown");
+            }
+            pool.close().await;
+        }
     }
 }
 

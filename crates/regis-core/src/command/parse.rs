@@ -3,7 +3,7 @@
 
 use super::param::{ArgError, ArgValue, Args};
 use super::spec::{ParamKind, ParamSpec};
-use crate::envelope::{ChannelRef, UserRef};
+use crate::envelope::{check_user_id, clean_display_name, is_connector_name, ChannelRef, UserRef};
 
 /// One word of a command line, with its byte span in the line (quotes included).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -171,17 +171,19 @@ pub fn parse_options(
             // A user with its display name, as connectors that resolve mentions send it.
             Some(serde_json::Value::Object(user)) if param.kind == ParamKind::User => {
                 let id = user.get("id").and_then(|v| v.as_str()).unwrap_or_default();
-                if id.is_empty() {
-                    return Err(invalid(param, "must name a user".into()));
-                }
+                check_user_id(id).map_err(|problem| invalid(param, problem))?;
                 let name = user.get("name").and_then(|v| v.as_str()).unwrap_or(id);
                 Some(ArgValue::User(UserRef {
                     connector: source.to_string(),
                     id: id.to_string(),
-                    name: name.to_string(),
+                    name: clean_display_name(name, id),
                 }))
             }
             Some(serde_json::Value::Number(n)) => Some(convert_text(param, &n.to_string(), source)?),
+            // Connectors pass an option given several times as the list of its values.
+            Some(serde_json::Value::Array(_)) => {
+                return Err(ArgError::Invalid { param: param.name.clone(), problem: "is given twice".into() })
+            }
             Some(other) => {
                 return Err(ArgError::Invalid {
                     param: param.name.clone(),
@@ -235,13 +237,7 @@ fn convert_text(param: &ParamSpec, text: &str, source: &str) -> Result<ArgValue,
             "false" | "no" | "n" | "off" | "0" => Ok(ArgValue::Bool(false)),
             _ => Err(invalid(param, format!("must be yes or no, got `{text}`"))),
         },
-        ParamKind::User => {
-            let id = strip_mention(text, &["<@!", "<@"], ">").or_else(|| text.strip_prefix('@')).unwrap_or(text);
-            if id.is_empty() {
-                return Err(invalid(param, "must name a user".into()));
-            }
-            Ok(ArgValue::User(UserRef::new(source, id)))
-        }
+        ParamKind::User => user_value(param, text, source),
         ParamKind::Channel => {
             let id = strip_mention(text, &["<#"], ">").or_else(|| text.strip_prefix('#')).unwrap_or(text);
             if id.is_empty() {
@@ -255,6 +251,27 @@ fn convert_text(param: &ParamSpec, text: &str, source: &str) -> Result<ArgValue,
             .map(|c| ArgValue::Str(c.value.clone()))
             .ok_or_else(|| invalid(param, format!("must be {}, got `{text}`", param.kind_description()))),
     }
+}
+
+/// A user named by a mention (`<@42>`), a name (`@bob`, `bob`) on the envelope's connector, or
+/// an identity on any connector written out (`console:operator`, `@discord:42`).
+fn user_value(param: &ParamSpec, text: &str, source: &str) -> Result<ArgValue, ArgError> {
+    if let Some(id) = strip_mention(text, &["<@!", "<@"], ">") {
+        check_user_id(id).map_err(|problem| invalid(param, problem))?;
+        return Ok(ArgValue::User(UserRef::new(source, id)));
+    }
+    let name = text.strip_prefix('@').unwrap_or(text);
+    let (connector, id) = match name.split_once(':') {
+        Some((connector, id)) if is_connector_name(connector) && !id.is_empty() => (connector, id),
+        _ => (source, name),
+    };
+    check_user_id(id).map_err(|problem| invalid(param, problem))?;
+    let mut user = UserRef::new(connector, id);
+    if connector != source {
+        // Shown in full, so that a reply names the identity that was acted on.
+        user.name = user.key();
+    }
+    Ok(ArgValue::User(user))
 }
 
 fn strip_mention<'a>(text: &'a str, openers: &[&str], closer: &str) -> Option<&'a str> {
@@ -321,6 +338,26 @@ mod tests {
     }
 
     #[test]
+    fn an_identity_written_out_names_that_identity() {
+        let params = vec![p::<UserRef>("user")];
+        let user = |line: &str, source: &str| match parse_prefix_args(&params, line, source) {
+            Ok(args) => match &args.values()[0] {
+                Some(ArgValue::User(u)) => Ok((u.key(), u.name.clone())),
+                other => panic!("{other:?}"),
+            },
+            Err(e) => Err(e.to_string()),
+        };
+        assert_eq!(user("console:operator", "console"), Ok(("console:operator".into(), "operator".into())));
+        assert_eq!(user("@discord:42", "console"), Ok(("discord:42".into(), "discord:42".into())));
+        assert_eq!(user("<@42>", "discord"), Ok(("discord:42".into(), "42".into())));
+        assert_eq!(user("bob", "irc"), Ok(("irc:bob".into(), "bob".into())));
+        assert_eq!(user("Not A Connector:x", "irc").map(|u| u.0), Err("unexpected argument `A`".into()));
+        assert!(user(&"x".repeat(300), "console").unwrap_err().contains("at most 64 characters"));
+        assert!(user("\"\"", "console").unwrap_err().contains("must name a user"));
+        assert!(user("evil\u{202E}gnp.exe", "console").unwrap_err().contains("direction-changing"));
+    }
+
+    #[test]
     fn kinds_are_checked() {
         let params = vec![p::<bool>("flag"), p::<f64>("x"), p::<ChannelRef>("where")];
         let args = parse_prefix_args(&params, "yes 2.5 <#99>", "discord").unwrap();
@@ -342,6 +379,13 @@ mod tests {
         assert_eq!(args.values(), &[Some(ArgValue::Int(3)), Some(ArgValue::Str("fill".into()))]);
         options.insert("count".into(), serde_json::json!(9));
         assert!(parse_options(&params, &options, "discord").is_err());
+        options.insert("count".into(), serde_json::json!([2, 3]));
+        assert_eq!(parse_options(&params, &options, "discord").unwrap_err().to_string(), "`count` is given twice");
+        assert_eq!(
+            parse_prefix_args(&params, "count=2 count=3", "console").unwrap_err().to_string(),
+            "`count` is given twice",
+            "the same words as the prefix form"
+        );
         options.insert("bogus".into(), serde_json::json!(1));
         assert_eq!(parse_options(&params, &options, "discord"), Err(ArgError::Unexpected("bogus".into())));
     }

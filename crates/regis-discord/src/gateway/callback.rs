@@ -70,7 +70,7 @@ impl Answerer {
             FirstResponse::Message(reply) => convert::inline_response(&reply),
             FirstResponse::Deferred { ephemeral } => convert::deferred_response(ephemeral),
             FirstResponse::Suggestions(choices) => convert::suggestions_response(&choices),
-            FirstResponse::Closed => {
+            FirstResponse::Closed | FirstResponse::Duplicate => {
                 gate.send_replace(Phase::Done(false));
                 self.gates.remove(&id);
                 return;
