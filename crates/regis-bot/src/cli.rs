@@ -167,7 +167,7 @@ async fn console(settings: Settings, args: ConsoleArgs) -> Result<()> {
     };
     let input = tokio::io::BufReader::new(tokio::io::stdin());
     tokio::select! {
-        result = regis_console::run(&bot, &speaker, input, mode) => result.context("reading standard input")?,
+        result = regis_console::run(&bot, &speaker, input, mode, std::io::stderr()) => result.context("reading standard input")?,
         _ = shutdown_signal() => eprintln!("regis: stopping (waiting up to {} for running commands)", settings.shutdown_grace),
     }
     let cancelled = bot.shutdown().await;

@@ -121,9 +121,16 @@ pub enum Mode {
 }
 
 /// Feeds lines from `input` to the bot as messages from `speaker` until end of input (or
-/// `/quit` interactively), then waits until every pending reply is out. Bytes that are not
-/// UTF-8 are replaced (with a warning on standard error); the lines after them still count.
-pub async fn run<R: AsyncBufRead + Unpin>(bot: &Bot, speaker: &UserRef, input: R, mode: Mode) -> std::io::Result<()> {
+/// `/quit` interactively), then waits until every pending reply is out. The console's own
+/// notices (a line refused because the bot is busy, bytes that are not UTF-8 and were
+/// replaced) go to `notices`; the lines after a bad one still count.
+pub async fn run<R: AsyncBufRead + Unpin>(
+    bot: &Bot,
+    speaker: &UserRef,
+    input: R,
+    mode: Mode,
+    mut notices: impl Write,
+) -> std::io::Result<()> {
     let ingress = bot.ingress();
     let mut input = input;
     let prompt = || {
@@ -144,7 +151,7 @@ pub async fn run<R: AsyncBufRead + Unpin>(bot: &Bot, speaker: &UserRef, input: R
         // A line that is not UTF-8 is kept, its bad bytes replaced, and the session goes on.
         let line = String::from_utf8_lossy(&raw);
         if let std::borrow::Cow::Owned(_) = line {
-            eprintln!("regis: line {number} is not valid UTF-8; its invalid bytes were replaced with U+FFFD");
+            writeln!(notices, "regis: line {number} is not valid UTF-8; its invalid bytes were replaced with U+FFFD")?;
         }
         let line = line.trim();
         if line.is_empty() {
@@ -166,10 +173,10 @@ pub async fn run<R: AsyncBufRead + Unpin>(bot: &Bot, speaker: &UserRef, input: R
         match result {
             Ok(()) => {}
             Err(QueueError::Full(n)) => {
-                eprintln!("regis: busy ({n} messages waiting); line dropped, try again")
+                writeln!(notices, "regis: busy ({n} messages waiting); line {number} dropped, try again")?
             }
             Err(e) => {
-                eprintln!("regis: {e}");
+                writeln!(notices, "regis: {e}")?;
                 break;
             }
         }

@@ -392,6 +392,10 @@ impl Bot {
 
     /// Waits until nothing is queued or being handled.
     pub async fn idle(&self) {
+        if let Some(mut unfinished) = self.core.queue.unfinished() {
+            let _ = unfinished.wait_for(|n| *n == 0).await;
+            return;
+        }
         let mut rx = self.core.in_flight.subscribe();
         loop {
             let queued = self.core.queue.depth().unwrap_or(0);

@@ -3,8 +3,8 @@
 
 use crate::envelope::Envelope;
 use async_trait::async_trait;
-use std::sync::{Mutex, RwLock};
-use tokio::sync::mpsc;
+use std::sync::{Arc, Mutex, RwLock};
+use tokio::sync::{mpsc, watch};
 
 /// Why an envelope could not be queued.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -78,6 +78,12 @@ pub trait Queue: Send + Sync + 'static {
     fn depth(&self) -> Option<usize> {
         None
     }
+
+    /// How many envelopes were pushed and not yet acknowledged (waiting, or being handled),
+    /// where the queue can tell: what [`Bot::idle`](crate::Bot::idle) waits on.
+    fn unfinished(&self) -> Option<watch::Receiver<usize>> {
+        None
+    }
 }
 
 /// A bounded in-process queue (tokio mpsc). `push` never waits: a full queue is an error.
@@ -86,6 +92,17 @@ pub struct InProcessQueue {
     receiver: tokio::sync::Mutex<mpsc::Receiver<Envelope>>,
     capacity: usize,
     depth_probe: Mutex<Option<mpsc::WeakSender<Envelope>>>,
+    unfinished: Arc<watch::Sender<usize>>,
+}
+
+/// The acknowledgement of an in-process delivery: one envelope less unfinished.
+struct InProcessAck(Arc<watch::Sender<usize>>);
+
+#[async_trait]
+impl Ack for InProcessAck {
+    async fn ack(self: Box<Self>) {
+        self.0.send_modify(|n| *n = n.saturating_sub(1));
+    }
 }
 
 impl InProcessQueue {
@@ -97,6 +114,7 @@ impl InProcessQueue {
             sender: RwLock::new(Some(tx)),
             receiver: tokio::sync::Mutex::new(rx),
             capacity: capacity.max(1),
+            unfinished: Arc::new(watch::channel(0).0),
         }
     }
 }
@@ -105,15 +123,25 @@ impl InProcessQueue {
 impl Queue for InProcessQueue {
     async fn push(&self, envelope: Envelope) -> Result<(), QueueError> {
         let sender = self.sender.read().unwrap_or_else(|e| e.into_inner()).clone().ok_or(QueueError::Closed)?;
-        sender.try_send(envelope).map_err(|e| match e {
-            mpsc::error::TrySendError::Full(_) => QueueError::Full(self.capacity),
-            mpsc::error::TrySendError::Closed(_) => QueueError::Closed,
+        // Counted before it is visible to a worker, so the count never misses it.
+        self.unfinished.send_modify(|n| *n += 1);
+        sender.try_send(envelope).map_err(|e| {
+            self.unfinished.send_modify(|n| *n = n.saturating_sub(1));
+            match e {
+                mpsc::error::TrySendError::Full(_) => QueueError::Full(self.capacity),
+                mpsc::error::TrySendError::Closed(_) => QueueError::Closed,
+            }
         })
     }
 
     async fn pop(&self) -> Option<Delivery> {
         let mut receiver = self.receiver.lock().await;
-        receiver.recv().await.map(|e| Delivery::new(e, None))
+        let ack = InProcessAck(Arc::clone(&self.unfinished));
+        receiver.recv().await.map(|e| Delivery::new(e, Some(Box::new(ack))))
+    }
+
+    fn unfinished(&self) -> Option<watch::Receiver<usize>> {
+        Some(self.unfinished.subscribe())
     }
 
     fn close(&self) {

@@ -240,7 +240,7 @@ pub async fn first_response(
         Ok(done) => done,
         Err(QueueError::Full(_)) => {
             pending.forget(&id);
-            return FirstResponse::Message(Reply::text("The bot is busy; try again in a moment.").ephemeral());
+            return FirstResponse::Message(Reply::text(crate::gateway::BUSY).ephemeral());
         }
         Err(_) => {
             pending.forget(&id);

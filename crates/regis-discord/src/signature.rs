@@ -145,6 +145,26 @@ mod tests {
         );
     }
 
+    /// A request signed by another implementation (OpenSSL 3.0, `openssl pkeyutl -sign
+    /// -rawin`) with RFC 8032 TEST 1's secret key, checked through the request path.
+    #[test]
+    fn a_request_signed_by_openssl_with_rfc8032_test1s_key_passes_verify() {
+        const PUBLIC: &str = "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a";
+        const SIGNATURE: &[u8] = b"1695961a47c91a1ec033b819b7e87e3dbc583dd0cee6d1fd0216f58ac87b6228\
+                                   ae531ddbf91fb7bc28d7edf7f08604da16f54624f38a6bc0614e4dc13cd47f0f";
+        let v = SignatureVerifier::from_hex(PUBLIC, WINDOW).unwrap();
+        let body = br#"{"type":1}"#;
+        assert_eq!(v.verify(Some(SIGNATURE), Some(b"1700000000"), body, 1_700_000_100), Ok(()));
+        assert_eq!(v.verify(Some(SIGNATURE), Some(b"1700000001"), body, 1_700_000_100), Err(SignatureError::Invalid));
+        assert_eq!(
+            v.verify(Some(SIGNATURE), Some(b"1700000000"), br#"{"type":2}"#, 1_700_000_100),
+            Err(SignatureError::Invalid)
+        );
+        let mut flipped = SIGNATURE.to_vec();
+        flipped[0] = b'0';
+        assert_eq!(v.verify(Some(&flipped), Some(b"1700000000"), body, 1_700_000_100), Err(SignatureError::Invalid));
+    }
+
     /// RFC 8032, section 7.1, TEST 1 to TEST 3 (the message is split as timestamp + body).
     #[test]
     fn rfc8032_test_vectors() {

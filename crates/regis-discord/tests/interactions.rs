@@ -23,11 +23,15 @@ struct Harness {
     router: Router,
     fake: FakeDiscord,
     connector: Arc<DiscordConnector>,
-    _bot: Bot,
+    bot: Bot,
     _dir: tempfile::TempDir,
 }
 
 async fn harness() -> Harness {
+    harness_with(CoreConfig::default()).await
+}
+
+async fn harness_with(core: CoreConfig) -> Harness {
     let dir = tempfile::tempdir().unwrap();
     let fake = FakeDiscord::start().await;
     let connector = Arc::new(
@@ -38,7 +42,7 @@ async fn harness() -> Harness {
         })
         .unwrap(),
     );
-    let bot = Bot::builder(CoreConfig::default())
+    let bot = Bot::builder(core)
         .storage(SqliteBackend::new(dir.path()))
         .connector(connector.clone())
         .plugin(regis_plugin_admin::Admin)
@@ -51,7 +55,7 @@ async fn harness() -> Harness {
     config.budget = Duration::from_millis(150);
     let bodies = regis_http::BodyReader::new(Duration::from_secs(5), 64 << 20);
     let server = InteractionsServer::new(&config, bot.ingress(), &connector, bodies).unwrap();
-    Harness { key, router: server.router(), fake, connector, _bot: bot, _dir: dir }
+    Harness { key, router: server.router(), fake, connector, bot, _dir: dir }
 }
 
 fn now() -> u64 {
@@ -408,4 +412,99 @@ async fn buttons_are_namespaced_and_clicks_reach_their_plugin() {
     let (status, body) = h.call(h.signed(br#"{"type":5}"#, now())).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert!(body["error"].as_str().unwrap().contains("modal"), "{body}");
+}
+
+/// The same signed request `n` times (a retry, or a replay of a captured request).
+fn copies(h: &Harness, body: &Value, n: usize) -> Vec<Request<Body>> {
+    let body = body.to_string();
+    let ts = now();
+    (0..n).map(|_| h.signed(body.as_bytes(), ts)).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_same_interaction_delivered_ten_times_gets_one_answer_and_no_lost_reply() {
+    let h = Arc::new(harness().await);
+    // Slower than the budget: every delivery is told "deferred", and the one edit carries the
+    // answer.
+    let slow = command_interaction(40, "slow", json!([{"type": 4, "name": "ms", "value": 400}]));
+    let answers = futures::future::join_all(copies(&h, &slow, 10).into_iter().map(|r| h.call(r))).await;
+    for (status, body) in &answers {
+        assert_eq!((*status, body), (StatusCode::OK, &json!({"type": 5})));
+    }
+    let edits = h.fake.wait_for_calls(1, Duration::from_secs(5)).await;
+    assert_eq!(edits[0].path, "/webhooks/775799577604522054/token-40/messages/@original");
+    assert_eq!(edits[0].json.as_ref().unwrap()["content"], "slow answer");
+    // Quick: every delivery carries the inline answer.
+    let quick = command_interaction(41, "quick", json!([]));
+    let answers = futures::future::join_all(copies(&h, &quick, 10).into_iter().map(|r| h.call(r))).await;
+    for (status, body) in &answers {
+        assert_eq!(
+            (*status, body["type"].clone(), body["data"]["content"].clone()),
+            (StatusCode::OK, json!(4), json!("quick answer"))
+        );
+    }
+    // A replay once it is answered is refused, not run again.
+    let (status, body) = h.call(copies(&h, &quick, 1).remove(0)).await;
+    assert_eq!((status, body["error"].as_str()), (StatusCode::CONFLICT, Some("this interaction was answered already")));
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert_eq!(h.fake.calls().len(), 1, "one edit in all, no follow-up");
+    assert_eq!(h.bot.stats().handled, 2, "each interaction ran once");
+    assert_eq!(h.bot.stats().duplicates, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_queue_is_answered_with_a_busy_note() {
+    let h = Arc::new(harness_with(CoreConfig { workers: 1, queue_capacity: 1, ..CoreConfig::default() }).await);
+    let busy = {
+        let h = Arc::clone(&h);
+        tokio::spawn(async move { h.command(50, "slow", json!([{"type": 4, "name": "ms", "value": 500}])).await })
+    };
+    while h.bot.stats().in_flight == 0 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    // The worker is busy; this fills the one place in the queue.
+    let waiting = regis::Envelope::message("test", regis::UserRef::new("test", "t"), "!quick");
+    h.bot.ingress().submit(waiting).await.unwrap();
+    let (status, body) = h.command(51, "quick", json!([])).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["data"]["content"], "The bot is busy; try again in a moment.");
+    assert_eq!(body["data"]["flags"], 64, "for the invoker only");
+    assert_eq!(busy.await.unwrap().1, json!({"type": 5}));
+}
+
+#[tokio::test]
+async fn an_option_given_twice_is_refused_as_the_prefix_form_refuses_it() {
+    let h = harness().await;
+    let twice = json!([{"type": 4, "name": "ms", "value": 1}, {"type": 4, "name": "ms", "value": 2}]);
+    let (_, body) = h.command(60, "slow", twice).await;
+    assert_eq!(body["data"]["content"], "`ms` is given twice\nUsage: /slow <ms>");
+}
+
+#[tokio::test]
+async fn a_slow_autocomplete_answers_none_at_the_budget() {
+    let h = harness().await;
+    let focused = json!([{"type": 3, "name": "colour", "value": "r", "focused": true}]);
+    let body = with_kind(
+        command_interaction(61, "tint", focused.clone()),
+        4,
+        json!({"type": 1, "name": "tint", "id": "771825006014889984", "options": focused}),
+    );
+    let (status, body) = h.call(h.signed(body.to_string().as_bytes(), now())).await;
+    assert_eq!((status, body), (StatusCode::OK, json!({"type": 8, "data": {"choices": []}})));
+    // The late suggestions are dropped: autocomplete cannot be deferred or followed up.
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert!(h.fake.calls().is_empty(), "{:?}", h.fake.calls());
+}
+
+#[tokio::test]
+async fn a_user_option_is_shown_by_its_display_name() {
+    let h = harness().await;
+    let user = json!([{"type": 6, "name": "user", "value": "53908232506183680"}]);
+    let mut interaction = command_interaction(62, "greet", user);
+    interaction["data"]["resolved"] = json!({"users": {"53908232506183680": {
+        "id": "53908232506183680", "username": "mason", "global_name": "Mason \u{202e}the Great",
+        "discriminator": "0", "avatar": null
+    }}});
+    let (_, body) = h.call(h.signed(interaction.to_string().as_bytes(), now())).await;
+    assert_eq!(body["data"]["content"], "hello Mason the Great (53908232506183680)", "display name, cleaned");
 }

@@ -27,7 +27,7 @@ pub use sync::{diff, sync_commands, CommandDiff, SyncError};
 use crate::rest::{DiscordConnector, RestError};
 use callback::Answerer;
 use connector::Gates;
-use regis_core::Ingress;
+use regis_core::{Connector, Destination, Ingress, QueueError};
 use std::future::Future;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
@@ -315,6 +315,47 @@ async fn gateway_bot(
     }
 }
 
+/// A receive error as a log line may carry it. An event twilight could not read comes with
+/// its raw payload, which may hold an interaction token: only its opcode and type are named,
+/// with the values quoted in the parse error hidden.
+fn describe_receive_error(error: &twilight_gateway::error::ReceiveMessageError) -> String {
+    use std::error::Error as _;
+    match error.kind() {
+        twilight_gateway::error::ReceiveMessageErrorType::Deserializing { event } => {
+            let payload: Option<serde_json::Value> = serde_json::from_str(event).ok();
+            let field = |name: &str| payload.as_ref().and_then(|p| p.get(name)).cloned();
+            let op = field("op").and_then(|v| v.as_u64()).map_or_else(|| "?".into(), |op| op.to_string());
+            let kind = field("t").and_then(|v| v.as_str().map(String::from)).unwrap_or_else(|| "no type".into());
+            let reason = error.source().map(|s| hide_quoted(&s.to_string())).unwrap_or_default();
+            format!("could not read a Gateway event (op {op}, {kind}), skipped it: {reason}")
+        }
+        _ => error.to_string(),
+    }
+}
+
+/// `text` with every `"quoted"` value replaced by `"…"` (serde's messages quote the values
+/// they could not use).
+fn hide_quoted(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut inside = false;
+    for c in text.chars() {
+        if c == '"' {
+            out.push('"');
+            if !inside {
+                out.push('…');
+            }
+            inside = !inside;
+        } else if !inside {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// What a command refused by a full queue is answered with (the same words as an
+/// interaction's).
+pub(crate) const BUSY: &str = "The bot is busy; try again in a moment.";
+
 /// How long a stopping shard waits for Discord's answer to its close frame.
 const STOP_WAIT: Duration = Duration::from_secs(2);
 
@@ -347,7 +388,7 @@ impl ShardRunner {
                     None => return Ok(()),
                     Some(Ok(Event::GatewayClose(_))) if stopping => return Ok(()),
                     Some(_) if stopping => {}
-                    Some(Err(e)) => tracing::warn!(shard = id.number(), error = %e, "Gateway error; twilight reconnects"),
+                    Some(Err(e)) => tracing::warn!(shard = id.number(), error = %describe_receive_error(&e), "Gateway error"),
                     Some(Ok(Event::GatewayClose(frame))) => {
                         let Some(frame) = frame else { continue };
                         if is_fatal(frame.code) {
@@ -391,9 +432,23 @@ impl ShardRunner {
             _ => None,
         };
         if let Some(envelope) = envelope {
-            let id = envelope.id.clone();
-            if let Err(e) = self.ingress.submit(envelope).await {
-                tracing::warn!(envelope = %id, error = %e, "envelope refused by the queue");
+            let command = envelope.text().is_some_and(|t| regis_core::command::split_invocation(t, prefix).is_some());
+            let refused = envelope.clone();
+            match self.ingress.submit(envelope).await {
+                Ok(()) => {}
+                // A command is answered, so its author knows to try again; other messages
+                // and events are dropped with a log line only (answering them would be noise).
+                Err(e @ QueueError::Full(_)) if command => {
+                    tracing::warn!(envelope = %refused.id, error = %e, "command refused by the queue; telling its author");
+                    let rest = Arc::clone(&self.answerer.rest);
+                    tokio::spawn(async move {
+                        let busy = regis_core::Reply::text(BUSY);
+                        if let Err(e) = rest.send(Some(&refused), &Destination::Origin, busy).await {
+                            tracing::warn!(envelope = %refused.id, error = %e, "could not send the busy notice");
+                        }
+                    });
+                }
+                Err(e) => tracing::warn!(envelope = %refused.id, error = %e, "envelope refused by the queue"),
             }
         }
     }
@@ -419,6 +474,15 @@ mod tests {
             assert!(!is_fatal(code), "{code}");
         }
         assert!(advice(4014).contains("Message Content"));
+    }
+
+    #[test]
+    fn quoted_values_are_hidden() {
+        assert_eq!(
+            hide_quoted(r#"invalid type: string "secret-token", expected u64 at line 1"#),
+            r#"invalid type: string "…", expected u64 at line 1"#
+        );
+        assert_eq!(hide_quoted("missing field `id`"), "missing field `id`");
     }
 
     #[test]

@@ -66,6 +66,20 @@ impl Probe {
         Ok(format!("painted {colour}"))
     }
 
+    /// Paint slowly: its suggestions come after the deadline.
+    ///
+    /// # Arguments
+    /// * `colour` - the colour
+    #[command]
+    async fn tint(&self, _ctx: &Ctx, #[autocomplete = "slow_colours"] colour: String) -> Result<String> {
+        Ok(format!("tinted {colour}"))
+    }
+
+    async fn slow_colours(&self, _ctx: &Ctx, _partial: &str) -> Result<Vec<String>> {
+        tokio::time::sleep(Duration::from_millis(600)).await;
+        Ok(vec!["too late".into()])
+    }
+
     async fn colours(&self, _ctx: &Ctx, partial: &str) -> Result<Vec<String>> {
         Ok(["red", "green", "grey"].iter().filter(|c| c.starts_with(partial)).map(|c| c.to_string()).collect())
     }

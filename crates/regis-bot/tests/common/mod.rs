@@ -1,0 +1,149 @@
+//! What the tests of the `regis` binary share: starting it, signed requests over real
+//! sockets, and waiting for it with a deadline (a process that hangs fails the test instead of
+//! hanging it, and is killed).
+
+#![allow(dead_code)] // each test file uses its own part
+
+use ed25519_dalek::{Signer, SigningKey};
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// A port nobody listens on now.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// The `regis` binary, in `dir`, with the environment a test controls (no inherited
+/// `RUST_LOG` or Discord secrets).
+pub fn regis(dir: &std::path::Path, args: &[&str]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_regis"));
+    command
+        .args(args)
+        .current_dir(dir)
+        .env_remove("RUST_LOG")
+        .env_remove("DISCORD_TOKEN")
+        .env_remove("DISCORD_PUBLIC_KEY")
+        .env_remove("DISCORD_APPLICATION_ID")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    command
+}
+
+/// A running `regis` that is killed if the test ends without waiting for it.
+pub struct Running {
+    child: Option<Child>,
+}
+
+impl Running {
+    pub fn spawn(mut command: Command) -> Running {
+        Running { child: Some(command.spawn().expect("start regis")) }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map(Child::id).unwrap_or(0)
+    }
+
+    /// Sends SIGTERM.
+    pub fn terminate(&self) {
+        let status = Command::new("kill").args(["-TERM", &self.pid().to_string()]).status().unwrap();
+        assert!(status.success());
+    }
+
+    /// Its resident memory now and at its peak, in KiB, from `/proc/PID/status`.
+    pub fn memory_kib(&self) -> (u64, u64) {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap();
+        let field = |name: &str| {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix(name))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+                .unwrap_or_else(|| panic!("{name} in {status}"))
+        };
+        (field("VmRSS:"), field("VmHWM:"))
+    }
+
+    /// Waits for it to exit within `within`, else kills it and fails.
+    pub fn finish_within(mut self, within: Duration) -> Output {
+        let child = self.child.take().unwrap();
+        let pid = child.id();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = tx.send(child.wait_with_output());
+        });
+        match rx.recv_timeout(within) {
+            Ok(output) => output.unwrap(),
+            Err(_) => {
+                let _ = Command::new("kill").args(["-KILL", &pid.to_string()]).status();
+                let output = rx.recv().unwrap().unwrap();
+                panic!(
+                    "regis did not exit within {within:?}; killed it. Its log:\n{}",
+                    String::from_utf8_lossy(&output.stderr)
+                );
+            }
+        }
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// The headers of a request signed with `key` now, for `body`.
+pub fn signature_headers(key: &SigningKey, body: &str) -> String {
+    let ts = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs().to_string();
+    let signature = hex::encode(key.sign(format!("{ts}{body}").as_bytes()).to_bytes());
+    format!("X-Signature-Ed25519: {signature}\r\nX-Signature-Timestamp: {ts}\r\n")
+}
+
+/// `POST /interactions` with `body`, signed with `key`; the raw HTTP answer.
+pub fn signed_post(port: u16, key: &SigningKey, body: &str) -> std::io::Result<String> {
+    let mut stream = TcpStream::connect(("127.0.0.1", port))?;
+    stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+    write!(
+        stream,
+        "POST /interactions HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n{}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        signature_headers(key, body),
+        body.len()
+    )?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response)?;
+    Ok(response)
+}
+
+/// A signed PING, retried until the endpoint listens (or `within` passes).
+pub fn ping_when_up(port: u16, key: &SigningKey, within: Duration) -> String {
+    let deadline = Instant::now() + within;
+    loop {
+        match signed_post(port, key, r#"{"type":1}"#) {
+            Ok(response) if !response.is_empty() => return response,
+            other => {
+                assert!(Instant::now() < deadline, "the endpoint never answered: {other:?}");
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+    }
+}
+
+/// Polls `check` until it holds, or fails after `within` naming `what`.
+pub fn eventually(within: Duration, what: &str, mut check: impl FnMut() -> bool) {
+    let deadline = Instant::now() + within;
+    while !check() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// The key the tests sign with, and its public half in hex for `DISCORD_PUBLIC_KEY`.
+pub fn test_key() -> (SigningKey, String) {
+    let key = SigningKey::from_bytes(&[9u8; 32]);
+    let public = hex::encode(key.verifying_key().to_bytes());
+    (key, public)
+}
