@@ -97,7 +97,8 @@ fn open_failed(path: &Path, error: &sqlx::Error) -> StorageError {
     StorageError::Open { path: path.display().to_string(), cause }
 }
 
-/// One connection to `path` (`mode` is `ro` or `rwc`), checked by reading its schema: a file
+/// One connection to `path` (`mode` is `rwc`, `rw` or `ro`, with other URI parameters after
+/// it), checked by reading its schema: a file
 /// that is not a database, or is damaged, fails here at once with SQLite's reason.
 async fn open_connection(path: &Path, mode: &str) -> Result<sqlx::AnyConnection, StorageError> {
     install_drivers();
@@ -178,7 +179,9 @@ impl StorageBackend for SqliteBackend {
         // Nothing is written before every existing file has been read: one damaged file
         // stops the bot before any other file is touched.
         for (_, path) in self.existing_files()? {
-            let conn = open_connection(&path, "ro").await?;
+            // Immutable: read without locks, and without the `-shm`/`-wal` files a read-only
+            // connection to a WAL database would otherwise leave behind.
+            let conn = open_connection(&path, "ro&immutable=true").await?;
             let _ = sqlx::Connection::close(conn).await;
         }
         let core = self.path_of("core");

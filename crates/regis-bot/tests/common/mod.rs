@@ -105,8 +105,13 @@ pub fn signature_headers(key: &SigningKey, body: &str) -> String {
 
 /// `POST /interactions` with `body`, signed with `key`; the raw HTTP answer.
 pub fn signed_post(port: u16, key: &SigningKey, body: &str) -> std::io::Result<String> {
+    signed_post_within(port, key, body, Duration::from_secs(10))
+}
+
+/// [`signed_post`], giving up when no answer comes within `within`.
+pub fn signed_post_within(port: u16, key: &SigningKey, body: &str, within: Duration) -> std::io::Result<String> {
     let mut stream = TcpStream::connect(("127.0.0.1", port))?;
-    stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+    stream.set_read_timeout(Some(within))?;
     write!(
         stream,
         "POST /interactions HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n{}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
