@@ -85,3 +85,42 @@ fn bad_configuration_is_reported_with_the_key() {
     assert!(!ok);
     assert!(stderr.contains("configuration key `workers`"), "{stderr}");
 }
+
+#[test]
+fn a_written_out_identity_is_the_one_acted_on_and_odd_names_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let long = "x".repeat(300);
+    let input = format!("!ban console:mallory\n!ban console:operator\n!ban @ali\u{202E}ce\n!ban {long}\n");
+    let (out, _, ok) = run_console(dir.path(), &[], &input);
+    assert!(ok);
+    assert_eq!(
+        out,
+        "mallory is banned.\n\
+         `ban` failed: operator has rank 999, not below your own (999)\n\
+         `user` must name a user without spaces, control or direction-changing characters\nUsage: !ban <user>\n\
+         `user` must name a user in at most 64 characters\nUsage: !ban <user>\n"
+    );
+    let (out, _, _) = run_console(dir.path(), &["--as", "mallory"], "!ping\n");
+    assert_eq!(out, "", "the identity banned is the one named");
+    let (_, err, ok) = run_console(dir.path(), &["--as", "evil\u{202E}"], "!ping\n");
+    assert!(!ok && err.contains("--as `evil\u{202E}`: must name a user without spaces"), "{err}");
+}
+
+#[test]
+fn invalid_utf8_input_is_replaced_and_the_session_goes_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_regis"))
+        .arg("console")
+        .current_dir(dir.path())
+        .env_remove("RUST_LOG")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(b"!ping\n\xff\xfe\xfd\n!ping\n").unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "pong\npong\n");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("line 2 is not valid UTF-8"));
+}

@@ -3,6 +3,8 @@
 //! secrets kept out of trace logs, a clean stop on SIGTERM, a refused token stopping the
 //! process with a clear error; and `regis commands sync` writing only what changed.
 
+mod common;
+
 use regis_testkit::fake_discord::{command_interaction, FakeDiscord};
 use regis_testkit::fake_gateway::{message_create, FakeGateway, GatewayOptions, AUTHOR_ID, CHANNEL_ID, GUILD_ID};
 use std::process::{Child, Command, Output, Stdio};
@@ -63,8 +65,10 @@ fn signed_ping(port: u16, key: &ed25519_dalek::SigningKey) -> String {
     response
 }
 
+/// Waits for the process to exit; kills it and fails after `WAIT` (a reconnect loop fails
+/// the test instead of hanging it).
 async fn finish(child: Child) -> Output {
-    tokio::task::spawn_blocking(move || child.wait_with_output()).await.unwrap().unwrap()
+    tokio::task::spawn_blocking(move || common::Running::from(child).finish_within(WAIT)).await.unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -91,6 +95,18 @@ async fn a_token_runs_the_gateway_and_never_reaches_the_logs() {
     wait_for(&fake, "pong", |c| c.path == path && c.json.as_ref().is_some_and(|j| j["content"] == "pong")).await;
     gateway.dispatch("INTERACTION_CREATE", command_interaction(77, "roll", serde_json::json!([])));
     wait_for(&fake, "the callback", |c| c.path == "/interactions/77/token-77/callback" && c.status == 204).await;
+    // An event twilight cannot read (an interaction without `data.id`) is skipped and logged
+    // by type, never with its payload (which holds the interaction's token).
+    let mut broken = command_interaction(78, "roll", serde_json::json!([]));
+    broken["data"].as_object_mut().unwrap().remove("id");
+    broken["token"] = serde_json::json!("leaked-interaction-token-78");
+    gateway.dispatch("INTERACTION_CREATE", broken);
+    gateway.dispatch("MESSAGE_CREATE", message_create(11, CHANNEL_ID, Some(GUILD_ID), (AUTHOR_ID, "Mason"), "!ping"));
+    wait_for(&fake, "the pong after it", |c| {
+        c.path == path
+            && c.json.as_ref().is_some_and(|j| j["content"] == "pong" && j["message_reference"]["message_id"] == "11")
+    })
+    .await;
 
     assert!(Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap().success());
     let out = finish(child).await;
@@ -100,6 +116,8 @@ async fn a_token_runs_the_gateway_and_never_reaches_the_logs() {
     assert!(logs.contains("received dispatch"), "trace logs were on: {logs}");
     assert!(!logs.contains("gateway-secret-token-value"), "the bot token reached the logs");
     assert!(!logs.contains("token-77"), "an interaction token reached the logs");
+    assert!(!logs.contains("leaked-interaction-token"), "an unreadable event's token reached the logs: {logs}");
+    assert!(logs.contains("could not read a Gateway event (op 0, INTERACTION_CREATE), skipped it"), "{logs}");
     assert!(logs.contains("interactions/77/<token>/callback"), "twilight's request span, redacted: {logs}");
     // The session ended with a normal close, as Discord asks of a bot that leaves.
     assert!(gateway.records().iter().any(|r| matches!(
@@ -118,7 +136,6 @@ async fn a_refused_token_stops_the_process_with_a_clear_error() {
     let fake = FakeDiscord::start().await;
     fake.set_bot(TOKEN, regis_testkit::fake_gateway::BOT_ID, "Regis");
     fake.set_gateway(&gateway.url(), 1);
-    let started = Instant::now();
     // The Gateway URL and shard count configured: the IDENTIFY is the first thing refused.
     let child = regis(dir.path(), &fake, "not-the-token", &["run"])
         .env("REGIS_DISCORD_GATEWAY_URL", gateway.url())
@@ -128,7 +145,6 @@ async fn a_refused_token_stops_the_process_with_a_clear_error() {
     let out = finish(child).await;
     let logs = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{logs}");
-    assert!(started.elapsed() < WAIT);
     assert!(logs.contains("4004") && logs.contains("check DISCORD_TOKEN"), "{logs}");
     assert!(!logs.contains("not-the-token"), "{logs}");
     assert_eq!(gateway.received(2).len(), 1, "one IDENTIFY: no reconnect loop");

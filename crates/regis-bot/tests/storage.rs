@@ -113,7 +113,8 @@ fn a_damaged_database_stops_the_bot_at_once_naming_it_and_touching_nothing_else(
     assert!(console(dir.path(), &[], "!rank set @alice 100\n!roll\n").status.success());
     let data = dir.path().join("regis-data");
     let good_core = std::fs::read(data.join("core.db")).unwrap();
-    let damages: [(&str, &str, Box<dyn Fn(&[u8]) -> Vec<u8>>); 4] = [
+    type Damage = Box<dyn Fn(&[u8]) -> Vec<u8>>;
+    let damages: [(&str, &str, Damage); 4] = [
         ("core.db", "file is not a database", Box::new(|_| (0..8192u32).map(|i| (i * 7919 % 251) as u8).collect())),
         ("core.db", "database disk image is malformed", Box::new(|good| good[..3000].to_vec())),
         ("core.db", "file is not a database", Box::new(|_| [b"SQLite format 3\0".as_slice(), &[0x5a; 8192]].concat())),

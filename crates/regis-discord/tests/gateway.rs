@@ -17,7 +17,7 @@ use tokio::task::JoinHandle;
 
 mod common;
 
-use common::{all_bytes, Probe};
+use common::{all_bytes, Probe, EVENTS_CHANNEL};
 
 const WAIT: Duration = Duration::from_secs(15);
 
@@ -42,6 +42,18 @@ async fn start_with(
     token: &str,
     configure: impl FnOnce(&mut GatewayConfig, &FakeGateway),
 ) -> Harness {
+    start_full(options, shards, token, CoreConfig::default(), |_| {}, configure).await
+}
+
+/// As `start_with`, with the bot's configuration and the fake REST API's set-up too.
+async fn start_full(
+    options: GatewayOptions,
+    shards: u64,
+    token: &str,
+    core: CoreConfig,
+    prepare: impl FnOnce(&FakeDiscord),
+    configure: impl FnOnce(&mut GatewayConfig, &FakeGateway),
+) -> Harness {
     regis_discord::install_crypto_provider();
     let dir = tempfile::tempdir().unwrap();
     let fake = FakeDiscord::start().await;
@@ -49,6 +61,7 @@ async fn start_with(
     let gateway = FakeGateway::start_with(options).await;
     fake.set_gateway(&gateway.url(), shards);
     fake.require_callbacks(true);
+    prepare(&fake);
     let rest = Arc::new(
         DiscordConnector::new(RestConfig {
             api_url: fake.api_url(),
@@ -62,7 +75,7 @@ async fn start_with(
     config.identify_queue = IdentifyQueue::Unlimited;
     configure(&mut config, &gateway);
     let connector = Gateway::new(config, Arc::clone(&rest)).unwrap();
-    let bot = Bot::builder(CoreConfig::default())
+    let bot = Bot::builder(core)
         .storage(SqliteBackend::new(dir.path()))
         .connector(connector.connector())
         .plugin(regis_plugin_admin::Admin)
@@ -313,7 +326,7 @@ async fn a_dropped_connection_resumes_and_loses_no_command() {
         assert!(Instant::now() < deadline, "only {} of 40 answered", h.posted("pong").len());
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    h.bot.idle().await;
     let mut answered: Vec<String> = h
         .posted("pong")
         .iter()
@@ -437,8 +450,8 @@ async fn a_global_rate_limit_holds_every_request_but_interaction_callbacks() {
     h.say(4_101, "!announce 123456789012345678");
     h.gateway.dispatch("INTERACTION_CREATE", interaction(7_100, "quick", json!([]))).unwrap();
     let callback = h.call("the callback", |c| c.path == "/interactions/7100/token-7100/callback").await;
-    assert!(callback.at.duration_since(limited.at) < Duration::from_millis(900), "the callback was held");
     let retried = h.call("the retried reply", |c| content_is(c, &path, "quick answer") && c.status == 200).await;
+    assert!(callback.at < retried.at, "the callback went during the hold, before the held reply");
     let other =
         h.call("the other post", |c| content_is(c, "/channels/123456789012345678/messages", "announcement")).await;
     for (what, call) in [("the retry", &retried), ("the other post", &other)] {
@@ -474,11 +487,22 @@ async fn a_long_ban_is_not_waited_out_request_by_request() {
     h.fake.fail_next_on(&path, Failure::Banned { retry_after: 3600 });
     h.say(4_300, "!quick");
     let banned = h.call("the ban", |c| c.status == 429).await;
-    h.say(4_301, "!quick");
+    // A plugin posting during the ban is told at once, and nothing is sent.
+    h.say(4_301, "!attempt");
     h.gateway.dispatch("INTERACTION_CREATE", interaction(7_300, "quick", json!([]))).unwrap();
-    tokio::time::sleep(Duration::from_millis(1_500)).await;
-    // Nothing more reached Discord: the requests were refused at once (503 from the
-    // forwarder), not held past the client's timeout and not sent.
+    let deadline = Instant::now() + WAIT;
+    let (outcome, took) = loop {
+        if let Some(attempt) = common::ATTEMPTS.lock().unwrap().first().cloned() {
+            break attempt;
+        }
+        assert!(Instant::now() < deadline, "the attempt never finished");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    };
+    let error = outcome.expect_err("refused");
+    assert!(error.contains("503") && error.contains("held by Discord's global rate limit"), "{error}");
+    assert!(took < Duration::from_secs(4), "refused at once ({took:?}), not held for the forwarder's 5 s");
+    // Past the longest hold (5 s), nothing went out late either.
+    tokio::time::sleep(Duration::from_millis(5_500)).await;
     let after: Vec<Call> = h.fake.calls().into_iter().filter(|c| c.at > banned.at).collect();
     assert!(after.is_empty(), "{after:#?}");
     assert_eq!(h.rest.global_rate_limits(), 1);
@@ -515,7 +539,10 @@ async fn a_refused_token_stops_with_a_clear_error_and_no_retry() {
     let text = error.to_string();
     assert!(text.contains("4004") && text.contains("DISCORD_TOKEN"), "{text}");
     assert!(!text.contains("wrong-token"), "{text}");
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // The connector has stopped: nothing can identify again.
+    h.gateway
+        .wait_until(WAIT, "the refused connection closed", |r| r.iter().any(|r| matches!(r, Record::Closed { .. })))
+        .await;
     assert_eq!(h.gateway.received(2).len(), 1, "one IDENTIFY, no reconnect loop");
     assert_eq!(h.gateway.open_connections(), 0);
     h.bot.shutdown().await;
@@ -590,5 +617,188 @@ async fn a_failing_callback_is_retried_within_the_deadline() {
     assert_eq!(failed.len(), 1);
     assert!(ok.at > failed[0].at);
     assert_eq!(ok.json.unwrap()["data"]["content"], "quick answer");
+    h.stop().await.unwrap();
+}
+
+/// The connections that resumed (RESUME received on them), in order.
+fn resumes(records: &[Record]) -> usize {
+    records.iter().filter(|r| matches!(r, Record::Received { payload, .. } if payload["op"] == 6)).count()
+}
+
+#[tokio::test]
+async fn an_unanswered_heartbeat_leads_to_a_resume() {
+    let options = GatewayOptions { heartbeat_interval: Duration::from_millis(200), ..GatewayOptions::default() };
+    let h = start(options, 1, "fake-bot-token").await;
+    h.gateway.wait_ready(1, WAIT).await;
+    h.gateway.withhold_heartbeat_acks(true);
+    h.gateway.wait_until(WAIT, "a RESUME after a heartbeat went unanswered", |r| resumes(r) >= 1).await;
+    h.gateway.withhold_heartbeat_acks(false);
+    let records = h.gateway.records();
+    let zombie = records
+        .iter()
+        .find_map(|r| match r {
+            Record::Closed { connection, by } => Some((*connection, by.clone())),
+            _ => None,
+        })
+        .expect("the zombied connection was closed");
+    assert_eq!(zombie.0, 1, "the first connection");
+    assert!(!matches!(zombie.1, ClosedBy::Client(Some(1000 | 1001))), "closed so as to resume: {:?}", zombie.1);
+    assert_eq!(h.gateway.received(2).len(), 1, "resumed, not identified again");
+    h.say(12_000, "!ping");
+    h.call("an answer after the resume", |c| content_is(c, &format!("/channels/{CHANNEL_ID}/messages"), "pong")).await;
+    h.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_message_replayed_after_a_resume_is_not_run_twice() {
+    let h = harness().await;
+    // The resume will replay the last three messages, which the bot has seen and answered.
+    h.gateway.replay_seen_on_resume(3);
+    for i in 0..3u64 {
+        h.say(13_000 + i, "!ping");
+    }
+    let deadline = Instant::now() + WAIT;
+    while h.posted("pong").len() < 3 {
+        assert!(Instant::now() < deadline, "{} pongs", h.posted("pong").len());
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    h.gateway.drop_connections();
+    h.gateway
+        .wait_until(WAIT, "the replay", |records| {
+            records
+                .iter()
+                .filter(|r| matches!(r, Record::Sent { connection, payload } if *connection > 1 && payload["t"] == "MESSAGE_CREATE"))
+                .count()
+                >= 3
+        })
+        .await;
+    let deadline = Instant::now() + WAIT;
+    while h.bot.stats().duplicates < 3 {
+        assert!(Instant::now() < deadline, "the replayed messages reached the dispatcher: {:?}", h.bot.stats());
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // Anything new after the replay is answered, so the replays had their turn before it.
+    h.say(13_010, "!quick");
+    h.call("the message after the replay", |c| c.json.as_ref().is_some_and(|j| j["content"] == "quick answer")).await;
+    assert_eq!(h.posted("pong").len(), 3, "each replayed command ran once");
+    h.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_resumable_invalid_session_resumes() {
+    let h = harness().await;
+    h.gateway.invalidate_sessions(true);
+    h.gateway.wait_until(WAIT, "a RESUME", |r| resumes(r) >= 1).await;
+    h.gateway
+        .wait_until(WAIT, "RESUMED", |r| {
+            r.iter().any(|r| matches!(r, Record::Sent { payload, .. } if payload["t"] == "RESUMED"))
+        })
+        .await;
+    assert_eq!(h.gateway.received(2).len(), 1, "no new IDENTIFY for INVALID_SESSION(true)");
+    h.say(14_000, "!ping");
+    h.call("an answer", |c| content_is(c, &format!("/channels/{CHANNEL_ID}/messages"), "pong")).await;
+    h.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn identifies_are_spaced_as_session_start_limit_says() {
+    // Two shards, one IDENTIFY per 5 seconds (max_concurrency 1), as GET /gateway/bot says.
+    let h = start_full(
+        GatewayOptions::default(),
+        2,
+        "fake-bot-token",
+        CoreConfig::default(),
+        |fake| fake.set_session_start_limit(1000, 990, Duration::from_secs(3600), 1),
+        |config, _| config.identify_queue = IdentifyQueue::Discord,
+    )
+    .await;
+    h.gateway.wait_ready(2, Duration::from_secs(30)).await;
+    let at: Vec<Instant> = h
+        .gateway
+        .records()
+        .iter()
+        .filter_map(|r| match r {
+            Record::Received { payload, at, .. } if payload["op"] == 2 => Some(*at),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(at.len(), 2);
+    let gap = at[1].duration_since(at[0]);
+    assert!(gap >= Duration::from_millis(4_900), "the second shard identified {gap:?} after the first");
+    h.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn an_unreachable_gateway_bot_is_retried_with_growing_backoff() {
+    let h = start_full(
+        GatewayOptions::default(),
+        1,
+        "fake-bot-token",
+        CoreConfig::default(),
+        |fake| {
+            for _ in 0..3 {
+                fake.fail_next_on("/gateway/bot", Failure::ServerError(502));
+            }
+        },
+        |_, _| {},
+    )
+    .await;
+    h.gateway.wait_ready(1, WAIT).await;
+    let tries: Vec<Call> = h.fake.calls().into_iter().filter(|c| c.path == "/gateway/bot").collect();
+    assert_eq!(tries.iter().map(|c| c.status).collect::<Vec<_>>(), [502, 502, 502, 200]);
+    let gaps: Vec<Duration> = tries.windows(2).map(|w| w[1].at.duration_since(w[0].at)).collect();
+    assert!(gaps[0] >= Duration::from_millis(450), "{gaps:?}");
+    assert!(gaps[1] > gaps[0] && gaps[2] > gaps[1], "the waits grow: {gaps:?}");
+    h.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn members_joining_and_reactions_reach_the_plugins() {
+    use twilight_gateway::Intents;
+    let options = GatewayOptions { privileged_intents: (1 << 1) | (1 << 15), ..GatewayOptions::default() };
+    let h = start_with(options, 1, "fake-bot-token", |config, _| {
+        config.intents =
+            regis_discord::gateway::DEFAULT_INTENTS | Intents::GUILD_MEMBERS | Intents::GUILD_MESSAGE_REACTIONS;
+    })
+    .await;
+    h.gateway.wait_ready(1, WAIT).await;
+    let member = json!({
+        "guild_id": GUILD_ID.to_string(), "roles": [], "joined_at": "2026-12-01T10:00:00.000000+00:00",
+        "deaf": false, "mute": false, "flags": 0, "pending": false, "nick": null,
+        "user": { "id": "80351110224678912", "username": "nelly", "global_name": "Nelly",
+                  "discriminator": "0", "avatar": null },
+    });
+    h.gateway.dispatch("GUILD_MEMBER_ADD", member).expect("asked for GUILD_MEMBERS");
+    let path = format!("/channels/{EVENTS_CHANNEL}/messages");
+    h.call("the welcome", |c| content_is(c, &path, "welcome Nelly")).await;
+    let reaction = json!({ "user_id": AUTHOR_ID.to_string(), "channel_id": CHANNEL_ID.to_string(),
+        "message_id": "15000", "guild_id": GUILD_ID.to_string(), "emoji": { "id": null, "name": "👍" },
+        "burst": false, "type": 0 });
+    h.gateway.dispatch("MESSAGE_REACTION_ADD", reaction).expect("asked for reactions");
+    h.call("the reaction", |c| content_is(c, &path, &format!("{AUTHOR_ID} reacted \"👍\" to \"15000\""))).await;
+    h.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_command_the_queue_cannot_take_is_answered_busy() {
+    let core = CoreConfig { workers: 1, queue_capacity: 1, ..CoreConfig::default() };
+    let h = start_full(GatewayOptions::default(), 1, "fake-bot-token", core, |_| {}, |_, _| {}).await;
+    h.gateway.wait_ready(1, WAIT).await;
+    h.say(16_000, "!slow 800");
+    let deadline = Instant::now() + WAIT;
+    while h.bot.stats().in_flight == 0 {
+        assert!(Instant::now() < deadline);
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let filler = regis::Envelope::message("test", regis::UserRef::new("test", "t"), "hello");
+    h.bot.ingress().submit(filler).await.unwrap();
+    h.say(16_001, "!quick");
+    let path = format!("/channels/{CHANNEL_ID}/messages");
+    let busy = h.call("the busy note", |c| content_is(c, &path, "The bot is busy; try again in a moment.")).await;
+    assert_eq!(busy.json.unwrap()["message_reference"]["message_id"], "16001", "a reply to the refused command");
+    // A message that is not a command gets no note when refused.
+    h.say(16_002, "just chatting");
+    h.call("the slow answer", |c| content_is(c, &path, "slow answer")).await;
+    assert_eq!(h.posted("The bot is busy; try again in a moment.").len(), 1);
     h.stop().await.unwrap();
 }

@@ -158,10 +158,10 @@ async fn quick_handlers_answer_inline() {
 #[tokio::test]
 async fn slow_handlers_are_deferred_and_edit_the_original() {
     let h = harness().await;
-    let started = Instant::now();
     let (status, body) = h.command(7, "slow", json!([{"type": 4, "name": "ms", "value": 400}])).await;
-    assert!(started.elapsed() < Duration::from_millis(400), "answered at the budget, not after the handler");
     assert_eq!((status, body), (StatusCode::OK, json!({"type": 5})));
+    assert!(h.fake.calls().is_empty(), "answered at the budget, before the handler's reply");
+    assert_eq!(h.bot.stats().in_flight, 1, "the handler was still running");
     let calls = h.fake.wait_for_calls(1, Duration::from_secs(5)).await;
     assert_eq!(calls[0].method, "PATCH");
     assert_eq!(calls[0].path, "/webhooks/775799577604522054/token-7/messages/@original");
@@ -276,24 +276,19 @@ async fn replies_after_the_token_lifetime_are_dropped() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hundreds_of_interactions_at_once_all_answer_within_the_deadline() {
     let h = Arc::new(harness().await);
-    let started = Instant::now();
     let tasks: Vec<_> = (0..300u64)
         .map(|i| {
             let h = h.clone();
-            tokio::spawn(async move {
-                let t = Instant::now();
-                let (status, body) = h.command(1000 + i, "quick", json!([])).await;
-                (status, body, t.elapsed())
-            })
+            tokio::spawn(async move { h.command(1000 + i, "quick", json!([])).await })
         })
         .collect();
     for task in tasks {
-        let (status, body, took) = task.await.unwrap();
-        assert_eq!(status, StatusCode::OK);
+        let (status, body) = task.await.unwrap();
+        // Inline (type 4) means within the budget; past it the answer would be "deferred".
+        assert_eq!((status, body["type"].clone()), (StatusCode::OK, json!(4)));
         assert_eq!(body["data"]["content"], "quick answer");
-        assert!(took < Duration::from_secs(3), "answered after {took:?}");
     }
-    assert!(started.elapsed() < Duration::from_secs(3));
+    assert!(h.fake.calls().is_empty(), "no interaction needed a deferral and an edit");
 }
 
 /// Random headers and bodies: never a panic, always a 4xx.
@@ -343,8 +338,12 @@ async fn finished_interactions_are_forgotten() {
     }
     h.command(5100, "slow", json!([{"type": 4, "name": "ms", "value": 300}])).await;
     assert!(h.connector.tracked_interactions() >= 1, "the slow one is still running");
-    tokio::time::sleep(Duration::from_millis(600)).await;
-    assert_eq!(h.connector.tracked_interactions(), 0);
+    h.bot.idle().await;
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while h.connector.tracked_interactions() > 0 {
+        assert!(Instant::now() < deadline, "{} still tracked", h.connector.tracked_interactions());
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
 }
 
 fn with_kind(mut interaction: Value, kind: u8, data: Value) -> Value {
@@ -446,7 +445,7 @@ async fn the_same_interaction_delivered_ten_times_gets_one_answer_and_no_lost_re
     // A replay once it is answered is refused, not run again.
     let (status, body) = h.call(copies(&h, &quick, 1).remove(0)).await;
     assert_eq!((status, body["error"].as_str()), (StatusCode::CONFLICT, Some("this interaction was answered already")));
-    tokio::time::sleep(Duration::from_millis(600)).await;
+    h.bot.idle().await;
     assert_eq!(h.fake.calls().len(), 1, "one edit in all, no follow-up");
     assert_eq!(h.bot.stats().handled, 2, "each interaction ran once");
     assert_eq!(h.bot.stats().duplicates, 1);
@@ -492,7 +491,7 @@ async fn a_slow_autocomplete_answers_none_at_the_budget() {
     let (status, body) = h.call(h.signed(body.to_string().as_bytes(), now())).await;
     assert_eq!((status, body), (StatusCode::OK, json!({"type": 8, "data": {"choices": []}})));
     // The late suggestions are dropped: autocomplete cannot be deferred or followed up.
-    tokio::time::sleep(Duration::from_millis(800)).await;
+    h.bot.idle().await;
     assert!(h.fake.calls().is_empty(), "{:?}", h.fake.calls());
 }
 

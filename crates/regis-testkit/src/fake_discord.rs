@@ -111,6 +111,7 @@ struct World {
     strict_interactions: bool,
     bot: Option<BotUser>,
     route_limit: Option<(u32, Duration)>,
+    session_start_limit: Option<Value>,
 }
 
 /// Requests per route bucket and window unless [`FakeDiscord::set_route_limit`] says
@@ -247,6 +248,16 @@ impl FakeDiscord {
     /// Makes `GET /gateway/bot` point at a Gateway (`ws://...`) and recommend `shards` shards.
     pub fn set_gateway(&self, url: &str, shards: u64) {
         lock(&self.state.world).gateway = Some((url.to_string(), shards));
+    }
+
+    /// The `session_start_limit` `GET /gateway/bot` reports (Discord's example otherwise:
+    /// 1000 a day, `max_concurrency` 1): how many sessions may still start, when the count
+    /// resets, and how many shards may identify in each 5-second window.
+    pub fn set_session_start_limit(&self, total: u64, remaining: u64, reset_after: Duration, max_concurrency: u64) {
+        lock(&self.state.world).session_start_limit = Some(json!({
+            "total": total, "remaining": remaining,
+            "reset_after": reset_after.as_millis() as u64, "max_concurrency": max_concurrency,
+        }));
     }
 
     /// Adds a user that `GET /users/{id}` finds.
@@ -489,12 +500,16 @@ fn channel_object(id: &str, name: &str, guild: Option<&str>) -> Value {
 }
 
 fn gateway_bot(state: &FakeState) -> (StatusCode, Value) {
-    let Some((url, shards)) = lock(&state.world).gateway.clone() else {
+    let world = lock(&state.world);
+    let Some((url, shards)) = world.gateway.clone() else {
         return unknown("404: Not Found", 0);
     };
     let mut body: Value = serde_json::from_str(GATEWAY_BOT_FIXTURE).unwrap_or_else(|_| json!({}));
     body["url"] = json!(url);
     body["shards"] = json!(shards);
+    if let Some(limit) = &world.session_start_limit {
+        body["session_start_limit"] = limit.clone();
+    }
     (StatusCode::OK, body)
 }
 

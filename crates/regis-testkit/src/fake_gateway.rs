@@ -11,7 +11,9 @@
 //! - RESUME replays every dispatch of the session after the given sequence, then RESUMED.
 //!   An unknown or dropped session gets INVALID_SESSION (`d: false`).
 //! - The test can dispatch events, send RECONNECT or INVALID_SESSION, close a connection with
-//!   any close code, or drop it without a close frame.
+//!   any close code, or drop it without a close frame; withhold HEARTBEAT_ACKs (a "zombied"
+//!   connection); and make RESUME replay events the client has seen already (delivery is at
+//!   least once).
 //! - Close codes as Discord documents them: 4001 unknown opcode, 4002 decode error (also for a
 //!   payload over 4096 bytes), 4003 not authenticated, 4004 authentication failed, 4005
 //!   already authenticated, 4007 invalid seq, 4008 rate limited (over 120 payloads a minute),
@@ -182,6 +184,8 @@ struct GatewayState {
     records: Vec<Record>,
     next_connection: u64,
     next_session: u64,
+    withhold_acks: bool,
+    replay_seen: u64,
 }
 
 struct Shared {
@@ -227,6 +231,8 @@ impl FakeGateway {
                 records: Vec::new(),
                 next_connection: 1,
                 next_session: 1,
+                withhold_acks: false,
+                replay_seen: 0,
             }),
             changed: Notify::new(),
         });
@@ -369,6 +375,20 @@ impl FakeGateway {
     /// How many connections are open now.
     pub fn open_connections(&self) -> usize {
         self.shared.lock().connections.len()
+    }
+
+    /// Stops answering heartbeats with HEARTBEAT_ACK (or starts again): what a client sees of
+    /// a "zombied" connection, which Discord asks it to close and resume. The session itself
+    /// stays alive, as the heartbeats still arrive.
+    pub fn withhold_heartbeat_acks(&self, withhold: bool) {
+        self.shared.lock().withhold_acks = withhold;
+    }
+
+    /// Makes every later RESUME also replay the last `n` dispatches the client had already
+    /// been sent before the sequence it resumes from: delivery is at least once, and a client
+    /// must not act twice on an event it sees again.
+    pub fn replay_seen_on_resume(&self, n: u64) {
+        self.shared.lock().replay_seen = n;
     }
 }
 
@@ -751,7 +771,9 @@ impl Connection {
         match op {
             1 => {
                 self.deadline = tokio::time::Instant::now() + self.heartbeat_timeout;
-                let _ = self.tx.send(Control::Send(fixture(HEARTBEAT_ACK_FIXTURE).to_string()));
+                if !self.shared.lock().withhold_acks {
+                    let _ = self.tx.send(Control::Send(fixture(HEARTBEAT_ACK_FIXTURE).to_string()));
+                }
                 Next::Continue
             }
             2 if self.session.is_some() => Next::Close(4005, "Already authenticated"),
@@ -832,6 +854,7 @@ impl Connection {
         }
         let session_id = d.get("session_id").and_then(Value::as_str).unwrap_or_default().to_string();
         let seq = d.get("seq").and_then(Value::as_u64).unwrap_or(0);
+        let from = seq.saturating_sub(state.replay_seen);
         let (replay, current) = match state.sessions.get_mut(&session_id) {
             Some(session) if session.valid => {
                 if seq > session.seq {
@@ -839,7 +862,7 @@ impl Connection {
                 }
                 let old = session.connection.replace(self.id);
                 let replay: Vec<String> =
-                    session.log.iter().filter(|(s, _)| *s > seq).map(|(_, t)| t.clone()).collect();
+                    session.log.iter().filter(|(s, _)| *s > from).map(|(_, t)| t.clone()).collect();
                 (replay, old)
             }
             _ => {

@@ -83,6 +83,11 @@ impl TestConnector {
     pub fn drain(&self) -> Vec<Sent> {
         std::mem::take(&mut *self.sent.lock().unwrap_or_else(|e| e.into_inner()))
     }
+
+    /// Everything sent so far and not yet taken, left in place.
+    pub fn peek(&self) -> Vec<Sent> {
+        self.sent.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
 }
 
 #[async_trait]
@@ -276,6 +281,29 @@ impl TestBot {
     pub async fn drain(&self) -> Vec<Sent> {
         self.bot.idle().await;
         self.connector.drain()
+    }
+
+    /// Waits until something sent so far (and not yet taken by `send` or `drain`) matches,
+    /// e.g. a handler's first reply while it goes on running; panics after `timeout` (this is
+    /// test code).
+    pub async fn wait_for_sent(&self, timeout: Duration, what: &str, matches: impl Fn(&Sent) -> bool) -> Sent {
+        let deadline = std::time::Instant::now() + timeout;
+        loop {
+            if let Some(sent) = self.connector.peek().into_iter().find(|s| matches(s)) {
+                return sent;
+            }
+            assert!(std::time::Instant::now() < deadline, "nothing sent matched {what}: {:?}", self.connector.peek());
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+
+    /// Waits until `n` envelopes are being handled (panics after `timeout`).
+    pub async fn wait_in_flight(&self, n: usize, timeout: Duration) {
+        let deadline = std::time::Instant::now() + timeout;
+        while self.bot.stats().in_flight < n {
+            assert!(std::time::Instant::now() < deadline, "{n} in flight never reached: {:?}", self.bot.stats());
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
     }
 
     /// The dispatcher's counters.

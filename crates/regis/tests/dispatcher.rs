@@ -81,13 +81,13 @@ async fn handler_errors_are_replied_and_slow_handlers_do_not_block_others() {
     assert_eq!(bot.send("!fail").await.text(), "`fail` failed: the database is on fire");
     let slow = {
         let bot = bot.clone();
-        tokio::spawn(async move { bot.send("!slow 400").await.text() })
+        tokio::spawn(async move { bot.send("!slow 2000").await.text() })
     };
-    tokio::time::sleep(Duration::from_millis(50)).await;
-    let started = std::time::Instant::now();
+    bot.wait_in_flight(1, Duration::from_secs(5)).await;
     assert_eq!(bot.send("!ping").await.text(), "pong");
-    assert!(started.elapsed() < Duration::from_millis(300), "ping waited for the slow handler");
-    assert_eq!(slow.await.unwrap(), "slept 400ms");
+    assert_eq!(bot.stats().in_flight, 1, "ping was answered while the slow handler still ran");
+    assert!(!slow.is_finished());
+    assert_eq!(slow.await.unwrap(), "slept 2000ms");
 }
 
 #[tokio::test]
@@ -105,7 +105,7 @@ async fn shutdown_lets_in_flight_handlers_finish() {
     let ingress = bot.bot().ingress();
     let envelope = regis::Envelope::message("test", TestBot::user("u"), "!slow 300");
     ingress.submit(envelope).await.unwrap();
-    tokio::time::sleep(Duration::from_millis(50)).await;
+    bot.wait_in_flight(1, Duration::from_secs(5)).await;
     assert_eq!(bot.bot().shutdown().await, 0, "nothing cancelled");
     let sent = bot.drain().await;
     assert_eq!(sent.len(), 1);
@@ -120,7 +120,7 @@ async fn shutdown_cancels_what_outlives_the_grace_period() {
         TestBot::builder().plugin(Chaos).configure(|c| c.shutdown_grace = Duration::from_millis(100)).start().await;
     let envelope = regis::Envelope::message("test", TestBot::user("u"), "!slow 60000");
     bot.bot().ingress().submit(envelope).await.unwrap();
-    tokio::time::sleep(Duration::from_millis(50)).await;
+    bot.wait_in_flight(1, Duration::from_secs(5)).await;
     assert_eq!(bot.bot().shutdown().await, 1);
 }
 

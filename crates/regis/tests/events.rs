@@ -141,7 +141,8 @@ async fn a_handler_can_wait_for_later_messages() {
         let bot = bot.clone();
         tokio::spawn(async move { bot.send("!next").await.text() })
     };
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    // Once it says "waiting" it is subscribed.
+    bot.wait_for_sent(Duration::from_secs(5), "waiting", |s| s.reply.text == "waiting").await;
     bot.send_as("ann", "forty-two").await;
     assert_eq!(waiting.await.unwrap(), "waiting\nheard: forty-two");
 }

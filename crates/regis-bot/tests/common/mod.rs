@@ -37,6 +37,12 @@ pub struct Running {
     child: Option<Child>,
 }
 
+impl From<Child> for Running {
+    fn from(child: Child) -> Running {
+        Running { child: Some(child) }
+    }
+}
+
 impl Running {
     pub fn spawn(mut command: Command) -> Running {
         Running { child: Some(command.spawn().expect("start regis")) }

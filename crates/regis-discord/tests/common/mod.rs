@@ -141,6 +141,30 @@ impl Probe {
         Ok("deferred answer")
     }
 
+    /// Post in `EVENTS_CHANNEL` and record what `ctx.say` answered, and how fast.
+    #[command]
+    async fn attempt(&self, ctx: &Ctx) -> Result<()> {
+        let started = std::time::Instant::now();
+        let outcome = ctx.say(EVENTS_CHANNEL, "attempt").await.map(|_| ()).map_err(|e| e.to_string());
+        ATTEMPTS.lock().unwrap().push((outcome, started.elapsed()));
+        Ok(())
+    }
+
+    /// Welcomes members in the channel `EVENTS_CHANNEL`.
+    #[event("member_join")]
+    async fn on_join(&self, ctx: &Ctx, event: &Event) -> Result<()> {
+        ctx.say(EVENTS_CHANNEL, format!("welcome {}", event.author().name)).await?;
+        Ok(())
+    }
+
+    /// Tells reactions in the channel `EVENTS_CHANNEL`.
+    #[event("reaction")]
+    async fn on_reaction(&self, ctx: &Ctx, event: &Event) -> Result<()> {
+        let text = format!("{} reacted {} to {}", event.author().id, event.data["emoji"], event.data["message_id"]);
+        ctx.say(EVENTS_CHANNEL, text).await?;
+        Ok(())
+    }
+
     /// Greet a user.
     ///
     /// # Arguments
@@ -150,6 +174,13 @@ impl Probe {
         Ok(format!("hello {} ({})", user.name, user.id))
     }
 }
+
+/// What each `attempt` command got from `ctx.say`, and how long it took.
+pub static ATTEMPTS: std::sync::Mutex<Vec<(std::result::Result<(), String>, Duration)>> =
+    std::sync::Mutex::new(Vec::new());
+
+/// Where the probe's event handlers post.
+pub const EVENTS_CHANNEL: &str = "290926798999357999";
 
 /// The bytes of the test file: 70,000 of them, every value, so that nothing is lost or
 /// re-encoded on the way.
