@@ -151,6 +151,13 @@ fn sigterm_with_half_sent_requests_exits_within_the_grace() {
         }
         held.push(stream);
     }
+    // And the dispatcher is busy too: five mandalas whose edits go to a Discord that does
+    // not answer, retried while their tokens live.
+    for id in 0..5u64 {
+        let mut interaction = command_interaction(800 + id, "mando", serde_json::json!([]));
+        interaction["member"]["user"]["id"] = serde_json::json!((53908232506183680u64 + id).to_string());
+        assert!(signed_post(port, &key, &interaction.to_string()).unwrap().ends_with(r#"{"type":5}"#));
+    }
     std::thread::sleep(Duration::from_millis(200));
     let stopped = Instant::now();
     bot.terminate();
@@ -159,7 +166,10 @@ fn sigterm_with_half_sent_requests_exits_within_the_grace() {
     let logs = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{logs}");
     assert!(took >= Duration::from_secs(2), "the requests in progress had the grace ({took:?})");
+    // One deadline for the listener and the dispatcher, not one grace after the other.
+    assert!(took < Duration::from_secs(4), "stopped {took:?} after SIGTERM with a 2 s grace");
     assert!(logs.contains("cut 5 HTTP request(s) still running at the end of the grace period"), "{logs}");
+    assert!(logs.contains("cancelled 5 command(s) still running or queued at the end of the grace period"), "{logs}");
     drop(held);
 }
 

@@ -131,52 +131,66 @@ async fn interaction(State(state): State<Arc<AppState>>, headers: HeaderMap, bod
         tracing::debug!(error = %e, "refused interaction");
         return refuse(StatusCode::UNAUTHORIZED, e);
     }
-    // One parse on the usual path; the body is read a second time only to explain a refusal.
-    let interaction = match serde_json::from_slice::<Interaction>(&body.bytes) {
-        Ok(interaction) => interaction,
-        Err(e) => return not_an_interaction(&body.bytes, e),
-    };
+    let parsed = read_interaction(&body.bytes, regis_core::envelope::now_ms());
     drop(body);
-    let convert = match interaction.kind {
-        InteractionType::Ping => return pong(),
-        InteractionType::ApplicationCommand => convert::command_envelope,
-        InteractionType::MessageComponent => convert::component_envelope,
-        InteractionType::ApplicationCommandAutocomplete => convert::autocomplete_envelope,
-        InteractionType::ModalSubmit => {
-            return refuse(StatusCode::BAD_REQUEST, "modal submissions are not handled: this bot opens no modals")
-        }
-        other => return refuse(StatusCode::BAD_REQUEST, format!("unknown interaction type {}", other.kind())),
-    };
-    answer(&state, &interaction, convert).await
+    match parsed {
+        Ok(Incoming::Ping) => pong(),
+        Ok(Incoming::Envelope(envelope)) => answer(&state, envelope).await,
+        Err(reason) => refuse(StatusCode::BAD_REQUEST, reason),
+    }
 }
 
 fn pong() -> Response {
     (StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], r#"{"type":1}"#).into_response()
 }
 
-/// The answer to a signed body that is not a whole interaction: a bare PING (`{"type":1}`,
-/// as some tools send it) is answered; anything else is refused with the reason.
-fn not_an_interaction(body: &[u8], error: serde_json::Error) -> Response {
+/// What a signed interaction body stands for.
+#[derive(Debug)]
+pub enum Incoming {
+    /// A PING, answered with PONG.
+    Ping,
+    /// A command, a button click or an autocomplete, as the envelope for the dispatcher.
+    Envelope(regis_core::Envelope),
+}
+
+/// Reads a (signature-checked) interaction body: a PING, or the envelope of a command, button
+/// click or autocomplete received at `received_ms`; otherwise the reason it is refused (400).
+/// The body is parsed once on the usual path, and a second time only to explain a refusal.
+pub fn read_interaction(body: &[u8], received_ms: u64) -> Result<Incoming, String> {
+    let interaction = match serde_json::from_slice::<Interaction>(body) {
+        Ok(interaction) => interaction,
+        Err(e) => return not_an_interaction(body, e),
+    };
+    let convert = match interaction.kind {
+        InteractionType::Ping => return Ok(Incoming::Ping),
+        InteractionType::ApplicationCommand => convert::command_envelope,
+        InteractionType::MessageComponent => convert::component_envelope,
+        InteractionType::ApplicationCommandAutocomplete => convert::autocomplete_envelope,
+        InteractionType::ModalSubmit => return Err(NO_MODALS.into()),
+        other => return Err(format!("unknown interaction type {}", other.kind())),
+    };
+    convert(&interaction, received_ms).map(Incoming::Envelope).map_err(|e| e.to_string())
+}
+
+const NO_MODALS: &str = "modal submissions are not handled: this bot opens no modals";
+
+/// Why a signed body that is not a whole interaction is refused; a bare PING (`{"type":1}`,
+/// as some tools send it) is still a PING.
+fn not_an_interaction(body: &[u8], error: serde_json::Error) -> Result<Incoming, String> {
     let kind = match serde_json::from_slice::<TypeOnly>(body) {
         Ok(TypeOnly { kind }) => kind,
-        Err(e) => return refuse(StatusCode::BAD_REQUEST, format!("invalid JSON: {e}")),
+        Err(e) => return Err(format!("invalid JSON: {e}")),
     };
     match kind.as_ref().and_then(serde_json::Value::as_u64) {
-        Some(1) => pong(),
-        Some(kind @ 2..=4) => refuse(StatusCode::BAD_REQUEST, format!("invalid interaction of type {kind}: {error}")),
-        Some(5) => refuse(StatusCode::BAD_REQUEST, "modal submissions are not handled: this bot opens no modals"),
-        Some(kind) => refuse(StatusCode::BAD_REQUEST, format!("unknown interaction type {kind}")),
-        None => refuse(StatusCode::BAD_REQUEST, "interaction has no numeric `type`"),
+        Some(1) => Ok(Incoming::Ping),
+        Some(kind @ 2..=4) => Err(format!("invalid interaction of type {kind}: {error}")),
+        Some(5) => Err(NO_MODALS.into()),
+        Some(kind) => Err(format!("unknown interaction type {kind}")),
+        None => Err("interaction has no numeric `type`".into()),
     }
 }
 
-type ToEnvelope = fn(&Interaction, u64) -> Result<regis_core::Envelope, convert::ConvertError>;
-
-async fn answer(state: &AppState, interaction: &Interaction, to_envelope: ToEnvelope) -> Response {
-    let envelope = match to_envelope(interaction, regis_core::envelope::now_ms()) {
-        Ok(e) => e,
-        Err(e) => return refuse(StatusCode::BAD_REQUEST, e),
-    };
+async fn answer(state: &AppState, envelope: regis_core::Envelope) -> Response {
     match first_response(&state.pending, &state.ingress, envelope, state.budget).await {
         FirstResponse::Message(reply) => json(StatusCode::OK, &convert::inline_response(&reply)),
         FirstResponse::Deferred { ephemeral } => json(StatusCode::OK, &convert::deferred_response(ephemeral)),

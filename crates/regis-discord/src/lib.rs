@@ -17,7 +17,9 @@ mod pending;
 pub mod rest;
 pub mod signature;
 
-pub use interactions::{first_response, FirstResponse, InteractionsConfig, InteractionsServer, Pending};
+pub use interactions::{
+    first_response, read_interaction, FirstResponse, Incoming, InteractionsConfig, InteractionsServer, Pending,
+};
 pub use rest::{DiscordConnector, RestConfig, RestError};
 pub use signature::{SignatureError, SignatureVerifier};
 
