@@ -135,7 +135,7 @@ async fn interaction(State(state): State<Arc<AppState>>, headers: HeaderMap, bod
     drop(body);
     match parsed {
         Ok(Incoming::Ping) => pong(),
-        Ok(Incoming::Envelope(envelope)) => answer(&state, envelope).await,
+        Ok(Incoming::Envelope(envelope)) => answer(&state, *envelope).await,
         Err(reason) => refuse(StatusCode::BAD_REQUEST, reason),
     }
 }
@@ -150,7 +150,7 @@ pub enum Incoming {
     /// A PING, answered with PONG.
     Ping,
     /// A command, a button click or an autocomplete, as the envelope for the dispatcher.
-    Envelope(regis_core::Envelope),
+    Envelope(Box<regis_core::Envelope>),
 }
 
 /// Reads a (signature-checked) interaction body: a PING, or the envelope of a command, button
@@ -169,7 +169,7 @@ pub fn read_interaction(body: &[u8], received_ms: u64) -> Result<Incoming, Strin
         InteractionType::ModalSubmit => return Err(NO_MODALS.into()),
         other => return Err(format!("unknown interaction type {}", other.kind())),
     };
-    convert(&interaction, received_ms).map(Incoming::Envelope).map_err(|e| e.to_string())
+    convert(&interaction, received_ms).map(|e| Incoming::Envelope(Box::new(e))).map_err(|e| e.to_string())
 }
 
 const NO_MODALS: &str = "modal submissions are not handled: this bot opens no modals";
