@@ -14,7 +14,7 @@ use crate::rank::Rank;
 use crate::ranks::{lock, Ranks};
 use crate::registry::{LoadedPlugin, Registry, RegistryError};
 use crate::storage::{StorageBackend, StorageError, Store};
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
@@ -38,7 +38,7 @@ pub struct CoreConfig {
     pub shutdown_grace: Duration,
     /// Required-rank overrides by command name (e.g. let rank 500 use `ban`).
     pub command_ranks: HashMap<String, Rank>,
-    /// How many recent envelope ids are remembered to drop redeliveries.
+    /// How many answered envelope ids the in-process dedupe remembers to drop redeliveries.
     pub dedup_window: usize,
 }
 
@@ -122,7 +122,7 @@ pub(crate) struct Core {
     pub(crate) cooldowns: Cooldowns,
     pub(crate) connectors: RwLock<HashMap<String, Arc<dyn Connector>>>,
     pub(crate) stats: Counters,
-    pub(crate) dedup: Mutex<(HashSet<String>, VecDeque<String>)>,
+    pub(crate) dedupe: Arc<dyn crate::shared::Dedupe>,
     completions: Mutex<HashMap<String, oneshot::Sender<Completion>>>,
     in_flight: watch::Sender<usize>,
     pub(crate) handlers: Mutex<HashMap<tokio::task::Id, tokio::task::AbortHandle>>,
@@ -136,22 +136,6 @@ impl Core {
     /// The rank a command requires here: the configured override, else its declaration.
     pub(crate) fn required_rank(&self, spec: &CommandSpec) -> Rank {
         self.config.command_ranks.get(&spec.name).copied().unwrap_or(spec.rank)
-    }
-
-    /// Records an envelope id; false when it was seen recently (a redelivery).
-    pub(crate) fn first_delivery(&self, id: &str) -> bool {
-        let mut guard = lock(&self.dedup);
-        let (seen, order) = &mut *guard;
-        if !seen.insert(id.to_string()) {
-            return false;
-        }
-        order.push_back(id.to_string());
-        while order.len() > self.config.dedup_window.max(1) {
-            if let Some(old) = order.pop_front() {
-                seen.remove(&old);
-            }
-        }
-        true
     }
 
     pub(crate) fn begin(&self) {
@@ -187,6 +171,7 @@ pub struct BotBuilder {
     plugins: Vec<Arc<dyn Plugin>>,
     connectors: Vec<Arc<dyn Connector>>,
     queue: Option<Arc<dyn Queue>>,
+    dedupe: Option<Arc<dyn crate::shared::Dedupe>>,
 }
 
 impl BotBuilder {
@@ -220,6 +205,12 @@ impl BotBuilder {
         self
     }
 
+    /// Keeps the redelivery records elsewhere than in this process (shared by workers).
+    pub fn dedupe(mut self, dedupe: Arc<dyn crate::shared::Dedupe>) -> Self {
+        self.dedupe = Some(dedupe);
+        self
+    }
+
     /// Opens storage, validates and registers the plugins (applying their migrations and
     /// restoring their enabled state), and starts the worker pool.
     pub async fn start(self) -> Result<Bot, BotError> {
@@ -248,7 +239,7 @@ impl BotBuilder {
             cooldowns: Cooldowns::default(),
             connectors: RwLock::new(connectors),
             stats: Counters::default(),
-            dedup: Mutex::default(),
+            dedupe: self.dedupe.unwrap_or_else(|| Arc::new(crate::shared::InProcessDedupe::new(config.dedup_window))),
             completions: Mutex::default(),
             in_flight: watch::channel(0).0,
             handlers: Mutex::default(),
@@ -342,7 +333,7 @@ impl Ingress {
 impl Bot {
     /// A builder with the given configuration.
     pub fn builder(config: CoreConfig) -> BotBuilder {
-        BotBuilder { config, storage: None, plugins: Vec::new(), connectors: Vec::new(), queue: None }
+        BotBuilder { config, storage: None, plugins: Vec::new(), connectors: Vec::new(), queue: None, dedupe: None }
     }
 
     /// The handle connectors push envelopes to.

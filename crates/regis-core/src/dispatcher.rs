@@ -13,6 +13,7 @@ use crate::rank::Rank;
 use crate::ranks::lock;
 use crate::registry::Resolved;
 use crate::reply::Reply;
+use crate::shared::Claim;
 use std::future::Future;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -32,22 +33,42 @@ pub(crate) async fn run_worker(core: Arc<Core>) {
     core.stats.workers_alive.fetch_add(1, Ordering::Relaxed);
     let _guard = WorkerGuard(Arc::clone(&core));
     while let Some(delivery) = core.queue.pop().await {
-        let (envelope, acknowledgement) = delivery.split();
+        let (envelope, settle) = delivery.split();
         let id = envelope.id.clone();
-        if !core.first_delivery(&id) {
-            core.stats.duplicates.fetch_add(1, Ordering::Relaxed);
-            tracing::debug!(envelope = %id, "dropping redelivered envelope");
-            acknowledgement.ack().await;
-            core.release_waiter(&id, crate::bot::Completion::Duplicate);
-            continue;
+        match core.dedupe.claim(&id).await {
+            Ok(Claim::Fresh) => {}
+            Ok(Claim::Answered) => {
+                core.stats.duplicates.fetch_add(1, Ordering::Relaxed);
+                tracing::debug!(envelope = %id, attempt = settle.attempt(), "dropping redelivered envelope");
+                settle.ack().await;
+                core.release_waiter(&id, crate::bot::Completion::Duplicate);
+                continue;
+            }
+            Ok(Claim::Running) => {
+                tracing::debug!(envelope = %id, "another delivery of it is being handled; looking again later");
+                settle.nak(RECHECK).await;
+                continue;
+            }
+            Err(e) => {
+                tracing::warn!(envelope = %id, error = %e, "cannot claim the envelope; it is delivered again later");
+                settle.nak(RECHECK).await;
+                continue;
+            }
         }
         core.begin();
         handle(&core, Arc::new(envelope)).await;
         core.stats.handled.fetch_add(1, Ordering::Relaxed);
-        acknowledgement.ack().await;
+        if let Err(e) = core.dedupe.answered(&id).await {
+            tracing::warn!(envelope = %id, error = %e, "cannot record the envelope as answered");
+        }
+        settle.ack().await;
         core.finish(&id);
     }
 }
+
+/// When a delivery whose envelope is being handled by another one (or whose claim could not
+/// be made) is looked at again.
+const RECHECK: Duration = Duration::from_secs(1);
 
 /// How a guarded handler ended.
 enum Outcome<T> {
@@ -86,6 +107,87 @@ fn panic_message(payload: Box<dyn std::any::Any + Send>) -> String {
         .map(|s| s.to_string())
         .or_else(|| payload.downcast_ref::<String>().cloned())
         .unwrap_or_else(|| "non-string panic payload".into())
+}
+
+/// What a guarded handler ran, for its counters, its log line and its error reply.
+#[derive(Clone, Copy)]
+enum Job<'a> {
+    /// A command, by name.
+    Command(&'a str),
+    /// A button's handler, by the button's id.
+    Button(&'a str),
+    /// An autocomplete of a command.
+    Autocomplete(&'a str),
+    /// An event handler of a plugin.
+    Event { plugin: &'a str, topic: &'a str },
+}
+
+impl Job<'_> {
+    /// The handler, as a log line names it.
+    fn describe(&self) -> String {
+        match self {
+            Job::Command(name) => format!("command `{name}`"),
+            Job::Button(custom_id) => format!("button `{custom_id}`"),
+            Job::Autocomplete(name) => format!("autocomplete of `{name}`"),
+            Job::Event { plugin, topic } => format!("event handler of `{plugin}` for `{topic}`"),
+        }
+    }
+
+    /// What to tell the user who invoked it, for what went wrong; `None` where nobody asked.
+    fn reply(&self, problem: &Problem<'_>) -> Option<Reply> {
+        let text = match (self, problem) {
+            (Job::Command(name), Problem::Failed(e)) => format!("`{name}` failed: {e}"),
+            (Job::Command(name), Problem::Panicked(envelope)) => {
+                format!("`{name}` crashed with an internal error (logged as {envelope}).")
+            }
+            (Job::Command(name), Problem::TimedOut(after)) => format!("`{name}` timed out after {after}."),
+            (Job::Button(_), Problem::Failed(e)) => format!("That button failed: {e}"),
+            (Job::Button(_), Problem::Panicked(envelope)) => {
+                format!("That button crashed with an internal error (logged as {envelope}).")
+            }
+            (Job::Button(_), Problem::TimedOut(_)) => "That button timed out.".to_string(),
+            (Job::Autocomplete(_) | Job::Event { .. }, _) => return None,
+        };
+        Some(Reply::text(text))
+    }
+}
+
+/// How a handler went wrong, with what its reply names.
+enum Problem<'a> {
+    Failed(&'a Error),
+    Panicked(&'a str),
+    TimedOut(String),
+}
+
+/// The one place where the end of a handler becomes counters, a log line and, for what a user
+/// invoked, the error reply (as poise's `on_error`): `Ok` with the handler's value, or `Err`
+/// with what to tell the user (`None` where nobody asked: events and suggestions).
+fn settle<T>(core: &Core, envelope: &str, job: Job<'_>, outcome: Outcome<T>) -> Result<T, Option<Reply>> {
+    let handler = job.describe();
+    let problem = match &outcome {
+        Outcome::Done(_) => None,
+        Outcome::Failed(e) => {
+            core.stats.errors.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(envelope, handler, error = %e, "handler failed");
+            Some(Problem::Failed(e))
+        }
+        Outcome::Panicked(panic) => {
+            core.stats.panics.fetch_add(1, Ordering::Relaxed);
+            tracing::error!(envelope, handler, panic = %panic, "handler panicked");
+            Some(Problem::Panicked(envelope))
+        }
+        Outcome::TimedOut => {
+            core.stats.timeouts.fetch_add(1, Ordering::Relaxed);
+            let after = humantime::format_duration(round(core.config.handler_timeout)).to_string();
+            tracing::error!(envelope, handler, timeout = %after, "handler timed out");
+            Some(Problem::TimedOut(after))
+        }
+    };
+    let reply = problem.map(|p| job.reply(&p));
+    match outcome {
+        Outcome::Done(value) => Ok(value),
+        _ => Err(reply.flatten()),
+    }
 }
 
 async fn handle(core: &Arc<Core>, envelope: Arc<Envelope>) {
@@ -152,13 +254,10 @@ async fn suggest(core: &Arc<Core>, envelope: &Arc<Envelope>, rank: Rank, command
             };
             let plugin = Arc::clone(&found.plugin.plugin);
             let (name, param, partial) = (spec.name.clone(), param.to_string(), partial.to_string());
-            match guarded(core, async move { plugin.autocomplete(&ctx, &name, &param, &partial).await }).await {
-                Outcome::Done(list) => choices = list,
-                Outcome::Failed(e) => tracing::warn!(envelope = %envelope.id, error = %e, "autocomplete failed"),
-                Outcome::Panicked(msg) => {
-                    tracing::error!(envelope = %envelope.id, panic = %msg, "autocomplete panicked")
-                }
-                Outcome::TimedOut => tracing::error!(envelope = %envelope.id, "autocomplete timed out"),
+            let command = spec.name.clone();
+            let outcome = guarded(core, async move { plugin.autocomplete(&ctx, &name, &param, &partial).await }).await;
+            if let Ok(list) = settle(core, &envelope.id, Job::Autocomplete(&command), outcome) {
+                choices = list;
             }
         }
     }
@@ -185,24 +284,11 @@ async fn component(core: &Arc<Core>, envelope: &Arc<Envelope>, rank: Rank, custo
     };
     let handler = Arc::clone(&plugin.plugin);
     let (run_ctx, id) = (ctx.clone(), id.to_string());
-    let reply = match guarded(core, async move { handler.on_component(&run_ctx, &id).await }).await {
-        Outcome::Done(Some(reply)) => reply,
-        Outcome::Done(None) => Reply::text("This button is no longer handled."),
-        Outcome::Failed(e) => {
-            core.stats.errors.fetch_add(1, Ordering::Relaxed);
-            tracing::warn!(envelope = %envelope.id, custom_id, error = %e, "button handler failed");
-            Reply::text(format!("That button failed: {e}"))
-        }
-        Outcome::Panicked(msg) => {
-            core.stats.panics.fetch_add(1, Ordering::Relaxed);
-            tracing::error!(envelope = %envelope.id, custom_id, panic = %msg, "button handler panicked");
-            Reply::text(format!("That button crashed with an internal error (logged as {}).", envelope.id))
-        }
-        Outcome::TimedOut => {
-            core.stats.timeouts.fetch_add(1, Ordering::Relaxed);
-            tracing::error!(envelope = %envelope.id, custom_id, "button handler timed out");
-            Reply::text("That button timed out.")
-        }
+    let outcome = guarded(core, async move { handler.on_component(&run_ctx, &id).await }).await;
+    let reply = match settle(core, &envelope.id, Job::Button(custom_id), outcome) {
+        Ok(Some(reply)) => reply,
+        Ok(None) => Reply::text("This button is no longer handled."),
+        Err(reply) => reply.unwrap_or_default(),
     };
     if !reply.is_empty() {
         if let Err(e) = ctx.reply(reply).await {
@@ -223,33 +309,16 @@ async fn deliver_event(core: &Arc<Core>, event: &Event, rank: Rank) {
             command: None,
         };
         let event = event.clone();
+        let envelope_id = event.envelope.id.clone();
         async move {
             let name = plugin.meta.name.clone();
             let topic = event.topic.clone();
             let handler = Arc::clone(&plugin.plugin);
             let outcome = guarded(core, async move { handler.on_event(&ctx, &event).await }).await;
-            report_event_outcome(core, &name, &topic, outcome);
+            let _ = settle(core, &envelope_id, Job::Event { plugin: &name, topic: &topic }, outcome);
         }
     });
     futures::future::join_all(runs).await;
-}
-
-fn report_event_outcome(core: &Core, plugin: &str, topic: &str, outcome: Outcome<()>) {
-    match outcome {
-        Outcome::Done(()) => {}
-        Outcome::Failed(e) => {
-            core.stats.errors.fetch_add(1, Ordering::Relaxed);
-            tracing::warn!(plugin, topic, error = %e, "event handler failed");
-        }
-        Outcome::Panicked(msg) => {
-            core.stats.panics.fetch_add(1, Ordering::Relaxed);
-            tracing::error!(plugin, topic, panic = %msg, "event handler panicked");
-        }
-        Outcome::TimedOut => {
-            core.stats.timeouts.fetch_add(1, Ordering::Relaxed);
-            tracing::error!(plugin, topic, "event handler timed out");
-        }
-    }
 }
 
 async fn run_command(
@@ -306,24 +375,9 @@ async fn run_command(
     let run_ctx = ctx.clone();
     let command = name.clone();
     let outcome = guarded(core, async move { plugin.invoke(&run_ctx, &command, args).await }).await;
-    let reply = match outcome {
-        Outcome::Done(reply) => reply,
-        Outcome::Failed(e) => {
-            core.stats.errors.fetch_add(1, Ordering::Relaxed);
-            tracing::warn!(envelope = %envelope.id, command = %name, error = %e, "command failed");
-            Reply::text(format!("`{name}` failed: {e}"))
-        }
-        Outcome::Panicked(msg) => {
-            core.stats.panics.fetch_add(1, Ordering::Relaxed);
-            tracing::error!(envelope = %envelope.id, command = %name, panic = %msg, "command panicked");
-            Reply::text(format!("`{name}` crashed with an internal error (logged as {}).", envelope.id))
-        }
-        Outcome::TimedOut => {
-            core.stats.timeouts.fetch_add(1, Ordering::Relaxed);
-            let after = humantime::format_duration(round(core.config.handler_timeout));
-            tracing::error!(envelope = %envelope.id, command = %name, timeout = %after, "command timed out");
-            Reply::text(format!("`{name}` timed out after {after}."))
-        }
+    let reply = match settle(core, &envelope.id, Job::Command(&name), outcome) {
+        Ok(reply) => reply,
+        Err(reply) => reply.unwrap_or_default(),
     };
     if !reply.is_empty() {
         if let Err(e) = ctx.reply(reply).await {

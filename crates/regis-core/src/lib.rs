@@ -24,6 +24,7 @@ pub mod rank;
 pub mod ranks;
 pub mod registry;
 pub mod reply;
+pub mod shared;
 pub mod storage;
 
 pub use bot::{Bot, BotBuilder, BotError, Completion, CoreConfig, Ingress, Stats};
@@ -40,6 +41,7 @@ pub use plugin::{BoxFuture, Migration, Plugin, PluginMeta};
 pub use queue::{Ack, Acknowledgement, Delivery, InProcessQueue, Queue, QueueError};
 pub use rank::{Rank, RankError};
 pub use reply::{Attachment, Button, Embed, EmbedField, IntoReply, Reply};
+pub use shared::{Claim, Dedupe, InProcessDedupe, StateError};
 pub use storage::{Db, KvBackend, PluginStorage, StorageBackend, StorageError, Store};
 
 /// The SQL toolkit behind [`Ctx::db`]: `regis::sqlx::query("...").bind(x).execute(ctx.db().pool())`.

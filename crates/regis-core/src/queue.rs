@@ -4,6 +4,7 @@
 use crate::envelope::Envelope;
 use async_trait::async_trait;
 use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 
 /// Why an envelope could not be queued.
@@ -20,24 +21,40 @@ pub enum QueueError {
     Backend(String),
 }
 
-/// Acknowledges a delivery once it has been handled (a no-op in-process; a JetStream ack later).
+/// Settles a delivery, as JetStream does: handled, to be delivered again later, still being
+/// worked on, or never to be delivered again.
 #[async_trait]
-pub trait Ack: Send {
-    /// The envelope was handled; do not deliver it again.
+pub trait Ack: Send + Sync {
+    /// The envelope was handled (its replies sent): do not deliver it again.
     async fn ack(self: Box<Self>);
+    /// It could not be handled now (a transient failure): deliver it again after `delay`.
+    async fn nak(self: Box<Self>, delay: Duration);
+    /// Still being handled: the queue must not redeliver it yet (for long handlers).
+    async fn in_progress(&self) {}
+    /// It can never be handled (it does not decode, or failed on every attempt): never
+    /// deliver it again; `reason` goes with it to the dead letters.
+    async fn terminate(self: Box<Self>, reason: &str);
 }
 
-/// One envelope taken from a queue, to be acknowledged after handling.
+/// One envelope taken from a queue, to be settled after handling.
 pub struct Delivery {
     /// The envelope.
     pub envelope: Envelope,
+    /// Which delivery of it this is: 1 the first time, more after a nak or a redelivery.
+    pub attempt: u32,
     ack: Option<Box<dyn Ack>>,
 }
 
 impl Delivery {
-    /// A delivery with an acknowledgement handle.
+    /// A first delivery with a settling handle (`None`: nothing to settle).
     pub fn new(envelope: Envelope, ack: Option<Box<dyn Ack>>) -> Self {
-        Delivery { envelope, ack }
+        Delivery { envelope, attempt: 1, ack }
+    }
+
+    /// The same, as delivery number `attempt`.
+    pub fn with_attempt(mut self, attempt: u32) -> Self {
+        self.attempt = attempt.max(1);
+        self
     }
 
     /// Acknowledges it.
@@ -45,22 +62,50 @@ impl Delivery {
         self.split().1.ack().await;
     }
 
-    /// The envelope, and what acknowledges it once handled (so the envelope can be moved
+    /// The envelope, and what settles it once handled (so the envelope can be moved
     /// into the handler rather than copied).
     pub fn split(self) -> (Envelope, Acknowledgement) {
-        (self.envelope, Acknowledgement(self.ack))
+        (self.envelope, Acknowledgement { ack: self.ack, attempt: self.attempt })
     }
 }
 
-/// The acknowledgement of a [`Delivery`] whose envelope was taken out with
-/// [`Delivery::split`].
-pub struct Acknowledgement(Option<Box<dyn Ack>>);
+/// The settling half of a [`Delivery`] whose envelope was taken out with [`Delivery::split`].
+pub struct Acknowledgement {
+    ack: Option<Box<dyn Ack>>,
+    attempt: u32,
+}
 
 impl Acknowledgement {
-    /// Acknowledges the delivery.
+    /// Which delivery of the envelope this is (1 the first time).
+    pub fn attempt(&self) -> u32 {
+        self.attempt
+    }
+
+    /// Handled: not to be delivered again.
     pub async fn ack(self) {
-        if let Some(ack) = self.0 {
+        if let Some(ack) = self.ack {
             ack.ack().await;
+        }
+    }
+
+    /// Not handled now: to be delivered again after `delay`.
+    pub async fn nak(self, delay: Duration) {
+        if let Some(ack) = self.ack {
+            ack.nak(delay).await;
+        }
+    }
+
+    /// Still being handled.
+    pub async fn in_progress(&self) {
+        if let Some(ack) = &self.ack {
+            ack.in_progress().await;
+        }
+    }
+
+    /// Never to be delivered again; `reason` goes to the dead letters.
+    pub async fn terminate(self, reason: &str) {
+        if let Some(ack) = self.ack {
+            ack.terminate(reason).await;
         }
     }
 }
@@ -79,29 +124,77 @@ pub trait Queue: Send + Sync + 'static {
         None
     }
 
-    /// How many envelopes were pushed and not yet acknowledged (waiting, or being handled),
-    /// where the queue can tell: what [`Bot::idle`](crate::Bot::idle) waits on.
+    /// How many envelopes were pushed and not yet settled for good (waiting, being handled,
+    /// or waiting to be delivered again), where the queue can tell: what
+    /// [`Bot::idle`](crate::Bot::idle) waits on.
     fn unfinished(&self) -> Option<watch::Receiver<usize>> {
         None
     }
 }
 
-/// A bounded in-process queue (tokio mpsc). `push` never waits: a full queue is an error.
-pub struct InProcessQueue {
-    sender: RwLock<Option<mpsc::Sender<Envelope>>>,
-    receiver: tokio::sync::Mutex<mpsc::Receiver<Envelope>>,
+/// An envelope in the in-process channel, with its delivery number.
+type Queued = (Envelope, u32);
+
+struct Inner {
+    sender: RwLock<Option<mpsc::Sender<Queued>>>,
+    receiver: tokio::sync::Mutex<mpsc::Receiver<Queued>>,
     capacity: usize,
-    depth_probe: Mutex<Option<mpsc::WeakSender<Envelope>>>,
-    unfinished: Arc<watch::Sender<usize>>,
+    depth_probe: Mutex<Option<mpsc::WeakSender<Queued>>>,
+    unfinished: watch::Sender<usize>,
+    dead_letters: Mutex<Vec<(Envelope, String)>>,
 }
 
-/// The acknowledgement of an in-process delivery: one envelope less unfinished.
-struct InProcessAck(Arc<watch::Sender<usize>>);
+impl Inner {
+    fn settled(&self) {
+        self.unfinished.send_modify(|n| *n = n.saturating_sub(1));
+    }
+}
+
+/// A bounded in-process queue (tokio mpsc). `push` never waits: a full queue is an error. A
+/// nak puts the envelope back after its delay; a terminated envelope is kept among the dead
+/// letters ([`InProcessQueue::dead_letters`]) and logged.
+pub struct InProcessQueue {
+    inner: Arc<Inner>,
+}
+
+/// The settling handle of an in-process delivery.
+struct InProcessAck {
+    inner: Arc<Inner>,
+    envelope: Option<Envelope>,
+    attempt: u32,
+}
 
 #[async_trait]
 impl Ack for InProcessAck {
     async fn ack(self: Box<Self>) {
-        self.0.send_modify(|n| *n = n.saturating_sub(1));
+        self.inner.settled();
+    }
+
+    async fn nak(mut self: Box<Self>, delay: Duration) {
+        let Some(envelope) = self.envelope.take() else { return self.inner.settled() };
+        let inner = Arc::clone(&self.inner);
+        let attempt = self.attempt + 1;
+        tokio::spawn(async move {
+            tokio::time::sleep(delay).await;
+            let sender = inner.sender.read().unwrap_or_else(|e| e.into_inner()).clone();
+            let id = envelope.id.clone();
+            let requeued = match sender {
+                Some(sender) => sender.try_send((envelope, attempt)).map_err(|e| e.to_string()),
+                None => Err("the queue is closed".to_string()),
+            };
+            if let Err(e) = requeued {
+                tracing::warn!(envelope = %id, attempt, error = %e, "could not queue an envelope again; dropped");
+                inner.settled();
+            }
+        });
+    }
+
+    async fn terminate(mut self: Box<Self>, reason: &str) {
+        if let Some(envelope) = self.envelope.take() {
+            tracing::warn!(envelope = %envelope.id, attempt = self.attempt, reason, "envelope dead-lettered");
+            self.inner.dead_letters.lock().unwrap_or_else(|e| e.into_inner()).push((envelope, reason.to_string()));
+        }
+        self.inner.settled();
     }
 }
 
@@ -110,47 +203,57 @@ impl InProcessQueue {
     pub fn new(capacity: usize) -> Self {
         let (tx, rx) = mpsc::channel(capacity.max(1));
         InProcessQueue {
-            depth_probe: Mutex::new(Some(tx.downgrade())),
-            sender: RwLock::new(Some(tx)),
-            receiver: tokio::sync::Mutex::new(rx),
-            capacity: capacity.max(1),
-            unfinished: Arc::new(watch::channel(0).0),
+            inner: Arc::new(Inner {
+                depth_probe: Mutex::new(Some(tx.downgrade())),
+                sender: RwLock::new(Some(tx)),
+                receiver: tokio::sync::Mutex::new(rx),
+                capacity: capacity.max(1),
+                unfinished: watch::channel(0).0,
+                dead_letters: Mutex::new(Vec::new()),
+            }),
         }
+    }
+
+    /// The envelopes terminated so far, with their reasons.
+    pub fn dead_letters(&self) -> Vec<(Envelope, String)> {
+        self.inner.dead_letters.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 }
 
 #[async_trait]
 impl Queue for InProcessQueue {
     async fn push(&self, envelope: Envelope) -> Result<(), QueueError> {
-        let sender = self.sender.read().unwrap_or_else(|e| e.into_inner()).clone().ok_or(QueueError::Closed)?;
+        let inner = &self.inner;
+        let sender = inner.sender.read().unwrap_or_else(|e| e.into_inner()).clone().ok_or(QueueError::Closed)?;
         // Counted before it is visible to a worker, so the count never misses it.
-        self.unfinished.send_modify(|n| *n += 1);
-        sender.try_send(envelope).map_err(|e| {
-            self.unfinished.send_modify(|n| *n = n.saturating_sub(1));
+        inner.unfinished.send_modify(|n| *n += 1);
+        sender.try_send((envelope, 1)).map_err(|e| {
+            inner.settled();
             match e {
-                mpsc::error::TrySendError::Full(_) => QueueError::Full(self.capacity),
+                mpsc::error::TrySendError::Full(_) => QueueError::Full(inner.capacity),
                 mpsc::error::TrySendError::Closed(_) => QueueError::Closed,
             }
         })
     }
 
     async fn pop(&self) -> Option<Delivery> {
-        let mut receiver = self.receiver.lock().await;
-        let ack = InProcessAck(Arc::clone(&self.unfinished));
-        receiver.recv().await.map(|e| Delivery::new(e, Some(Box::new(ack))))
-    }
-
-    fn unfinished(&self) -> Option<watch::Receiver<usize>> {
-        Some(self.unfinished.subscribe())
+        let mut receiver = self.inner.receiver.lock().await;
+        let (envelope, attempt) = receiver.recv().await?;
+        let ack = InProcessAck { inner: Arc::clone(&self.inner), envelope: Some(envelope.clone()), attempt };
+        Some(Delivery::new(envelope, Some(Box::new(ack))).with_attempt(attempt))
     }
 
     fn close(&self) {
-        self.sender.write().unwrap_or_else(|e| e.into_inner()).take();
+        self.inner.sender.write().unwrap_or_else(|e| e.into_inner()).take();
     }
 
     fn depth(&self) -> Option<usize> {
-        let probe = self.depth_probe.lock().unwrap_or_else(|e| e.into_inner());
-        probe.as_ref().and_then(|w| w.upgrade()).map(|s| self.capacity - s.capacity())
+        let probe = self.inner.depth_probe.lock().unwrap_or_else(|e| e.into_inner());
+        probe.as_ref().and_then(|w| w.upgrade()).map(|s| self.inner.capacity - s.capacity())
+    }
+
+    fn unfinished(&self) -> Option<watch::Receiver<usize>> {
+        Some(self.inner.unfinished.subscribe())
     }
 }
 
@@ -175,5 +278,28 @@ mod tests {
         assert_eq!(q.pop().await.unwrap().envelope.text(), Some("a"));
         assert_eq!(q.pop().await.unwrap().envelope.text(), Some("b"));
         assert!(q.pop().await.is_none());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_nak_delivers_again_after_its_delay_and_terminate_dead_letters() {
+        let q = InProcessQueue::new(4);
+        let unfinished = q.unfinished().unwrap();
+        q.push(env("a")).await.unwrap();
+        let first = q.pop().await.unwrap();
+        assert_eq!(first.attempt, 1);
+        let (envelope, settle) = first.split();
+        settle.nak(Duration::from_secs(2)).await;
+        assert_eq!(q.depth(), Some(0), "not before the delay");
+        assert_eq!(*unfinished.borrow(), 1, "still unfinished while it waits");
+        let again = tokio::time::timeout(Duration::from_secs(3), q.pop()).await.unwrap().unwrap();
+        assert_eq!((again.envelope.id.as_str(), again.attempt), (envelope.id.as_str(), 2));
+        let (_, settle) = again.split();
+        settle.terminate("failed twice").await;
+        assert_eq!(*unfinished.borrow(), 0);
+        let dead = q.dead_letters();
+        assert_eq!((dead.len(), dead[0].1.as_str(), dead[0].0.text()), (1, "failed twice", Some("a")));
+        q.push(env("b")).await.unwrap();
+        q.pop().await.unwrap().ack().await;
+        assert_eq!(*unfinished.borrow(), 0, "an ack settles it");
     }
 }

@@ -102,6 +102,7 @@ fn expand_command(method: &mut ImplItemFn, attr: Attribute, krate: &TokenStream)
         }
     }
     let mut params = Vec::new();
+    let mut declared: Vec<String> = Vec::new();
     let mut autocompletes = Vec::new();
     let mut takes = Vec::new();
     let mut call_args = Vec::new();
@@ -114,6 +115,7 @@ fn expand_command(method: &mut ImplItemFn, attr: Attribute, krate: &TokenStream)
             other => return Err(Error::new(other.span(), "command parameters must be plain names")),
         };
         let param_name = ident.to_string().trim_start_matches("r#").trim_start_matches('_').to_string();
+        declared.push(param_name.clone());
         let mut min = None;
         let mut max = None;
         let mut autocomplete = None;
@@ -166,6 +168,16 @@ fn expand_command(method: &mut ImplItemFn, attr: Attribute, krate: &TokenStream)
         let var = format_ident!("__arg{}", index);
         takes.push(quote! { let #var = __args.take::<#ty>(#index)?; });
         call_args.push(var);
+    }
+    let mut undeclared: Vec<&String> = docs.params.keys().filter(|n| !declared.contains(n)).collect();
+    undeclared.sort();
+    if let Some(name) = undeclared.first() {
+        let known =
+            if declared.is_empty() { "it has none".to_string() } else { format!("it has {}", declared.join(", ")) };
+        return Err(Error::new(
+            method.sig.ident.span(),
+            format!("the `# Arguments` section describes `{name}`, which is not a parameter of `{fn_ident}` ({known})"),
+        ));
     }
     let description = &docs.description;
     let help = &docs.help;
@@ -352,4 +364,34 @@ pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> Result<TokenStream
             }
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn expand_str(item: &str) -> std::result::Result<TokenStream, String> {
+        expand(TokenStream::new(), item.parse().unwrap()).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn an_arguments_entry_that_names_no_parameter_is_a_compile_error() {
+        let misspelt = r#"
+            impl Dice {
+                /// Roll dice.
+                ///
+                /// # Arguments
+                /// * `cuont` - how many dice
+                #[command]
+                async fn roll(&self, ctx: &Ctx, count: Option<u8>) -> Result<String> { todo!() }
+            }
+        "#;
+        assert_eq!(
+            expand_str(misspelt).unwrap_err(),
+            "the `# Arguments` section describes `cuont`, which is not a parameter of `roll` (it has count)"
+        );
+        let none = misspelt.replace("count: Option<u8>", "").replace("ctx: &Ctx, ", "ctx: &Ctx");
+        assert!(expand_str(&none).unwrap_err().ends_with("(it has none)"));
+        assert!(expand_str(&misspelt.replace("cuont", "count")).is_ok());
+    }
 }

@@ -135,3 +135,18 @@ async fn redelivered_envelopes_are_handled_once() {
     assert_eq!(bot.stats().duplicates, 1);
     assert!(bot.drain().await.is_empty());
 }
+
+#[tokio::test]
+async fn a_redelivery_while_the_first_delivery_runs_waits_and_is_then_dropped() {
+    let bot = TestBot::with(Chaos).await;
+    let envelope = regis::Envelope::message("test", TestBot::user("u"), "!slow 300");
+    let ingress = bot.bot().ingress();
+    ingress.submit(envelope.clone()).await.unwrap();
+    bot.wait_in_flight(1, Duration::from_secs(5)).await;
+    // The queue delivers it again while the first delivery runs (at-least-once delivery).
+    ingress.submit(envelope).await.unwrap();
+    let sent = bot.drain().await;
+    assert_eq!(sent.len(), 1, "answered once: {sent:?}");
+    assert_eq!(sent[0].reply.text, "slept 300ms");
+    assert_eq!((bot.stats().handled, bot.stats().duplicates), (1, 1));
+}
