@@ -4,15 +4,15 @@
 use crate::command::CommandSpec;
 use crate::command::SpecError;
 use crate::connector::Connector;
-use crate::cooldown::{CooldownSpec, Cooldowns};
+use crate::cooldown::CooldownSpec;
 use crate::dispatcher;
 use crate::envelope::Envelope;
-use crate::events::EventBus;
 use crate::plugin::Plugin;
 use crate::queue::{InProcessQueue, Queue, QueueError};
 use crate::rank::Rank;
 use crate::ranks::{lock, Ranks};
 use crate::registry::{LoadedPlugin, Registry, RegistryError};
+use crate::shared::{Change, SharedState};
 use crate::storage::{StorageBackend, StorageError, Store};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -117,12 +117,10 @@ pub(crate) struct Core {
     pub(crate) registry: Registry,
     pub(crate) ranks: Ranks,
     pub(crate) core_store: Store,
-    pub(crate) bus: EventBus,
+    pub(crate) shared: SharedState,
     pub(crate) queue: Arc<dyn Queue>,
-    pub(crate) cooldowns: Cooldowns,
     pub(crate) connectors: RwLock<HashMap<String, Arc<dyn Connector>>>,
     pub(crate) stats: Counters,
-    pub(crate) dedupe: Arc<dyn crate::shared::Dedupe>,
     completions: Mutex<HashMap<String, oneshot::Sender<Completion>>>,
     in_flight: watch::Sender<usize>,
     pub(crate) handlers: Mutex<HashMap<tokio::task::Id, tokio::task::AbortHandle>>,
@@ -171,7 +169,7 @@ pub struct BotBuilder {
     plugins: Vec<Arc<dyn Plugin>>,
     connectors: Vec<Arc<dyn Connector>>,
     queue: Option<Arc<dyn Queue>>,
-    dedupe: Option<Arc<dyn crate::shared::Dedupe>>,
+    shared: Option<SharedState>,
 }
 
 impl BotBuilder {
@@ -205,9 +203,10 @@ impl BotBuilder {
         self
     }
 
-    /// Keeps the redelivery records elsewhere than in this process (shared by workers).
-    pub fn dedupe(mut self, dedupe: Arc<dyn crate::shared::Dedupe>) -> Self {
-        self.dedupe = Some(dedupe);
+    /// Decides with shared state kept elsewhere than in this process (shared by workers);
+    /// [`SharedState::in_process`] by default.
+    pub fn shared_state(mut self, shared: SharedState) -> Self {
+        self.shared = Some(shared);
         self
     }
 
@@ -229,17 +228,16 @@ impl BotBuilder {
             futures::future::try_join(async { Ok::<_, BotError>(storage.open("core", &[]).await?) }, prepared).await?;
         let core_store = Store::new(core_storage.kv);
         let queue = self.queue.unwrap_or_else(|| Arc::new(InProcessQueue::new(config.queue_capacity)));
+        let shared = self.shared.unwrap_or_else(|| SharedState::in_process(config.dedup_window));
         let connectors = self.connectors.into_iter().map(|c| (c.name().to_string(), c)).collect();
         let core = Arc::new(Core {
-            ranks: Ranks::new(config.owners.clone(), core_store.clone()),
+            ranks: Ranks::new(config.owners.clone(), core_store.clone(), Arc::clone(&shared.changes)),
             registry: Registry::default(),
             core_store,
-            bus: EventBus::new(1024),
+            shared: shared.clone(),
             queue,
-            cooldowns: Cooldowns::default(),
             connectors: RwLock::new(connectors),
             stats: Counters::default(),
-            dedupe: self.dedupe.unwrap_or_else(|| Arc::new(crate::shared::InProcessDedupe::new(config.dedup_window))),
             completions: Mutex::default(),
             in_flight: watch::channel(0).0,
             handlers: Mutex::default(),
@@ -253,7 +251,37 @@ impl BotBuilder {
         }
         let workers =
             (0..core.config.workers).map(|_| tokio::spawn(dispatcher::run_worker(Arc::clone(&core)))).collect();
-        Ok(Bot { core, storage, workers: Mutex::new(workers) })
+        let changes = tokio::spawn(apply_changes(Arc::downgrade(&core), core.shared.changes.subscribe()));
+        Ok(Bot { core, storage, workers: Mutex::new(workers), changes })
+    }
+}
+
+/// Applies the changes any process announces (this one's too, harmlessly): a changed rank is
+/// read again from storage, a plugin switch takes effect. Ends with the bot.
+async fn apply_changes(core: std::sync::Weak<Core>, mut changes: tokio::sync::broadcast::Receiver<Change>) {
+    loop {
+        let change = match changes.recv().await {
+            Ok(change) => change,
+            Err(tokio::sync::broadcast::error::RecvError::Lagged(missed)) => {
+                // Some changes were missed: nothing cached can be trusted.
+                tracing::warn!(missed, "missed rank and plugin changes; reading every rank again");
+                match core.upgrade() {
+                    Some(core) => core.ranks.forget_all(),
+                    None => return,
+                }
+                continue;
+            }
+            Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+        };
+        let Some(core) = core.upgrade() else { return };
+        match change {
+            Change::Rank { identity } => core.ranks.forget(&identity),
+            Change::Plugin { name, enabled } => {
+                if let Some(plugin) = core.registry.plugin(&name) {
+                    plugin.enabled.store(enabled, Ordering::Relaxed);
+                }
+            }
+        }
     }
 }
 
@@ -285,6 +313,7 @@ pub struct Bot {
     core: Arc<Core>,
     storage: Arc<dyn StorageBackend>,
     workers: Mutex<Vec<JoinHandle<()>>>,
+    changes: JoinHandle<()>,
 }
 
 /// Where connectors push what they receive.
@@ -333,7 +362,7 @@ impl Ingress {
 impl Bot {
     /// A builder with the given configuration.
     pub fn builder(config: CoreConfig) -> BotBuilder {
-        BotBuilder { config, storage: None, plugins: Vec::new(), connectors: Vec::new(), queue: None, dedupe: None }
+        BotBuilder { config, storage: None, plugins: Vec::new(), connectors: Vec::new(), queue: None, shared: None }
     }
 
     /// The handle connectors push envelopes to.
@@ -428,6 +457,7 @@ impl Bot {
             cancelled = running + queued;
             tracing::warn!(running, queued, "shutdown deadline reached; cancelled what was still running or queued");
         }
+        self.changes.abort();
         self.storage.close().await;
         cancelled
     }

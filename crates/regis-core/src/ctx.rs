@@ -172,7 +172,7 @@ impl Ctx {
     /// A live stream of the events of `topic` from now on, e.g. to collect the answers to a
     /// question for 30 seconds inside a command.
     pub fn subscribe(&self, topic: &str) -> Subscription {
-        self.core.bus.subscribe(topic)
+        self.core.shared.events.subscribe(topic)
     }
 
     /// Bot administration (ranks, plugins, the command list), for the admin plugin and help.
@@ -294,6 +294,11 @@ impl Admin<'_> {
         }
         core.core_store.set(&format!("plugin:{name}:enabled"), &enabled).await?;
         plugin.enabled.store(enabled, Ordering::Relaxed);
+        // Every other process switches it too.
+        let change = crate::shared::Change::Plugin { name: name.to_string(), enabled };
+        if let Err(e) = core.shared.changes.announce(change).await {
+            tracing::warn!(plugin = name, error = %e, "the plugin switch was stored, but other processes were not told");
+        }
         Ok(())
     }
 

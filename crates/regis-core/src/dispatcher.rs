@@ -17,7 +17,7 @@ use crate::shared::Claim;
 use std::future::Future;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// Keeps the live-worker count honest even if a worker ends unexpectedly.
 struct WorkerGuard(Arc<Core>);
@@ -35,7 +35,7 @@ pub(crate) async fn run_worker(core: Arc<Core>) {
     while let Some(delivery) = core.queue.pop().await {
         let (envelope, settle) = delivery.split();
         let id = envelope.id.clone();
-        match core.dedupe.claim(&id).await {
+        match core.shared.dedupe.claim(&id).await {
             Ok(Claim::Fresh) => {}
             Ok(Claim::Answered) => {
                 core.stats.duplicates.fetch_add(1, Ordering::Relaxed);
@@ -58,7 +58,7 @@ pub(crate) async fn run_worker(core: Arc<Core>) {
         core.begin();
         handle(&core, Arc::new(envelope)).await;
         core.stats.handled.fetch_add(1, Ordering::Relaxed);
-        if let Err(e) = core.dedupe.answered(&id).await {
+        if let Err(e) = core.shared.dedupe.answered(&id).await {
             tracing::warn!(envelope = %id, error = %e, "cannot record the envelope as answered");
         }
         settle.ack().await;
@@ -298,7 +298,9 @@ async fn component(core: &Arc<Core>, envelope: &Arc<Envelope>, rank: Rank, custo
 }
 
 async fn deliver_event(core: &Arc<Core>, event: &Event, rank: Rank) {
-    core.bus.broadcast(event);
+    if let Err(e) = core.shared.events.publish(event).await {
+        tracing::warn!(envelope = %event.envelope.id, topic = %event.topic, error = %e, "event not fanned out to subscriptions");
+    }
     let subscribers = core.registry.subscribers(&event.topic);
     let runs = subscribers.into_iter().map(|plugin| {
         let ctx = Ctx {
@@ -358,10 +360,16 @@ async fn run_command(
             crate::cooldown::CooldownScope::Guild => envelope.guild.clone().unwrap_or_default(),
             crate::cooldown::CooldownScope::Global => String::new(),
         };
-        if let Err(wait) = core.cooldowns.try_use(&name, &key, cooldown, Instant::now()) {
-            let secs = wait.as_secs_f64().ceil().max(1.0) as u64;
-            send_notice(core, envelope, format!("`{name}` is cooling down; try again in {secs}s.")).await;
-            return;
+        match core.shared.cooldowns.try_use(&name, &key, cooldown).await {
+            Ok(Ok(())) => {}
+            Ok(Err(wait)) => {
+                let secs = wait.as_secs_f64().ceil().max(1.0) as u64;
+                send_notice(core, envelope, format!("`{name}` is cooling down; try again in {secs}s.")).await;
+                return;
+            }
+            // A cooldown is a courtesy limit: when its counters cannot be reached the command
+            // runs, and the log says why it was not counted.
+            Err(e) => tracing::warn!(envelope = %envelope.id, command = %name, error = %e, "cooldown not counted"),
         }
     }
     let ctx = Ctx {

@@ -62,28 +62,6 @@ impl Event {
     }
 }
 
-/// Fans events out to live [`Subscription`]s (handlers waiting inside a command, such as a
-/// trivia round collecting answers).
-pub(crate) struct EventBus {
-    sender: broadcast::Sender<Arc<Event>>,
-}
-
-impl EventBus {
-    pub(crate) fn new(capacity: usize) -> Self {
-        EventBus { sender: broadcast::channel(capacity.max(16)).0 }
-    }
-
-    pub(crate) fn broadcast(&self, event: &Event) {
-        if self.sender.receiver_count() > 0 {
-            let _ = self.sender.send(Arc::new(event.clone()));
-        }
-    }
-
-    pub(crate) fn subscribe(&self, topic: &str) -> Subscription {
-        Subscription { topic: topic.to_string(), receiver: self.sender.subscribe() }
-    }
-}
-
 /// A live stream of the events of one topic, from the moment of subscribing.
 pub struct Subscription {
     topic: String,
@@ -91,6 +69,11 @@ pub struct Subscription {
 }
 
 impl Subscription {
+    /// A subscription to `topic` over a stream of every event (for fan-out implementations).
+    pub fn new(topic: &str, receiver: broadcast::Receiver<Arc<Event>>) -> Self {
+        Subscription { topic: topic.to_string(), receiver }
+    }
+
     /// The next event of the topic; `None` when the bot shuts down. If the subscriber falls so
     /// far behind that events were dropped, it skips them and goes on.
     pub async fn next(&mut self) -> Option<Arc<Event>> {

@@ -41,7 +41,7 @@ pub use plugin::{BoxFuture, Migration, Plugin, PluginMeta};
 pub use queue::{Ack, Acknowledgement, Delivery, InProcessQueue, Queue, QueueError};
 pub use rank::{Rank, RankError};
 pub use reply::{Attachment, Button, Embed, EmbedField, IntoReply, Reply};
-pub use shared::{Claim, Dedupe, InProcessDedupe, StateError};
+pub use shared::{Change, Claim, SharedState, StateError};
 pub use storage::{Db, KvBackend, PluginStorage, StorageBackend, StorageError, Store};
 
 /// The SQL toolkit behind [`Ctx::db`]: `regis::sqlx::query("...").bind(x).execute(ctx.db().pool())`.

@@ -2,15 +2,17 @@
 
 use crate::envelope::UserRef;
 use crate::rank::Rank;
+use crate::shared::{Change, ChangeFeed};
 use crate::storage::{StorageError, Store};
 use std::collections::{HashMap, HashSet};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 /// The rank book: owners (fixed at 999), ranks stored in the core's store (cached), and
 /// in-memory overrides that a local connector may set for a session (console `--rank`).
 pub(crate) struct Ranks {
     owners: HashSet<String>,
     store: Store,
+    changes: Arc<dyn ChangeFeed>,
     cache: Mutex<HashMap<String, Rank>>,
     overrides: Mutex<HashMap<String, Rank>>,
 }
@@ -20,8 +22,24 @@ fn key(user: &UserRef) -> String {
 }
 
 impl Ranks {
-    pub(crate) fn new(owners: impl IntoIterator<Item = String>, store: Store) -> Self {
-        Ranks { owners: owners.into_iter().collect(), store, cache: Mutex::default(), overrides: Mutex::default() }
+    pub(crate) fn new(owners: impl IntoIterator<Item = String>, store: Store, changes: Arc<dyn ChangeFeed>) -> Self {
+        Ranks {
+            owners: owners.into_iter().collect(),
+            store,
+            changes,
+            cache: Mutex::default(),
+            overrides: Mutex::default(),
+        }
+    }
+
+    /// Drops a cached rank, after another process changed it.
+    pub(crate) fn forget(&self, identity: &str) {
+        lock(&self.cache).remove(identity);
+    }
+
+    /// Drops every cached rank.
+    pub(crate) fn forget_all(&self) {
+        lock(&self.cache).clear();
     }
 
     pub(crate) fn is_owner(&self, user: &UserRef) -> bool {
@@ -53,6 +71,10 @@ impl Ranks {
             self.store.set(&key(user), &rank).await?;
         }
         lock(&self.cache).insert(user.key(), rank);
+        // Every other process drops what it cached: a ban holds everywhere at once.
+        if let Err(e) = self.changes.announce(Change::Rank { identity: user.key() }).await {
+            tracing::warn!(identity = %user.key(), error = %e, "the rank was stored, but other processes were not told");
+        }
         Ok(())
     }
 

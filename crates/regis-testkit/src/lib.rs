@@ -13,7 +13,7 @@ pub mod fake_gateway;
 use async_trait::async_trait;
 use regis_core::{
     Bot, Capabilities, ChannelInfo, ChannelRef, Connector, ConnectorError, CoreConfig, Destination, Envelope, Plugin,
-    Rank, Reply, SentMessage, Stats, UserInfo, UserRef,
+    Rank, Reply, SentMessage, SharedState, Stats, UserInfo, UserRef,
 };
 use regis_store::SqliteBackend;
 use std::path::{Path, PathBuf};
@@ -130,6 +130,7 @@ pub struct TestBotBuilder {
     config: CoreConfig,
     plugins: Vec<Arc<dyn Plugin>>,
     dir: Option<PathBuf>,
+    shared: Option<SharedState>,
 }
 
 impl TestBotBuilder {
@@ -163,6 +164,13 @@ impl TestBotBuilder {
         self
     }
 
+    /// Decides with this shared state: give two test bots the same one (and the same data
+    /// directory) and they behave as two workers of one bot.
+    pub fn shared_state(mut self, shared: SharedState) -> Self {
+        self.shared = Some(shared);
+        self
+    }
+
     /// Uses this data directory instead of a fresh temporary one.
     pub fn data_dir(mut self, dir: &Path) -> Self {
         self.dir = Some(dir.to_path_buf());
@@ -178,7 +186,7 @@ impl TestBotBuilder {
                 (temp.path().to_path_buf(), Some(Arc::new(temp)))
             }
         };
-        TestBot::start_in(dir, temp, self.config, self.plugins).await
+        TestBot::start_in(dir, temp, self.config, self.plugins, self.shared).await
     }
 }
 
@@ -199,7 +207,7 @@ impl TestBot {
 
     /// A builder for more options.
     pub fn builder() -> TestBotBuilder {
-        TestBotBuilder { config: CoreConfig::default(), plugins: Vec::new(), dir: None }
+        TestBotBuilder { config: CoreConfig::default(), plugins: Vec::new(), dir: None, shared: None }
     }
 
     async fn start_in(
@@ -207,12 +215,16 @@ impl TestBot {
         temp: Option<Arc<tempfile::TempDir>>,
         config: CoreConfig,
         plugins: Vec<Arc<dyn Plugin>>,
+        shared: Option<SharedState>,
     ) -> TestBot {
         let connector = Arc::new(TestConnector::default());
         let mut builder = Bot::builder(config)
             .storage(SqliteBackend::new(&dir))
             .connector(connector.clone())
             .plugin(regis_plugin_admin::Admin);
+        if let Some(shared) = shared {
+            builder = builder.shared_state(shared);
+        }
         for plugin in &plugins {
             builder = builder.plugin_arc(Arc::clone(plugin));
         }
@@ -325,6 +337,6 @@ impl TestBot {
     pub async fn restart(self) -> TestBot {
         let config = self.bot.config().clone();
         self.bot.shutdown().await;
-        TestBot::start_in(self.dir, self.temp, config, self.plugins).await
+        TestBot::start_in(self.dir, self.temp, config, self.plugins, None).await
     }
 }

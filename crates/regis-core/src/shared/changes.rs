@@ -1,0 +1,58 @@
+//! Changes every process must apply at once: a user's rank (a ban on one worker holds on every
+//! worker), a plugin switched on or off. The change is stored first (in the core's storage,
+//! shared when it is PostgreSQL); this feed tells every process to drop what it cached.
+
+use super::StateError;
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+use tokio::sync::broadcast;
+
+/// One change to apply.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "change", rename_all = "snake_case")]
+pub enum Change {
+    /// The stored rank of an identity (`connector:id`) changed.
+    Rank {
+        /// The identity.
+        identity: String,
+    },
+    /// A plugin was enabled or disabled.
+    Plugin {
+        /// The plugin.
+        name: String,
+        /// Its new state.
+        enabled: bool,
+    },
+}
+
+/// Where changes are announced and heard.
+#[async_trait]
+pub trait ChangeFeed: Send + Sync + 'static {
+    /// Tells every process of the bot (this one included).
+    async fn announce(&self, change: Change) -> Result<(), StateError>;
+    /// The changes announced from now on, by any process.
+    fn subscribe(&self) -> broadcast::Receiver<Change>;
+}
+
+/// The feed of a single process.
+pub struct InProcessChanges {
+    sender: broadcast::Sender<Change>,
+}
+
+impl Default for InProcessChanges {
+    fn default() -> Self {
+        InProcessChanges { sender: broadcast::channel(256).0 }
+    }
+}
+
+#[async_trait]
+impl ChangeFeed for InProcessChanges {
+    async fn announce(&self, change: Change) -> Result<(), StateError> {
+        let _ = self.sender.send(change);
+        Ok(())
+    }
+
+    fn subscribe(&self) -> broadcast::Receiver<Change> {
+        self.sender.subscribe()
+    }
+}
