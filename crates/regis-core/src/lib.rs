@@ -9,6 +9,7 @@
 // Lets macro-generated code name this crate `::regis_core` from inside it too.
 extern crate self as regis_core;
 
+pub mod admin;
 pub mod bot;
 pub mod command;
 pub mod connector;

@@ -221,7 +221,7 @@ impl TestBot {
         let mut builder = Bot::builder(config)
             .storage(SqliteBackend::new(&dir))
             .connector(connector.clone())
-            .plugin(regis_plugin_admin::Admin);
+            .plugin(regis_core::admin::Admin);
         if let Some(shared) = shared {
             builder = builder.shared_state(shared);
         }

@@ -1,0 +1,167 @@
+//! The built-in admin plugin: `help`, `ping`, `rank`, `rank set`, `ban`, `unban`, `plugins`,
+//! `plugin enable`, `plugin disable`. It lives in the core because every bot (and every test
+//! bot) has it: help is generated from the doc comments, and ranks and plugin switches are
+//! core state.
+
+use crate::command::Rest;
+use crate::ctx::{CommandInfo, Ctx};
+use crate::envelope::UserRef;
+use crate::error::Result;
+use crate::rank::Rank;
+use regis_macros::plugin;
+
+/// The built-in admin plugin (add it to every bot).
+pub struct Admin;
+
+fn listing_line(prefix: &str, info: &CommandInfo) -> String {
+    format!("  {prefix}{:<16} {}", info.spec.name, info.spec.description)
+}
+
+fn command_help(prefix: &str, info: &CommandInfo) -> String {
+    let spec = &info.spec;
+    let mut out = format!("{}{}\n{}", prefix, spec.name, spec.description);
+    if !spec.help.is_empty() {
+        out.push_str("\n\n");
+        out.push_str(&spec.help);
+    }
+    out.push_str(&format!("\n\nUsage: {}", spec.usage(prefix)));
+    for p in &spec.params {
+        out.push_str(&format!("\n  {:<10} {} ({})", p.name, p.description, p.kind_description()));
+    }
+    if !spec.aliases.is_empty() {
+        out.push_str(&format!("\nAliases: {}", spec.aliases.join(", ")));
+    }
+    if let Some(c) = &spec.cooldown {
+        out.push_str(&format!("\nCooldown: {c}"));
+    }
+    out.push_str(&format!("\nRequires rank {} (plugin {})", info.rank, info.plugin));
+    out
+}
+
+/// Built-in commands: help, ping, ranks, bans and plugins.
+#[plugin(name = "admin")]
+impl Admin {
+    /// List the commands you may run, or explain one.
+    ///
+    /// # Arguments
+    /// * `command` - the command to explain
+    #[command(aliases = ["h", "commands"])]
+    async fn help(&self, ctx: &Ctx, command: Option<Rest>) -> Result<String> {
+        let admin = ctx.admin();
+        let prefix = ctx.prefix();
+        if let Some(name) = command {
+            let name = name.trim_start_matches(prefix).to_string();
+            return match admin.command(&name) {
+                Some(info) if info.enabled && info.rank <= ctx.rank() => Ok(command_help(prefix, &info)),
+                _ => Ok(format!("No command `{name}` that you may run. Try `{prefix}help`.")),
+            };
+        }
+        let mine: Vec<CommandInfo> =
+            admin.commands().into_iter().filter(|c| c.enabled && c.rank <= ctx.rank()).collect();
+        let mut out = format!("Commands you may run (rank {}):", ctx.rank());
+        let mut plugin = String::new();
+        for info in &mine {
+            if info.plugin != plugin {
+                plugin = info.plugin.clone();
+                out.push_str(&format!("\n{plugin}:"));
+            }
+            out.push('\n');
+            out.push_str(&listing_line(prefix, info));
+        }
+        out.push_str(&format!("\n`{prefix}help <command>` explains one."));
+        Ok(out)
+    }
+
+    /// Check that the bot answers.
+    #[command]
+    async fn ping(&self, _ctx: &Ctx) -> Result<&'static str> {
+        Ok("pong")
+    }
+
+    /// Show a user's rank (yours by default).
+    ///
+    /// # Arguments
+    /// * `user` - whose rank to show
+    #[command]
+    async fn rank(&self, ctx: &Ctx, user: Option<UserRef>) -> Result<String> {
+        let user = user.unwrap_or_else(|| ctx.author().clone());
+        let rank = ctx.admin().rank_of(&user).await?;
+        Ok(format!("{} has rank {rank}.", user.name))
+    }
+
+    /// Set a user's rank, below your own.
+    ///
+    /// # Arguments
+    /// * `user` - whose rank to set
+    /// * `rank` - the new rank, -1 (banned) to 998
+    #[command(name = "rank set", rank = 100)]
+    async fn rank_set(
+        &self,
+        ctx: &Ctx,
+        user: UserRef,
+        #[min = -1]
+        #[max = 999]
+        rank: i32,
+    ) -> Result<String> {
+        let rank = Rank::new(rank.into())?;
+        if rank.is_banned() {
+            let needed = ctx.admin().command("ban").map_or(Rank::OWNER, |ban| ban.rank);
+            if ctx.rank() < needed {
+                return Err(format!("banning needs rank {needed}, like `ban`").into());
+            }
+        }
+        ctx.admin().set_rank(&user, rank).await?;
+        Ok(format!("{} now has rank {rank}.", user.name))
+    }
+
+    /// Ban a user: the bot ignores everything they send.
+    ///
+    /// # Arguments
+    /// * `user` - who to ban
+    #[command(rank = 999)]
+    async fn ban(&self, ctx: &Ctx, user: UserRef) -> Result<String> {
+        ctx.admin().set_rank(&user, Rank::BANNED).await?;
+        Ok(format!("{} is banned.", user.name))
+    }
+
+    /// Lift a ban (the user gets rank 0).
+    ///
+    /// # Arguments
+    /// * `user` - who to unban
+    #[command(rank = 999)]
+    async fn unban(&self, ctx: &Ctx, user: UserRef) -> Result<String> {
+        ctx.admin().set_rank(&user, Rank::EVERYONE).await?;
+        Ok(format!("{} is no longer banned.", user.name))
+    }
+
+    /// List the plugins and whether they are enabled.
+    #[command]
+    async fn plugins(&self, ctx: &Ctx) -> Result<String> {
+        let mut out = String::from("Plugins:");
+        for p in ctx.admin().plugins() {
+            let state = if p.enabled { "enabled" } else { "disabled" };
+            out.push_str(&format!("\n  {:<10} {:<9} {}", p.name, state, p.description));
+        }
+        Ok(out)
+    }
+
+    /// Enable a plugin.
+    ///
+    /// # Arguments
+    /// * `name` - the plugin
+    #[command(name = "plugin enable", rank = 500)]
+    async fn plugin_enable(&self, ctx: &Ctx, name: String) -> Result<String> {
+        ctx.admin().set_plugin_enabled(&name, true).await?;
+        Ok(format!("Plugin `{name}` enabled."))
+    }
+
+    /// Disable a plugin: its commands and event handlers stop until enabled again.
+    ///
+    /// # Arguments
+    /// * `name` - the plugin
+    #[command(name = "plugin disable", rank = 500)]
+    async fn plugin_disable(&self, ctx: &Ctx, name: String) -> Result<String> {
+        ctx.admin().set_plugin_enabled(&name, false).await?;
+        Ok(format!("Plugin `{name}` disabled."))
+    }
+}
