@@ -1,0 +1,4 @@
+//! Regis over NATS JetStream.
+pub mod queue;
+
+pub use queue::{JetStreamConfig, JetStreamError, JetStreamQueue};

@@ -1,0 +1,111 @@
+//! The JetStream queue against a real nats-server (the one on 127.0.0.1:4222, or
+//! `REGIS_TEST_NATS_URL`), each test on a bot name of its own.
+
+use futures::StreamExt;
+use regis_core::{Envelope, Queue, UserRef};
+use regis_nats::{JetStreamConfig, JetStreamQueue};
+use std::time::Duration;
+
+fn url() -> String {
+    std::env::var("REGIS_TEST_NATS_URL").unwrap_or_else(|_| "nats://127.0.0.1:4222".into())
+}
+
+async fn queue(configure: impl FnOnce(&mut JetStreamConfig)) -> JetStreamQueue {
+    let bot = format!("test-{:08x}", fastrand_u32());
+    let mut config = JetStreamConfig::new(url(), bot);
+    configure(&mut config);
+    JetStreamQueue::connect(config).await.expect("a nats-server with JetStream (see scripts/test)")
+}
+
+fn fastrand_u32() -> u32 {
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos();
+    nanos ^ std::process::id().rotate_left(16)
+}
+
+fn envelope(text: &str) -> Envelope {
+    Envelope::message("console", UserRef::new("console", "ann"), text)
+}
+
+async fn pop(q: &JetStreamQueue) -> regis_core::Delivery {
+    tokio::time::timeout(Duration::from_secs(10), q.pop()).await.expect("a delivery in time").expect("open")
+}
+
+#[tokio::test]
+async fn envelopes_round_trip_and_a_repeated_publish_is_queued_once() {
+    let q = queue(|_| {}).await;
+    let first = envelope("!ping");
+    q.push(first.clone()).await.unwrap();
+    q.push(first.clone()).await.unwrap();
+    q.push(envelope("!roll")).await.unwrap();
+    let one = pop(&q).await;
+    assert_eq!((one.envelope.clone(), one.attempt), (first, 1));
+    one.ack().await;
+    assert_eq!(pop(&q).await.envelope.text(), Some("!roll"), "the second publish of !ping was dropped");
+    assert_eq!(q.duplicates(), 1);
+    q.delete().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_nak_delivers_again_and_the_last_attempt_goes_to_the_dead_letters() {
+    let q = queue(|c| c.max_deliver = 2).await;
+    let mut dead = q.client().subscribe(q.dead_letter_subject().to_string()).await.unwrap();
+    q.push(envelope("!flaky")).await.unwrap();
+    let (_, settle) = pop(&q).await.split();
+    assert_eq!(settle.attempt(), 1);
+    settle.nak(Duration::from_millis(100)).await;
+    let (again, settle) = pop(&q).await.split();
+    assert_eq!((again.text(), settle.attempt()), (Some("!flaky"), 2));
+    settle.nak(Duration::from_millis(100)).await;
+    let letter = tokio::time::timeout(Duration::from_secs(5), dead.next()).await.unwrap().unwrap();
+    let headers = letter.headers.unwrap();
+    assert_eq!(headers.get("Regis-Dead-Reason").unwrap().as_str(), "not handled after 2 deliveries");
+    let stored: Envelope = serde_json::from_slice(&letter.payload).unwrap();
+    assert_eq!(stored.text(), Some("!flaky"), "the dead letter keeps the envelope");
+    assert_eq!(q.dead_lettered(), 1);
+    assert!(tokio::time::timeout(Duration::from_millis(1500), q.pop()).await.is_err(), "not delivered again");
+    q.delete().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_message_that_is_not_an_envelope_is_dead_lettered_with_its_reason() {
+    let q = queue(|_| {}).await;
+    let client = q.client();
+    let mut dead = client.subscribe(q.dead_letter_subject().to_string()).await.unwrap();
+    let js = async_nats::jetstream::new(client.clone());
+    let subject = format!("{}.console.message", q.subject_prefix());
+    js.publish(subject, "{not an envelope".into()).await.unwrap().await.unwrap();
+    q.push(envelope("!after")).await.unwrap();
+    assert_eq!(pop(&q).await.envelope.text(), Some("!after"), "the poison message is skipped");
+    let letter = tokio::time::timeout(Duration::from_secs(5), dead.next()).await.unwrap().unwrap();
+    let reason = letter.headers.unwrap().get("Regis-Dead-Reason").unwrap().to_string();
+    assert!(reason.starts_with("not an envelope: "), "{reason}");
+    assert_eq!(&letter.payload[..], b"{not an envelope");
+    q.delete().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_delivery_never_settled_comes_back_after_the_ack_wait() {
+    // A worker that died mid-handler: its delivery is neither acked nor naked.
+    let q = queue(|c| c.ack_wait = Duration::from_secs(1)).await;
+    q.push(envelope("!orphan")).await.unwrap();
+    let lost = pop(&q).await;
+    std::mem::forget(lost);
+    let again = pop(&q).await;
+    assert_eq!((again.envelope.text(), again.attempt), (Some("!orphan"), 2));
+    again.ack().await;
+    q.delete().await.unwrap();
+}
+
+#[tokio::test]
+async fn close_wakes_a_waiting_worker_and_refuses_pushes() {
+    let q = std::sync::Arc::new(queue(|_| {}).await);
+    let waiting = {
+        let q = std::sync::Arc::clone(&q);
+        tokio::spawn(async move { q.pop().await.is_none() })
+    };
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    q.close();
+    assert!(tokio::time::timeout(Duration::from_secs(5), waiting).await.unwrap().unwrap());
+    assert_eq!(q.push(envelope("late")).await, Err(regis_core::QueueError::Closed));
+    q.delete().await.unwrap();
+}
