@@ -109,3 +109,36 @@ async fn close_wakes_a_waiting_worker_and_refuses_pushes() {
     assert_eq!(q.push(envelope("late")).await, Err(regis_core::QueueError::Closed));
     q.delete().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_workers_share_the_stream_and_each_envelope_is_answered_once() {
+    use regis_testkit::TestBot;
+    let first = std::sync::Arc::new(queue(|_| {}).await);
+    let config = JetStreamConfig::new(url(), first.subject_prefix().split('.').nth(1).unwrap());
+    let second = std::sync::Arc::new(JetStreamQueue::connect(config).await.unwrap());
+    let shared = regis_core::SharedState::in_process(1000);
+    let a = TestBot::builder().queue(first.clone()).shared_state(shared.clone()).start().await;
+    let b = TestBot::builder().queue(second.clone()).shared_state(shared).data_dir(a.data_dir()).start().await;
+    // From the test kit's connector, so that replies have somewhere to go.
+    let sent: Vec<Envelope> =
+        (0..40).map(|i| Envelope::message("test", TestBot::user("ann"), format!("!ping {i}"))).collect();
+    for envelope in &sent {
+        a.bot().ingress().submit(envelope.clone()).await.unwrap();
+        // A receiver that retried its publish: JetStream keeps one.
+        a.bot().ingress().submit(envelope.clone()).await.unwrap();
+    }
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let (mut on_a, mut on_b) = (Vec::new(), Vec::new());
+    while on_a.len() + on_b.len() < sent.len() {
+        assert!(std::time::Instant::now() < deadline, "{} + {} answers", on_a.len(), on_b.len());
+        on_a.extend(a.connector_sent());
+        on_b.extend(b.connector_sent());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let mut answered: Vec<String> = on_a.iter().chain(&on_b).filter_map(|s| s.origin.clone()).collect();
+    answered.sort();
+    answered.dedup();
+    assert_eq!(answered.len(), sent.len(), "each envelope answered exactly once");
+    assert!(!on_a.is_empty() && !on_b.is_empty(), "both workers took work: {} and {}", on_a.len(), on_b.len());
+    first.delete().await.unwrap();
+}

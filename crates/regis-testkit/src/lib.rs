@@ -13,7 +13,7 @@ pub mod fake_gateway;
 use async_trait::async_trait;
 use regis_core::{
     Bot, Capabilities, ChannelInfo, ChannelRef, Connector, ConnectorError, CoreConfig, Destination, Envelope, Plugin,
-    Rank, Reply, SentMessage, SharedState, Stats, UserInfo, UserRef,
+    Queue, Rank, Reply, SentMessage, SharedState, Stats, UserInfo, UserRef,
 };
 use regis_store::SqliteBackend;
 use std::path::{Path, PathBuf};
@@ -131,6 +131,7 @@ pub struct TestBotBuilder {
     plugins: Vec<Arc<dyn Plugin>>,
     dir: Option<PathBuf>,
     shared: Option<SharedState>,
+    queue: Option<Arc<dyn Queue>>,
 }
 
 impl TestBotBuilder {
@@ -171,6 +172,13 @@ impl TestBotBuilder {
         self
     }
 
+    /// Takes envelopes from this queue instead of an in-process one (a JetStream queue
+    /// shared with other test bots, say).
+    pub fn queue(mut self, queue: Arc<dyn Queue>) -> Self {
+        self.queue = Some(queue);
+        self
+    }
+
     /// Uses this data directory instead of a fresh temporary one.
     pub fn data_dir(mut self, dir: &Path) -> Self {
         self.dir = Some(dir.to_path_buf());
@@ -186,7 +194,7 @@ impl TestBotBuilder {
                 (temp.path().to_path_buf(), Some(Arc::new(temp)))
             }
         };
-        TestBot::start_in(dir, temp, self.config, self.plugins, self.shared).await
+        TestBot::start_in(dir, temp, self.config, self.plugins, self.shared, self.queue).await
     }
 }
 
@@ -207,7 +215,7 @@ impl TestBot {
 
     /// A builder for more options.
     pub fn builder() -> TestBotBuilder {
-        TestBotBuilder { config: CoreConfig::default(), plugins: Vec::new(), dir: None, shared: None }
+        TestBotBuilder { config: CoreConfig::default(), plugins: Vec::new(), dir: None, shared: None, queue: None }
     }
 
     async fn start_in(
@@ -216,6 +224,7 @@ impl TestBot {
         config: CoreConfig,
         plugins: Vec<Arc<dyn Plugin>>,
         shared: Option<SharedState>,
+        queue: Option<Arc<dyn Queue>>,
     ) -> TestBot {
         let connector = Arc::new(TestConnector::default());
         let mut builder = Bot::builder(config)
@@ -224,6 +233,9 @@ impl TestBot {
             .plugin(regis_core::admin::Admin);
         if let Some(shared) = shared {
             builder = builder.shared_state(shared);
+        }
+        if let Some(queue) = queue {
+            builder = builder.queue(queue);
         }
         for plugin in &plugins {
             builder = builder.plugin_arc(Arc::clone(plugin));
@@ -318,6 +330,12 @@ impl TestBot {
         }
     }
 
+    /// Takes everything sent so far and not yet taken, without waiting (for bots whose
+    /// envelopes other bots may handle).
+    pub fn connector_sent(&self) -> Vec<Sent> {
+        self.connector.drain()
+    }
+
     /// The dispatcher's counters.
     pub fn stats(&self) -> Stats {
         self.bot.stats()
@@ -337,6 +355,6 @@ impl TestBot {
     pub async fn restart(self) -> TestBot {
         let config = self.bot.config().clone();
         self.bot.shutdown().await;
-        TestBot::start_in(self.dir, self.temp, config, self.plugins, None).await
+        TestBot::start_in(self.dir, self.temp, config, self.plugins, None, None).await
     }
 }
