@@ -62,16 +62,41 @@ impl Event {
     }
 }
 
+/// An event as fan-out carries it to subscriptions: with when it was published (microseconds
+/// since the Unix epoch), so that a subscription sees only what was published after it began,
+/// even when fan-out crosses a network.
+#[derive(Clone, Debug)]
+pub struct Published {
+    /// When it was published.
+    pub at_us: u64,
+    /// The event.
+    pub event: Arc<Event>,
+}
+
+impl Published {
+    /// `event`, published now.
+    pub fn now(event: Arc<Event>) -> Self {
+        Published { at_us: now_us(), event }
+    }
+}
+
+/// Microseconds since the Unix epoch.
+pub fn now_us() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_micros() as u64).unwrap_or(0)
+}
+
 /// A live stream of the events of one topic, from the moment of subscribing.
 pub struct Subscription {
     topic: String,
-    receiver: broadcast::Receiver<Arc<Event>>,
+    since_us: u64,
+    receiver: broadcast::Receiver<Published>,
 }
 
 impl Subscription {
-    /// A subscription to `topic` over a stream of every event (for fan-out implementations).
-    pub fn new(topic: &str, receiver: broadcast::Receiver<Arc<Event>>) -> Self {
-        Subscription { topic: topic.to_string(), receiver }
+    /// A subscription to `topic`, from now on, over a stream of every published event (for
+    /// fan-out implementations).
+    pub fn new(topic: &str, receiver: broadcast::Receiver<Published>) -> Self {
+        Subscription { topic: topic.to_string(), since_us: now_us(), receiver }
     }
 
     /// The next event of the topic; `None` when the bot shuts down. If the subscriber falls so
@@ -79,7 +104,9 @@ impl Subscription {
     pub async fn next(&mut self) -> Option<Arc<Event>> {
         loop {
             match self.receiver.recv().await {
-                Ok(event) if event.topic == self.topic => return Some(event),
+                Ok(published) if published.event.topic == self.topic && published.at_us > self.since_us => {
+                    return Some(published.event)
+                }
                 Ok(_) => continue,
                 Err(broadcast::error::RecvError::Lagged(n)) => {
                     tracing::warn!(topic = %self.topic, skipped = n, "event subscriber lagged");

@@ -2,3 +2,6 @@
 pub mod queue;
 
 pub use queue::{JetStreamConfig, JetStreamError, JetStreamQueue};
+pub use state::{connect_state, DEFAULT_CLAIM_TTL};
+
+pub mod state;

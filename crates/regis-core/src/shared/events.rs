@@ -2,7 +2,7 @@
 //! a subscriber in any process.
 
 use super::StateError;
-use crate::events::{Event, Subscription};
+use crate::events::{Event, Published, Subscription};
 use async_trait::async_trait;
 use std::sync::Arc;
 use tokio::sync::broadcast;
@@ -18,7 +18,7 @@ pub trait EventFanout: Send + Sync + 'static {
 
 /// Fan-out within this process (a broadcast channel).
 pub struct InProcessEvents {
-    sender: broadcast::Sender<Arc<Event>>,
+    sender: broadcast::Sender<Published>,
 }
 
 impl InProcessEvents {
@@ -32,7 +32,7 @@ impl InProcessEvents {
 impl EventFanout for InProcessEvents {
     async fn publish(&self, event: &Event) -> Result<(), StateError> {
         if self.sender.receiver_count() > 0 {
-            let _ = self.sender.send(Arc::new(event.clone()));
+            let _ = self.sender.send(Published::now(Arc::new(event.clone())));
         }
         Ok(())
     }
