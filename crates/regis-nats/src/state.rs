@@ -184,22 +184,42 @@ struct NatsChanges {
 
 impl NatsChanges {
     async fn start(client: async_nats::Client, subject: String) -> Result<Self, StateError> {
-        let mut subscriber =
-            client.subscribe(subject.clone()).await.map_err(|e| state_error("cannot subscribe to changes", e))?;
-        let local = broadcast::channel(256).0;
-        let forward = local.clone();
-        tokio::spawn(async move {
-            while let Some(message) = subscriber.next().await {
-                match serde_json::from_slice::<Change>(&message.payload) {
-                    Ok(change) => {
-                        let _ = forward.send(change);
-                    }
-                    Err(e) => tracing::warn!(error = %e, "ignored a change that does not decode"),
-                }
-            }
-        });
+        let local = forward(&client, &subject, 256, |change: Change| change).await?;
         Ok(NatsChanges { client, subject, local })
     }
+}
+
+/// Subscribes to `subject` and sends each message, decoded as `T` and mapped, to a local
+/// broadcast channel of `capacity` (what every process's subscribers read); messages that do
+/// not decode are logged and skipped.
+async fn forward<T, U>(
+    client: &async_nats::Client,
+    subject: &str,
+    capacity: usize,
+    map: impl Fn(T) -> U + Send + 'static,
+) -> Result<broadcast::Sender<U>, StateError>
+where
+    T: serde::de::DeserializeOwned,
+    U: Clone + Send + 'static,
+{
+    let mut subscriber = client
+        .subscribe(subject.to_string())
+        .await
+        .map_err(|e| state_error(&format!("cannot subscribe to {subject}"), e))?;
+    let local = broadcast::channel(capacity).0;
+    let sender = local.clone();
+    let subject = subject.to_string();
+    tokio::spawn(async move {
+        while let Some(message) = subscriber.next().await {
+            match serde_json::from_slice::<T>(&message.payload) {
+                Ok(value) => {
+                    let _ = sender.send(map(value));
+                }
+                Err(e) => tracing::warn!(subject = %subject, error = %e, "ignored a message that does not decode"),
+            }
+        }
+    });
+    Ok(local)
 }
 
 #[async_trait]
@@ -236,21 +256,11 @@ struct NatsEvents {
 
 impl NatsEvents {
     async fn start(client: async_nats::Client, subject: String) -> Result<Self, StateError> {
-        let mut subscriber =
-            client.subscribe(subject.clone()).await.map_err(|e| state_error("cannot subscribe to events", e))?;
-        let local = broadcast::channel(1024).0;
-        let forward = local.clone();
-        tokio::spawn(async move {
-            while let Some(message) = subscriber.next().await {
-                match serde_json::from_slice::<WireEvent>(&message.payload) {
-                    Ok(wire) => {
-                        let event = Event { topic: wire.topic, data: wire.data, envelope: Arc::new(wire.envelope) };
-                        let _ = forward.send(Published { at_us: wire.at_us, event: Arc::new(event) });
-                    }
-                    Err(e) => tracing::warn!(error = %e, "ignored an event that does not decode"),
-                }
-            }
-        });
+        let local = forward(&client, &subject, 1024, |wire: WireEvent| {
+            let event = Event { topic: wire.topic, data: wire.data, envelope: Arc::new(wire.envelope) };
+            Published { at_us: wire.at_us, event: Arc::new(event) }
+        })
+        .await?;
         Ok(NatsEvents { client, subject, local })
     }
 }

@@ -1,5 +1,5 @@
 //! The JetStream queue against a real nats-server (the one on 127.0.0.1:4222, or
-//! `REGIS_TEST_NATS_URL`), each test on a bot name of its own.
+//! `TEST_NATS_URL`), each test on a bot name of its own.
 
 use futures::StreamExt;
 use regis_core::{Envelope, Queue, UserRef};
@@ -7,7 +7,7 @@ use regis_nats::{JetStreamConfig, JetStreamQueue};
 use std::time::Duration;
 
 fn url() -> String {
-    std::env::var("REGIS_TEST_NATS_URL").unwrap_or_else(|_| "nats://127.0.0.1:4222".into())
+    std::env::var("TEST_NATS_URL").unwrap_or_else(|_| "nats://127.0.0.1:4222".into())
 }
 
 async fn queue(configure: impl FnOnce(&mut JetStreamConfig)) -> JetStreamQueue {
