@@ -7,7 +7,7 @@ use regis_nats::{JetStreamConfig, JetStreamQueue};
 use std::time::Duration;
 
 fn url() -> String {
-    std::env::var("TEST_NATS_URL").unwrap_or_else(|_| "nats://127.0.0.1:4222".into())
+    std::env::var("TEST_NATS_URL").ok().filter(|u| !u.is_empty()).unwrap_or_else(|| "nats://127.0.0.1:4222".into())
 }
 
 async fn queue(configure: impl FnOnce(&mut JetStreamConfig)) -> JetStreamQueue {
