@@ -97,6 +97,9 @@ pub struct Stats {
     pub errors: u64,
     /// Envelopes dropped as redeliveries.
     pub duplicates: u64,
+    /// Deliveries put back because another delivery of their envelope was being handled
+    /// (the queue redelivered it while a worker still worked on it).
+    pub rechecks: u64,
     /// Envelopes being handled now.
     pub in_flight: usize,
 }
@@ -109,6 +112,7 @@ pub(crate) struct Counters {
     pub(crate) timeouts: AtomicU64,
     pub(crate) errors: AtomicU64,
     pub(crate) duplicates: AtomicU64,
+    pub(crate) rechecks: AtomicU64,
 }
 
 /// Everything the dispatcher and contexts share.
@@ -396,6 +400,7 @@ impl Bot {
             timeouts: s.timeouts.load(Ordering::Relaxed),
             errors: s.errors.load(Ordering::Relaxed),
             duplicates: s.duplicates.load(Ordering::Relaxed),
+            rechecks: s.rechecks.load(Ordering::Relaxed),
             in_flight: *self.core.in_flight.borrow(),
         }
     }

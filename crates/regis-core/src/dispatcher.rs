@@ -45,6 +45,7 @@ pub(crate) async fn run_worker(core: Arc<Core>) {
                 continue;
             }
             Ok(Claim::Running) => {
+                core.stats.rechecks.fetch_add(1, Ordering::Relaxed);
                 tracing::debug!(envelope = %id, "another delivery of it is being handled; looking again later");
                 settle.nak(RECHECK).await;
                 continue;
@@ -56,7 +57,22 @@ pub(crate) async fn run_worker(core: Arc<Core>) {
             }
         }
         core.begin();
-        handle(&core, Arc::new(envelope)).await;
+        let handled = handle(&core, Arc::new(envelope));
+        match core.queue.progress_interval() {
+            // Tell the queue, now and then, that the envelope is still being handled, so that
+            // it is not delivered to another worker while this one works on it.
+            Some(every) => {
+                tokio::pin!(handled);
+                let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+                loop {
+                    tokio::select! {
+                        () = &mut handled => break,
+                        _ = ticks.tick() => settle.in_progress().await,
+                    }
+                }
+            }
+            None => handled.await,
+        }
         core.stats.handled.fetch_add(1, Ordering::Relaxed);
         if let Err(e) = core.shared.dedupe.answered(&id).await {
             tracing::warn!(envelope = %id, error = %e, "cannot record the envelope as answered");

@@ -124,6 +124,13 @@ pub trait Queue: Send + Sync + 'static {
         None
     }
 
+    /// How often a delivery still being handled must be marked in progress (with
+    /// [`Acknowledgement::in_progress`]) lest the queue deliver it again to another worker;
+    /// `None` when the queue never redelivers on its own.
+    fn progress_interval(&self) -> Option<Duration> {
+        None
+    }
+
     /// How many envelopes were pushed and not yet settled for good (waiting, being handled,
     /// or waiting to be delivered again), where the queue can tell: what
     /// [`Bot::idle`](crate::Bot::idle) waits on.

@@ -387,6 +387,11 @@ impl Queue for JetStreamQueue {
         }
     }
 
+    fn progress_interval(&self) -> Option<Duration> {
+        // Well within the ack wait, so that a slow ping still lands in time.
+        Some(self.config.ack_wait / 3)
+    }
+
     fn close(&self) {
         self.closed.store(true, Ordering::Relaxed);
         // Wakes the worker waiting for a message; what was delivered but not taken is

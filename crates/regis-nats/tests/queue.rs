@@ -142,3 +142,38 @@ async fn two_workers_share_the_stream_and_each_envelope_is_answered_once() {
     assert!(!on_a.is_empty() && !on_b.is_empty(), "both workers took work: {} and {}", on_a.len(), on_b.len());
     first.delete().await.unwrap();
 }
+
+/// Takes longer than the ack wait.
+pub struct Slow;
+
+#[regis_macros::plugin]
+impl Slow {
+    /// Answer after 2.5 s.
+    #[command]
+    async fn slow(&self, _ctx: &regis_core::Ctx) -> regis_core::Result<&'static str> {
+        tokio::time::sleep(Duration::from_millis(2500)).await;
+        Ok("slow done")
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_handler_longer_than_the_ack_wait_keeps_its_delivery() {
+    use regis_testkit::TestBot;
+    let q = std::sync::Arc::new(queue(|c| c.ack_wait = Duration::from_secs(1)).await);
+    let bot = TestBot::builder().plugin(Slow).queue(q.clone()).start().await;
+    let envelope = Envelope::message("test", TestBot::user("ann"), "!slow");
+    bot.bot().ingress().submit(envelope).await.unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    let mut sent = Vec::new();
+    while sent.is_empty() {
+        assert!(std::time::Instant::now() < deadline, "no answer");
+        sent.extend(bot.connector_sent());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(sent[0].reply.text, "slow done");
+    // Had the delivery gone back to the queue at the ack wait, a second delivery would have
+    // met the first's claim and been put back.
+    let stats = bot.stats();
+    assert_eq!((stats.handled, stats.duplicates, stats.rechecks), (1, 0, 0), "delivered once: {stats:?}");
+    q.delete().await.unwrap();
+}
