@@ -3,6 +3,7 @@
 //! miss), and a gate per Gateway interaction so that no edit or follow-up reaches Discord
 //! before the interaction's callback has.
 
+use crate::pending::TOKEN_LIFETIME;
 use crate::rest::DiscordConnector;
 use async_trait::async_trait;
 use regis_core::{
@@ -10,13 +11,10 @@ use regis_core::{
 };
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 use tokio::sync::watch;
 use twilight_cache_inmemory::DefaultInMemoryCache;
 use twilight_model::id::Id;
-
-/// How long a gate is kept (an interaction token's lifetime).
-const GATE_LIFETIME: Duration = Duration::from_secs(15 * 60);
 
 /// Where a Gateway interaction's first response stands.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -47,7 +45,7 @@ impl Gates {
     pub(crate) fn open(&self, id: &str) -> Gate {
         let gate = Arc::new(watch::channel(Phase::Open).0);
         let mut map = self.lock();
-        map.retain(|_, (created, _)| created.elapsed() < GATE_LIFETIME);
+        map.retain(|_, (created, _)| created.elapsed() < TOKEN_LIFETIME);
         map.insert(id.to_string(), (Instant::now(), Arc::clone(&gate)));
         gate
     }
