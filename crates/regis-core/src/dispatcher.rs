@@ -47,12 +47,12 @@ pub(crate) async fn run_worker(core: Arc<Core>) {
             Ok(Claim::Running) => {
                 core.stats.rechecks.fetch_add(1, Ordering::Relaxed);
                 tracing::debug!(envelope = %id, "another delivery of it is being handled; looking again later");
-                settle.nak(RECHECK).await;
+                settle.nak(envelope, RECHECK).await;
                 continue;
             }
             Err(e) => {
                 tracing::warn!(envelope = %id, error = %e, "cannot claim the envelope; it is delivered again later");
-                settle.nak(RECHECK).await;
+                settle.nak(envelope, RECHECK).await;
                 continue;
             }
         }

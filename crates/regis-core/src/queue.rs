@@ -27,13 +27,15 @@ pub enum QueueError {
 pub trait Ack: Send + Sync {
     /// The envelope was handled (its replies sent): do not deliver it again.
     async fn ack(self: Box<Self>);
-    /// It could not be handled now (a transient failure): deliver it again after `delay`.
-    async fn nak(self: Box<Self>, delay: Duration);
+    /// It could not be handled now (a transient failure): deliver `envelope` (the delivery's,
+    /// handed back) again after `delay`.
+    async fn nak(self: Box<Self>, envelope: Envelope, delay: Duration);
     /// Still being handled: the queue must not redeliver it yet (for long handlers).
     async fn in_progress(&self) {}
     /// It can never be handled (it does not decode, or failed on every attempt): never
-    /// deliver it again; `reason` goes with it to the dead letters.
-    async fn terminate(self: Box<Self>, reason: &str);
+    /// deliver it again; `envelope` (the delivery's, handed back) and `reason` go to the dead
+    /// letters.
+    async fn terminate(self: Box<Self>, envelope: Envelope, reason: &str);
 }
 
 /// One envelope taken from a queue, to be settled after handling.
@@ -88,10 +90,11 @@ impl Acknowledgement {
         }
     }
 
-    /// Not handled now: to be delivered again after `delay`.
-    pub async fn nak(self, delay: Duration) {
+    /// Not handled now: `envelope` (the delivery's, handed back) is to be delivered again
+    /// after `delay`.
+    pub async fn nak(self, envelope: Envelope, delay: Duration) {
         if let Some(ack) = self.ack {
-            ack.nak(delay).await;
+            ack.nak(envelope, delay).await;
         }
     }
 
@@ -102,10 +105,11 @@ impl Acknowledgement {
         }
     }
 
-    /// Never to be delivered again; `reason` goes to the dead letters.
-    pub async fn terminate(self, reason: &str) {
+    /// Never to be delivered again; `envelope` (the delivery's, handed back) and `reason` go
+    /// to the dead letters.
+    pub async fn terminate(self, envelope: Envelope, reason: &str) {
         if let Some(ack) = self.ack {
-            ack.terminate(reason).await;
+            ack.terminate(envelope, reason).await;
         }
     }
 }
@@ -167,7 +171,6 @@ pub struct InProcessQueue {
 /// The settling handle of an in-process delivery.
 struct InProcessAck {
     inner: Arc<Inner>,
-    envelope: Option<Envelope>,
     attempt: u32,
 }
 
@@ -177,8 +180,7 @@ impl Ack for InProcessAck {
         self.inner.settled();
     }
 
-    async fn nak(mut self: Box<Self>, delay: Duration) {
-        let Some(envelope) = self.envelope.take() else { return self.inner.settled() };
+    async fn nak(self: Box<Self>, envelope: Envelope, delay: Duration) {
         let inner = Arc::clone(&self.inner);
         let attempt = self.attempt + 1;
         tokio::spawn(async move {
@@ -196,11 +198,9 @@ impl Ack for InProcessAck {
         });
     }
 
-    async fn terminate(mut self: Box<Self>, reason: &str) {
-        if let Some(envelope) = self.envelope.take() {
-            tracing::warn!(envelope = %envelope.id, attempt = self.attempt, reason, "envelope dead-lettered");
-            self.inner.dead_letters.lock().unwrap_or_else(|e| e.into_inner()).push((envelope, reason.to_string()));
-        }
+    async fn terminate(self: Box<Self>, envelope: Envelope, reason: &str) {
+        tracing::warn!(envelope = %envelope.id, attempt = self.attempt, reason, "envelope dead-lettered");
+        self.inner.dead_letters.lock().unwrap_or_else(|e| e.into_inner()).push((envelope, reason.to_string()));
         self.inner.settled();
     }
 }
@@ -246,7 +246,7 @@ impl Queue for InProcessQueue {
     async fn pop(&self) -> Option<Delivery> {
         let mut receiver = self.inner.receiver.lock().await;
         let (envelope, attempt) = receiver.recv().await?;
-        let ack = InProcessAck { inner: Arc::clone(&self.inner), envelope: Some(envelope.clone()), attempt };
+        let ack = InProcessAck { inner: Arc::clone(&self.inner), attempt };
         Some(Delivery::new(envelope, Some(Box::new(ack))).with_attempt(attempt))
     }
 
@@ -295,13 +295,13 @@ mod tests {
         let first = q.pop().await.unwrap();
         assert_eq!(first.attempt, 1);
         let (envelope, settle) = first.split();
-        settle.nak(Duration::from_secs(2)).await;
+        settle.nak(envelope.clone(), Duration::from_secs(2)).await;
         assert_eq!(q.depth(), Some(0), "not before the delay");
         assert_eq!(*unfinished.borrow(), 1, "still unfinished while it waits");
         let again = tokio::time::timeout(Duration::from_secs(3), q.pop()).await.unwrap().unwrap();
         assert_eq!((again.envelope.id.as_str(), again.attempt), (envelope.id.as_str(), 2));
-        let (_, settle) = again.split();
-        settle.terminate("failed twice").await;
+        let (again, settle) = again.split();
+        settle.terminate(again, "failed twice").await;
         assert_eq!(*unfinished.borrow(), 0);
         let dead = q.dead_letters();
         assert_eq!((dead.len(), dead[0].1.as_str(), dead[0].0.text()), (1, "failed twice", Some("a")));

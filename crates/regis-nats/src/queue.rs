@@ -302,7 +302,6 @@ struct JetStreamAck {
     acker: jetstream::message::Acker,
     js: jetstream::Context,
     dead: String,
-    payload: Vec<u8>,
     attempt: u32,
     max_deliver: u32,
     counters: Arc<Counters>,
@@ -316,10 +315,10 @@ impl Ack for JetStreamAck {
         }
     }
 
-    async fn nak(self: Box<Self>, delay: Duration) {
+    async fn nak(self: Box<Self>, envelope: Envelope, delay: Duration) {
         if self.attempt >= self.max_deliver {
             let reason = format!("not handled after {} deliveries", self.attempt);
-            return self.terminate(&reason).await;
+            return self.terminate(envelope, &reason).await;
         }
         if let Err(e) = self.acker.ack_with(AckKind::Nak(Some(delay))).await {
             tracing::warn!(error = %e, "cannot nak a delivery; it will be delivered again after the ack wait");
@@ -332,8 +331,9 @@ impl Ack for JetStreamAck {
         }
     }
 
-    async fn terminate(self: Box<Self>, reason: &str) {
-        dead_letter(&self.js, &self.dead, &self.counters, &self.acker, &self.payload, reason, self.attempt).await;
+    async fn terminate(self: Box<Self>, envelope: Envelope, reason: &str) {
+        let payload = serde_json::to_vec(&envelope).unwrap_or_default();
+        dead_letter(&self.js, &self.dead, &self.counters, &self.acker, &payload, reason, self.attempt).await;
     }
 }
 
@@ -364,14 +364,13 @@ impl Queue for JetStreamQueue {
             let message = self.next_message().await?;
             let attempt = message.info().map(|i| u32::try_from(i.delivered).unwrap_or(u32::MAX)).unwrap_or(1);
             let (message, acker) = message.split();
-            let payload = message.payload.to_vec();
+            let payload = message.payload;
             match serde_json::from_slice::<Envelope>(&payload) {
                 Ok(envelope) => {
                     let ack = JetStreamAck {
                         acker,
                         js: self.js.clone(),
                         dead: self.names.dead.clone(),
-                        payload,
                         attempt,
                         max_deliver: self.config.max_deliver,
                         counters: Arc::clone(&self.counters),

@@ -50,12 +50,12 @@ async fn a_nak_delivers_again_and_the_last_attempt_goes_to_the_dead_letters() {
     let q = queue(|c| c.max_deliver = 2).await;
     let mut dead = q.client().subscribe(q.dead_letter_subject().to_string()).await.unwrap();
     q.push(envelope("!flaky")).await.unwrap();
-    let (_, settle) = pop(&q).await.split();
+    let (first, settle) = pop(&q).await.split();
     assert_eq!(settle.attempt(), 1);
-    settle.nak(Duration::from_millis(100)).await;
+    settle.nak(first, Duration::from_millis(100)).await;
     let (again, settle) = pop(&q).await.split();
     assert_eq!((again.text(), settle.attempt()), (Some("!flaky"), 2));
-    settle.nak(Duration::from_millis(100)).await;
+    settle.nak(again, Duration::from_millis(100)).await;
     let letter = tokio::time::timeout(Duration::from_secs(5), dead.next()).await.unwrap().unwrap();
     let headers = letter.headers.unwrap();
     assert_eq!(headers.get("Regis-Dead-Reason").unwrap().as_str(), "not handled after 2 deliveries");

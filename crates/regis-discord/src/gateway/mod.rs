@@ -433,13 +433,16 @@ impl ShardRunner {
         };
         if let Some(envelope) = envelope {
             let command = envelope.text().is_some_and(|t| regis_core::command::split_invocation(t, prefix).is_some());
-            let refused = envelope.clone();
+            // Kept for the busy notice; only commands get one, so only they are copied.
+            let refused = command.then(|| envelope.clone());
+            let id = envelope.id.clone();
             match self.ingress.submit(envelope).await {
                 Ok(()) => {}
                 // A command is answered, so its author knows to try again; other messages
                 // and events are dropped with a log line only (answering them would be noise).
-                Err(e @ QueueError::Full(_)) if command => {
-                    tracing::warn!(envelope = %refused.id, error = %e, "command refused by the queue; telling its author");
+                Err(e @ QueueError::Full(_)) if refused.is_some() => {
+                    let Some(refused) = refused else { return };
+                    tracing::warn!(envelope = %id, error = %e, "command refused by the queue; telling its author");
                     let rest = Arc::clone(&self.answerer.rest);
                     tokio::spawn(async move {
                         let busy = regis_core::Reply::text(BUSY);
@@ -448,7 +451,7 @@ impl ShardRunner {
                         }
                     });
                 }
-                Err(e) => tracing::warn!(envelope = %refused.id, error = %e, "envelope refused by the queue"),
+                Err(e) => tracing::warn!(envelope = %id, error = %e, "envelope refused by the queue"),
             }
         }
     }
