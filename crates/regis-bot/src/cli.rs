@@ -148,15 +148,14 @@ pub(crate) async fn start_bot(settings: &Settings, connector: Option<Arc<dyn reg
 async fn console(settings: Settings, args: ConsoleArgs) -> Result<()> {
     let connector = Arc::new(ConsoleConnector::stdout(settings.data_dir.join("uploads")));
     let bot = start_bot(&settings, Some(connector)).await?;
-    let ingress = bot.ingress();
     let name = args.speaker.as_deref().unwrap_or(OPERATOR);
     regis::envelope::check_user_id(name).map_err(|problem| anyhow::anyhow!("--as `{name}`: {problem}"))?;
     let speaker = UserRef::new(regis_console::CONNECTOR, name);
     if args.speaker.is_none() {
-        ingress.set_session_rank(&speaker, Rank::OWNER);
+        bot.set_session_rank(&speaker, Rank::OWNER);
     }
     if let Some(rank) = args.rank {
-        ingress.set_session_rank(&speaker, Rank::new(rank)?);
+        bot.set_session_rank(&speaker, Rank::new(rank)?);
     }
     let interactive = std::io::stdin().is_terminal();
     let mode = if interactive {

@@ -111,7 +111,7 @@ pub async fn run(settings: Settings) -> Result<()> {
                 timestamp_window: settings.duration("signature_window", &settings.signature_window)?,
                 body_limit: settings.body_limit,
             };
-            let endpoint = InteractionsServer::new(&interactions, bot.ingress(), &rest, http.bodies())?;
+            let endpoint = InteractionsServer::new(&interactions, bot.ingress(), rest.pending(), http.bodies())?;
             let ready = {
                 let shutdown = shutdown.clone();
                 move || !shutdown.begun()

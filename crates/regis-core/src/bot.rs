@@ -12,7 +12,7 @@ use crate::queue::{InProcessQueue, Queue, QueueError};
 use crate::rank::Rank;
 use crate::ranks::{lock, Ranks};
 use crate::registry::{LoadedPlugin, Registry, RegistryError};
-use crate::shared::{Change, SharedState};
+use crate::shared::{Change, InProcessRendezvous, Rendezvous, SharedState};
 use crate::storage::{StorageBackend, StorageError, Store};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -125,7 +125,7 @@ pub(crate) struct Core {
     pub(crate) queue: Arc<dyn Queue>,
     pub(crate) connectors: RwLock<HashMap<String, Arc<dyn Connector>>>,
     pub(crate) stats: Counters,
-    completions: Mutex<HashMap<String, oneshot::Sender<Completion>>>,
+    pub(crate) rendezvous: Arc<dyn Rendezvous>,
     in_flight: watch::Sender<usize>,
     pub(crate) handlers: Mutex<HashMap<tokio::task::Id, tokio::task::AbortHandle>>,
 }
@@ -144,15 +144,7 @@ impl Core {
         self.in_flight.send_modify(|n| *n += 1);
     }
 
-    /// Tells whoever waits on `id` that nothing more will happen for it, and why.
-    pub(crate) fn release_waiter(&self, id: &str, completion: Completion) {
-        if let Some(tx) = lock(&self.completions).remove(id) {
-            let _ = tx.send(completion);
-        }
-    }
-
-    pub(crate) fn finish(&self, id: &str) {
-        self.release_waiter(id, Completion::Handled);
+    pub(crate) fn finish(&self) {
         self.in_flight.send_modify(|n| *n = n.saturating_sub(1));
     }
 }
@@ -174,6 +166,7 @@ pub struct BotBuilder {
     connectors: Vec<Arc<dyn Connector>>,
     queue: Option<Arc<dyn Queue>>,
     shared: Option<SharedState>,
+    rendezvous: Option<Arc<dyn Rendezvous>>,
 }
 
 impl BotBuilder {
@@ -214,6 +207,14 @@ impl BotBuilder {
         self
     }
 
+    /// Meets the ingress of other processes through `rendezvous` (their completions and
+    /// questions); [`InProcessRendezvous`] by default. Its ingress side serves
+    /// [`Bot::ingress`].
+    pub fn rendezvous(mut self, rendezvous: Arc<dyn Rendezvous>) -> Self {
+        self.rendezvous = Some(rendezvous);
+        self
+    }
+
     /// Opens storage, validates and registers the plugins (applying their migrations and
     /// restoring their enabled state), and starts the worker pool.
     pub async fn start(self) -> Result<Bot, BotError> {
@@ -242,7 +243,7 @@ impl BotBuilder {
             queue,
             connectors: RwLock::new(connectors),
             stats: Counters::default(),
-            completions: Mutex::default(),
+            rendezvous: self.rendezvous.unwrap_or_else(|| Arc::new(InProcessRendezvous::default())),
             in_flight: watch::channel(0).0,
             handlers: Mutex::default(),
             config,
@@ -320,29 +321,53 @@ pub struct Bot {
     changes: JoinHandle<()>,
 }
 
-/// Where connectors push what they receive.
+/// Where connectors push what they receive: a queue, the rendezvous with whoever handles what
+/// is queued, and the command prefix. It needs no storage, plugins or worker pool, so a process
+/// that only receives (an interactions receiver, a Gateway) holds one of these and no [`Bot`].
 #[derive(Clone)]
 pub struct Ingress {
-    core: Arc<Core>,
+    queue: Arc<dyn Queue>,
+    rendezvous: Arc<dyn Rendezvous>,
+    prefix: Arc<str>,
 }
 
 impl Ingress {
+    /// Ingress onto `queue`, meeting the workers through `rendezvous`; `prefix` is the bot's
+    /// command prefix (for connectors that tell commands from chat).
+    pub fn new(queue: Arc<dyn Queue>, rendezvous: Arc<dyn Rendezvous>, prefix: &str) -> Self {
+        Ingress { queue, rendezvous, prefix: prefix.into() }
+    }
+
     /// Queues an envelope; returns at once, never waiting for a handler.
     pub async fn submit(&self, envelope: Envelope) -> Result<(), QueueError> {
-        self.core.queue.push(envelope).await
+        self.queue.push(envelope).await
     }
 
     /// Queues an envelope and returns a receiver that fires when the dispatcher has finished
     /// with it (all replies sent); for ingress that must know when a handler stayed silent.
-    pub async fn submit_tracked(&self, envelope: Envelope) -> Result<oneshot::Receiver<Completion>, QueueError> {
-        let (tx, rx) = oneshot::channel();
+    /// The receiver fails (closed) if no completion comes within
+    /// [`COMPLETION_HORIZON`](crate::shared::rendezvous::COMPLETION_HORIZON).
+    pub async fn submit_tracked(&self, mut envelope: Envelope) -> Result<oneshot::Receiver<Completion>, QueueError> {
         let id = envelope.id.clone();
-        lock(&self.core.completions).insert(id.clone(), tx);
-        if let Err(e) = self.core.queue.push(envelope).await {
-            lock(&self.core.completions).remove(&id);
+        envelope.reply_to = self.rendezvous.address();
+        let rx = self.rendezvous.expect(&id);
+        if let Err(e) = self.queue.push(envelope).await {
+            self.rendezvous.abandon(&id);
             return Err(e);
         }
         Ok(rx)
+    }
+
+    /// The rendezvous with the workers (a connector's ingress side installs its
+    /// [`Answerer`](crate::shared::Answerer) there).
+    pub fn rendezvous(&self) -> &Arc<dyn Rendezvous> {
+        &self.rendezvous
+    }
+
+    /// How many envelopes wait in the queue, if the queue knows (a receiver defers at once
+    /// when workers are far behind).
+    pub fn queue_depth(&self) -> Option<usize> {
+        self.queue.depth()
     }
 
     /// Queues an envelope and waits until the dispatcher has finished with it (all replies
@@ -353,25 +378,33 @@ impl Ingress {
 
     /// The bot's command prefix.
     pub fn prefix(&self) -> &str {
-        &self.core.config.prefix
-    }
-
-    /// Gives a user a rank for this process only (not stored); for local connectors such as
-    /// the console's `--rank`.
-    pub fn set_session_rank(&self, user: &crate::envelope::UserRef, rank: Rank) {
-        self.core.ranks.set_override(user, rank);
+        &self.prefix
     }
 }
 
 impl Bot {
     /// A builder with the given configuration.
     pub fn builder(config: CoreConfig) -> BotBuilder {
-        BotBuilder { config, storage: None, plugins: Vec::new(), connectors: Vec::new(), queue: None, shared: None }
+        BotBuilder {
+            config,
+            storage: None,
+            plugins: Vec::new(),
+            connectors: Vec::new(),
+            queue: None,
+            shared: None,
+            rendezvous: None,
+        }
     }
 
     /// The handle connectors push envelopes to.
     pub fn ingress(&self) -> Ingress {
-        Ingress { core: Arc::clone(&self.core) }
+        Ingress::new(Arc::clone(&self.core.queue), Arc::clone(&self.core.rendezvous), &self.core.config.prefix)
+    }
+
+    /// Gives a user a rank for this process only (not stored); for local connectors such as
+    /// the console's `--rank`.
+    pub fn set_session_rank(&self, user: &crate::envelope::UserRef, rank: Rank) {
+        self.core.ranks.set_override(user, rank);
     }
 
     /// Attaches a connector after start.

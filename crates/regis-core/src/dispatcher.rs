@@ -3,7 +3,7 @@
 //! a handler that panics or hangs produces an error reply and a log line while the pool keeps
 //! its size.
 
-use crate::bot::Core;
+use crate::bot::{Completion, Core};
 use crate::command::{parse_options, parse_prefix_args, split_invocation, ArgError, Args};
 use crate::ctx::Ctx;
 use crate::envelope::{Envelope, EnvelopeKind};
@@ -35,13 +35,14 @@ pub(crate) async fn run_worker(core: Arc<Core>) {
     while let Some(delivery) = core.queue.pop().await {
         let (envelope, settle) = delivery.split();
         let id = envelope.id.clone();
+        let reply_to = envelope.reply_to.clone();
         match core.shared.dedupe.claim(&id).await {
             Ok(Claim::Fresh) => {}
             Ok(Claim::Answered) => {
                 core.stats.duplicates.fetch_add(1, Ordering::Relaxed);
                 tracing::debug!(envelope = %id, attempt = settle.attempt(), "dropping redelivered envelope");
                 settle.ack().await;
-                core.release_waiter(&id, crate::bot::Completion::Duplicate);
+                core.rendezvous.complete(&id, reply_to.as_deref(), Completion::Duplicate).await;
                 continue;
             }
             Ok(Claim::Running) => {
@@ -78,7 +79,8 @@ pub(crate) async fn run_worker(core: Arc<Core>) {
             tracing::warn!(envelope = %id, error = %e, "cannot record the envelope as answered");
         }
         settle.ack().await;
-        core.finish(&id);
+        core.finish();
+        core.rendezvous.complete(&id, reply_to.as_deref(), Completion::Handled).await;
     }
 }
 

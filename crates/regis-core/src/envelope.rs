@@ -26,6 +26,11 @@ pub struct Envelope {
     /// Connector-specific data needed to answer it (a message id, an interaction token, ...).
     #[serde(default)]
     pub reply_handle: Option<serde_json::Value>,
+    /// Where the ingress that queued it waits for its completion and answers workers'
+    /// questions about it (a NATS subject), when it was queued by another process; see
+    /// [`Rendezvous`](crate::shared::Rendezvous).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reply_to: Option<String>,
 }
 
 /// What an [`Envelope`] carries.
@@ -190,6 +195,7 @@ impl Envelope {
             guild: None,
             time_ms: now_ms(),
             reply_handle: None,
+            reply_to: None,
         }
     }
 

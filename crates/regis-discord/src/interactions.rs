@@ -11,7 +11,6 @@
 use crate::convert::{self, InteractionHandle};
 pub use crate::pending::Pending;
 use crate::pending::{Answer, Registration};
-use crate::rest::DiscordConnector;
 use crate::signature::{unix_now, KeyError, SignatureVerifier};
 use axum::body::Body;
 use axum::extract::State;
@@ -67,18 +66,22 @@ pub struct InteractionsServer {
 
 impl InteractionsServer {
     /// An endpoint that verifies with `config.public_key`, reads bodies with `bodies` (the
-    /// listener's [`BodyReader`]), queues commands on `ingress`, and answers through
-    /// `connector` (which must be the bot's `discord` connector).
+    /// listener's [`BodyReader`]), queues commands on `ingress`, and keeps each interaction's
+    /// state in `pending`: in one process, the bot's `discord` connector's
+    /// ([`DiscordConnector::pending`](crate::DiscordConnector::pending)), so its replies reach the waiting requests; in a
+    /// receiver without workers, a [`Pending`] of its own, which answers the workers' questions
+    /// through the ingress's rendezvous.
     pub fn new(
         config: &InteractionsConfig,
         ingress: Ingress,
-        connector: &DiscordConnector,
+        pending: Arc<Pending>,
         bodies: BodyReader,
     ) -> Result<Self, KeyError> {
+        crate::remote::answer_from(ingress.rendezvous(), Arc::clone(&pending));
         let state = Arc::new(AppState {
             verifier: SignatureVerifier::from_hex(&config.public_key, config.timestamp_window)?,
             ingress,
-            pending: connector.pending(),
+            pending,
             budget: config.budget,
             bodies,
             body_limit: config.body_limit,
@@ -226,7 +229,7 @@ const DUPLICATE_SLACK: Duration = Duration::from_secs(1);
 /// short ephemeral note if the handler finished without replying, a "busy" note if the queue
 /// is full. Used by the HTTP endpoint (answering in the HTTP response) and by the Gateway
 /// (answering through the callback endpoint). `pending` must be the answering connector's
-/// ([`DiscordConnector::pending`]).
+/// ([`DiscordConnector::pending`](crate::DiscordConnector::pending)).
 pub async fn first_response(
     pending: &Arc<Pending>,
     ingress: &Ingress,

@@ -14,6 +14,7 @@ pub mod convert;
 pub mod gateway;
 pub mod interactions;
 mod pending;
+mod remote;
 pub mod rest;
 pub mod signature;
 

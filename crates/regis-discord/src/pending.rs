@@ -28,7 +28,7 @@ pub(crate) enum Answer {
     Suggestions(Vec<String>),
 }
 
-enum Slot {
+pub(crate) enum Slot {
     Waiting(oneshot::Sender<Answer>),
     Deferred { public: bool, edited: bool },
     Answered,
@@ -72,6 +72,8 @@ pub(crate) enum Route {
     },
     /// Post a follow-up message.
     FollowUp,
+    /// Nothing to send: the ingress in another process answered with it inline.
+    AnsweredElsewhere,
 }
 
 /// Interactions in flight, by envelope id (see [`first_response`](crate::interactions::first_response)).
@@ -182,6 +184,30 @@ impl Pending {
         let entry = map
             .entry(id.to_string())
             .or_insert_with(|| Entry::new(Slot::Deferred { public: true, edited: false }, handle.clone()));
+        Self::route_entry(entry, reply)
+    }
+
+    /// [`route`](Self::route) for an interaction this process tracks; `None` for one it does
+    /// not (received by another process's ingress, which must then be asked).
+    pub(crate) fn route_known(&self, id: &str, reply: &Reply) -> Option<Route> {
+        self.lock().get_mut(id).map(|entry| Self::route_entry(entry, reply))
+    }
+
+    /// Whether this process tracks the interaction.
+    pub(crate) fn knows(&self, id: &str) -> bool {
+        self.lock().contains_key(id)
+    }
+
+    /// Records what another process's ingress decided for an interaction handled here.
+    pub(crate) fn record(&self, id: &str, handle: &InteractionHandle, slot: Slot) {
+        let mut map = self.lock();
+        if map.len() > 1024 {
+            map.retain(|_, e| e.created.elapsed() < TOKEN_LIFETIME);
+        }
+        map.insert(id.to_string(), Entry::new(slot, handle.clone()));
+    }
+
+    fn route_entry(entry: &mut Entry, reply: &Reply) -> Route {
         match std::mem::replace(&mut entry.slot, Slot::Answered) {
             Slot::Waiting(tx) if reply.attachments.is_empty() => Route::Inline(tx),
             Slot::Waiting(tx) => {

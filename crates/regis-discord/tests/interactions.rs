@@ -54,7 +54,7 @@ async fn harness_with(core: CoreConfig) -> Harness {
     let mut config = InteractionsConfig::new(hex::encode(key.verifying_key().to_bytes()));
     config.budget = Duration::from_millis(150);
     let bodies = regis_http::BodyReader::new(Duration::from_secs(5), 64 << 20);
-    let server = InteractionsServer::new(&config, bot.ingress(), &connector, bodies).unwrap();
+    let server = InteractionsServer::new(&config, bot.ingress(), connector.pending(), bodies).unwrap();
     Harness { key, router: server.router(), fake, connector, bot, _dir: dir }
 }
 

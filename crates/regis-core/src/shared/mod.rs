@@ -8,11 +8,13 @@ pub mod changes;
 pub mod cooldowns;
 pub mod dedupe;
 pub mod events;
+pub mod rendezvous;
 
 pub use changes::{Change, ChangeFeed, InProcessChanges};
 pub use cooldowns::{CooldownCounters, InProcessCooldowns};
 pub use dedupe::{Claim, Dedupe, InProcessDedupe};
 pub use events::{EventFanout, InProcessEvents};
+pub use rendezvous::{Answerer, InProcessRendezvous, Rendezvous, RendezvousError};
 
 use std::sync::Arc;
 

@@ -211,6 +211,7 @@ impl Gateway {
         tracing::info!(url = %url, shards = total, "connecting to the Discord Gateway");
         let config =
             ConfigBuilder::new(self.config.token.clone(), self.config.intents).proxy_url(url).queue(queue).build();
+        crate::remote::answer_from(ingress.rendezvous(), self.rest.pending());
         let answerer = Arc::new(Answerer {
             rest: Arc::clone(&self.rest),
             gates: Arc::clone(&self.gates),

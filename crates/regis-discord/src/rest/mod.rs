@@ -10,6 +10,7 @@ pub use global_limit::ForwarderError;
 
 use crate::convert::{self, InteractionHandle};
 use crate::pending::{Answer, Pending, Route, TOKEN_LIFETIME};
+use regis_core::shared::Rendezvous;
 use async_trait::async_trait;
 use regis_core::{
     Capabilities, ChannelInfo, Connector, ConnectorError, Destination, Envelope, Reply, SentMessage, UserInfo,
@@ -156,6 +157,7 @@ pub struct DiscordConnector {
     max_backoff: Duration,
     expired: AtomicU64,
     retries: AtomicU64,
+    rendezvous: Option<Arc<dyn Rendezvous>>,
 }
 
 impl DiscordConnector {
@@ -169,7 +171,21 @@ impl DiscordConnector {
             max_backoff: config.max_backoff,
             expired: AtomicU64::new(0),
             retries: AtomicU64::new(0),
+            rendezvous: None,
         })
+    }
+
+    /// Answers interactions received by other processes' ingress (a worker of a scaled-out
+    /// bot) by asking that ingress through `rendezvous` how each first reply must go; see
+    /// [`crate::remote`].
+    pub fn with_rendezvous(mut self, rendezvous: Arc<dyn Rendezvous>) -> Self {
+        self.rendezvous = Some(rendezvous);
+        self
+    }
+
+    /// The rendezvous to ask, when `origin` came from another process's ingress.
+    fn remote(&self, origin: &Envelope) -> Option<&dyn Rendezvous> {
+        self.rendezvous.as_deref().filter(|_| crate::remote::is_remote(origin, &self.pending))
     }
 
     /// The interactions this connector is answering (shared with ingress).
@@ -330,7 +346,12 @@ impl DiscordConnector {
         reply: Reply,
     ) -> Result<SentMessage, RestError> {
         let sent = |id: &str| SentMessage { id: format!("{}/{id}", origin.id), channel: None };
-        match self.pending.route(&origin.id, handle, &reply) {
+        let route = match self.remote(origin) {
+            Some(rendezvous) => crate::remote::route(rendezvous, &self.pending, origin, handle, &reply).await,
+            None => self.pending.route(&origin.id, handle, &reply),
+        };
+        match route {
+            Route::AnsweredElsewhere => Ok(sent("@original")),
             Route::Inline(tx) => {
                 if tx.send(Answer::Message(reply.clone())).is_err() {
                     // The HTTP request is gone (client hung up): fall back to a follow-up.
@@ -446,14 +467,21 @@ impl Connector for DiscordConnector {
     }
 
     async fn defer(&self, origin: &Envelope) -> Result<(), ConnectorError> {
-        if InteractionHandle::of(origin).is_some() {
-            self.pending.defer(&origin.id, false);
+        if let Some(handle) = InteractionHandle::of(origin) {
+            match self.remote(origin) {
+                Some(rendezvous) => crate::remote::defer(rendezvous, &self.pending, origin, &handle).await,
+                None => self.pending.defer(&origin.id, false),
+            }
         }
         Ok(())
     }
 
     async fn suggest(&self, origin: &Envelope, choices: Vec<String>) -> Result<(), ConnectorError> {
-        if !self.pending.suggest(&origin.id, choices) {
+        let taken = match self.remote(origin) {
+            Some(rendezvous) => crate::remote::suggest(rendezvous, origin, choices).await,
+            None => self.pending.suggest(&origin.id, choices),
+        };
+        if !taken {
             tracing::debug!(envelope = %origin.id, "suggestions came too late; dropped");
         }
         Ok(())
