@@ -60,6 +60,17 @@ enum Command {
     /// Gateway; DISCORD_PUBLIC_KEY: the Discord HTTP interactions endpoint). Secrets are read
     /// from the environment only.
     Run,
+    /// Run parts of a scaled-out bot that meet on NATS (`queue_url`): `--role receiver` (the
+    /// HTTP interactions endpoint; needs DISCORD_PUBLIC_KEY), `gateway` (the Discord Gateway;
+    /// needs DISCORD_TOKEN), `worker` (the plugins), or several, comma-separated.
+    Serve(ServeArgs),
+}
+
+#[derive(Args, Debug)]
+struct ServeArgs {
+    /// The roles of this process: receiver, gateway, worker (comma-separated).
+    #[arg(long, value_name = "ROLES")]
+    role: crate::serve::Roles,
 }
 
 #[derive(Args, Debug)]
@@ -104,6 +115,7 @@ pub async fn run(cli: Cli) -> Result<()> {
         // Needs no configuration: a broken regis.toml does not stop it.
         Command::Mandala(args) => mandala_cmd::run(&args),
         Command::Run => crate::run::run(settings()?).await,
+        Command::Serve(args) => crate::serve::serve(settings()?, args.role).await,
         Command::Backup(args) => backup(settings()?, &args.dir).await,
     }
 }
@@ -133,12 +145,17 @@ fn init_logging(filter: &str) {
         .try_init();
 }
 
-pub(crate) async fn start_bot(settings: &Settings, connector: Option<Arc<dyn regis::Connector>>) -> Result<Bot> {
-    let mut builder = Bot::builder(settings.core()?)
+/// The bot of the configuration: its storage and the built-in plugins.
+pub(crate) fn bot_builder(settings: &Settings) -> Result<regis::BotBuilder> {
+    Ok(Bot::builder(settings.core()?)
         .storage(SqliteBackend::new(&settings.data_dir))
         .plugin(regis_plugin_admin::Admin)
         .plugin(regis_plugin_dice::Dice)
-        .plugin(mandala_cmd::plugin(settings)?);
+        .plugin(mandala_cmd::plugin(settings)?))
+}
+
+pub(crate) async fn start_bot(settings: &Settings, connector: Option<Arc<dyn regis::Connector>>) -> Result<Bot> {
+    let mut builder = bot_builder(settings)?;
     if let Some(connector) = connector {
         builder = builder.connector(connector);
     }

@@ -75,6 +75,13 @@ pub struct Settings {
     /// The Gateway intents, by Discord's names.
     #[serde(deserialize_with = "list_or_csv")]
     pub discord_intents: Vec<String>,
+    /// The NATS server of a scaled-out bot (`regis serve`), `nats://127.0.0.1:4222`; none:
+    /// `regis run`'s in-process queue.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub queue_url: Option<String>,
+    /// Names the bot's stream, subjects, consumer and buckets on NATS, so several bots share
+    /// one server.
+    pub bot_name: String,
 }
 
 impl Default for Settings {
@@ -105,6 +112,8 @@ impl Default for Settings {
             discord_intents: ["guilds", "guild_messages", "direct_messages", "message_content"]
                 .map(String::from)
                 .to_vec(),
+            queue_url: None,
+            bot_name: "regis".into(),
         }
     }
 }
@@ -206,6 +215,20 @@ impl Settings {
             match url::Url::parse(url) {
                 Ok(u) if matches!(u.scheme(), "ws" | "wss") => {}
                 _ => bail!("configuration key `discord_gateway_url`: `{url}` is not a ws:// or wss:// URL"),
+            }
+        }
+        if !regis::envelope::is_connector_name(&self.bot_name) {
+            bail!(
+                "configuration key `bot_name`: `{}` must be 1-32 characters of lowercase letters, digits, `-` and `_`",
+                self.bot_name
+            );
+        }
+        if let Some(queue) = &self.queue_url {
+            match url::Url::parse(queue) {
+                Ok(u) if matches!(u.scheme(), "nats" | "tls") => {}
+                _ => bail!(
+                    "configuration key `queue_url`: `{queue}` is not a nats:// URL (write e.g. nats://127.0.0.1:4222)"
+                ),
             }
         }
         if self.queue_capacity == 0 {

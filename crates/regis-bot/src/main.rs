@@ -6,6 +6,7 @@ mod config;
 mod mandala_cmd;
 mod run;
 mod secrets;
+mod serve;
 
 use anyhow::Result;
 use clap::Parser;

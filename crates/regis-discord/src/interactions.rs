@@ -199,6 +199,9 @@ async fn answer(state: &AppState, envelope: regis_core::Envelope) -> Response {
         FirstResponse::Deferred { ephemeral } => json(StatusCode::OK, &convert::deferred_response(ephemeral)),
         FirstResponse::Suggestions(choices) => json(StatusCode::OK, &convert::suggestions_response(&choices)),
         FirstResponse::Closed => refuse(StatusCode::SERVICE_UNAVAILABLE, "the bot is shutting down"),
+        FirstResponse::Unavailable => {
+            refuse(StatusCode::SERVICE_UNAVAILABLE, "the bot cannot queue the interaction now; try again")
+        }
         FirstResponse::Duplicate => refuse(StatusCode::CONFLICT, "this interaction was answered already"),
     }
 }
@@ -217,6 +220,8 @@ pub enum FirstResponse {
     Suggestions(Vec<String>),
     /// The bot is shutting down and took nothing.
     Closed,
+    /// The queue is unreachable (its server is down): nothing was taken.
+    Unavailable,
     /// The interaction was handled already, by an earlier delivery of it (a replay).
     Duplicate,
 }
@@ -259,7 +264,12 @@ pub async fn first_response(
             pending.forget(&id);
             return FirstResponse::Message(Reply::text(crate::gateway::BUSY).ephemeral());
         }
-        Err(_) => {
+        Err(QueueError::Backend(e)) => {
+            tracing::warn!(envelope = %id, error = %e, "cannot queue an interaction");
+            pending.forget(&id);
+            return FirstResponse::Unavailable;
+        }
+        Err(QueueError::Closed) => {
             pending.forget(&id);
             return FirstResponse::Closed;
         }

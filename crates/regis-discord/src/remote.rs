@@ -129,7 +129,12 @@ pub(crate) async fn route(
 }
 
 /// A deferral of an interaction another process received; recorded here.
-pub(crate) async fn defer(rendezvous: &dyn Rendezvous, pending: &Pending, origin: &Envelope, handle: &InteractionHandle) {
+pub(crate) async fn defer(
+    rendezvous: &dyn Rendezvous,
+    pending: &Pending,
+    origin: &Envelope,
+    handle: &InteractionHandle,
+) {
     let _ = ask(rendezvous, origin, Question::Defer { ephemeral: false }).await;
     pending.record(&origin.id, handle, Slot::Deferred { public: true, edited: false });
 }

@@ -193,6 +193,11 @@ impl JetStreamQueue {
         })
     }
 
+    /// Whether the connection to NATS is up now (a receiver is not ready while it is down).
+    pub fn connected(&self) -> bool {
+        self.client.connection_state() == async_nats::connection::State::Connected
+    }
+
     /// Envelopes sent to the dead letters by this process.
     pub fn dead_lettered(&self) -> u64 {
         self.counters.dead_lettered.load(Ordering::Relaxed)

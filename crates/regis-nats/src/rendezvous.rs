@@ -77,7 +77,9 @@ impl NatsRendezvous {
                                 tracing::warn!(envelope = %id, error = %e, "cannot answer a worker's question");
                             }
                         }
-                        Err(e) => tracing::warn!(subject = %subject, error = %e, "ignored a message that does not decode"),
+                        Err(e) => {
+                            tracing::warn!(subject = %subject, error = %e, "ignored a message that does not decode")
+                        }
                     }
                 }
             })

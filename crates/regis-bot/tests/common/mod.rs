@@ -35,17 +35,58 @@ pub fn regis(dir: &std::path::Path, args: &[&str]) -> Command {
 /// A running `regis` that is killed if the test ends without waiting for it.
 pub struct Running {
     child: Option<Child>,
+    /// Its standard error once [`Running::wait_for_log`] took it over.
+    log: Option<std::sync::Arc<std::sync::Mutex<String>>>,
 }
 
 impl From<Child> for Running {
     fn from(child: Child) -> Running {
-        Running { child: Some(child) }
+        Running { child: Some(child), log: None }
     }
 }
 
 impl Running {
     pub fn spawn(mut command: Command) -> Running {
-        Running { child: Some(command.spawn().expect("start regis")) }
+        Running { child: Some(command.spawn().expect("start regis")), log: None }
+    }
+
+    /// Waits until its standard error has a line containing `needle` (fails after `within`,
+    /// showing the log); the rest of the log is still collected for [`Running::finish_within`].
+    pub fn wait_for_log(&mut self, needle: &str, within: Duration) {
+        let log = match &self.log {
+            Some(log) => log.clone(),
+            None => {
+                let log = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+                let stderr = self.child.as_mut().and_then(|c| c.stderr.take()).expect("stderr is piped");
+                let sink = log.clone();
+                std::thread::spawn(move || {
+                    use std::io::BufRead;
+                    for line in std::io::BufReader::new(stderr).lines().map_while(Result::ok) {
+                        let mut log = sink.lock().unwrap();
+                        log.push_str(&line);
+                        log.push('\n');
+                    }
+                });
+                self.log = Some(log.clone());
+                log
+            }
+        };
+        let deadline = Instant::now() + within;
+        while !log.lock().unwrap().contains(needle) {
+            assert!(Instant::now() < deadline, "no `{needle}` in the log within {within:?}:\n{}", log.lock().unwrap());
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// Its log so far, once [`Running::wait_for_log`] took it over.
+    pub fn log(&self) -> String {
+        self.log.as_ref().map(|l| l.lock().unwrap().clone()).unwrap_or_default()
+    }
+
+    /// Sends SIGKILL (no shutdown at all, as when a machine dies).
+    pub fn kill(&self) {
+        let status = Command::new("kill").args(["-KILL", &self.pid().to_string()]).status().unwrap();
+        assert!(status.success());
     }
 
     pub fn pid(&self) -> u32 {
@@ -79,8 +120,17 @@ impl Running {
         std::thread::spawn(move || {
             let _ = tx.send(child.wait_with_output());
         });
+        let log = self.log.take();
+        let with_log = move |mut output: Output| {
+            if let Some(log) = &log {
+                // Give the reader thread a moment to take the last lines.
+                std::thread::sleep(Duration::from_millis(50));
+                output.stderr = log.lock().unwrap().clone().into_bytes();
+            }
+            output
+        };
         match rx.recv_timeout(within) {
-            Ok(output) => output.unwrap(),
+            Ok(output) => with_log(output.unwrap()),
             Err(_) => {
                 let _ = Command::new("kill").args(["-KILL", &pid.to_string()]).status();
                 let output = rx.recv().unwrap().unwrap();

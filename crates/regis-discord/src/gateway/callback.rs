@@ -70,6 +70,8 @@ impl Answerer {
             FirstResponse::Message(reply) => convert::inline_response(&reply),
             FirstResponse::Deferred { ephemeral } => convert::deferred_response(ephemeral),
             FirstResponse::Suggestions(choices) => convert::suggestions_response(&choices),
+            // Nothing was queued: say so rather than let the interaction fail silently.
+            FirstResponse::Unavailable => convert::inline_response(&regis_core::Reply::text(super::BUSY).ephemeral()),
             FirstResponse::Closed | FirstResponse::Duplicate => {
                 gate.send_replace(Phase::Done(false));
                 self.gates.remove(&id);

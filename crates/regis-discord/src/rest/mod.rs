@@ -10,8 +10,8 @@ pub use global_limit::ForwarderError;
 
 use crate::convert::{self, InteractionHandle};
 use crate::pending::{Answer, Pending, Route, TOKEN_LIFETIME};
-use regis_core::shared::Rendezvous;
 use async_trait::async_trait;
+use regis_core::shared::Rendezvous;
 use regis_core::{
     Capabilities, ChannelInfo, Connector, ConnectorError, Destination, Envelope, Reply, SentMessage, UserInfo,
 };

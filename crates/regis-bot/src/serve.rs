@@ -1,0 +1,196 @@
+//! `regis serve --role receiver|gateway|worker`: one part of a scaled-out bot, or several in
+//! one process (`--role receiver,worker`). The parts meet on NATS (`queue_url`): receivers
+//! and gateways publish envelopes to the bot's JetStream stream and wait for first responses
+//! through the rendezvous; workers consume the stream, run the plugins and send replies over
+//! Discord's REST API.
+
+use crate::config::Settings;
+use crate::run::Shutdown;
+use crate::secrets::DiscordSecrets;
+use anyhow::{bail, Context, Result};
+use regis::Ingress;
+use regis_discord::gateway::{parse_intents, Gateway, GatewayConfig, IdentifyQueue};
+use regis_discord::{DiscordConnector, InteractionsConfig, InteractionsServer, Pending, RestConfig};
+use regis_http::{health_router, HttpServer};
+use regis_nats::{JetStreamConfig, JetStreamQueue, NatsRendezvous};
+use std::sync::Arc;
+
+/// Which parts this process runs.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Roles {
+    /// The HTTP interactions endpoint.
+    pub receiver: bool,
+    /// The Discord Gateway shards.
+    pub gateway: bool,
+    /// The plugins.
+    pub worker: bool,
+}
+
+impl std::str::FromStr for Roles {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        let mut roles = Roles::default();
+        for role in text.split(',').map(str::trim) {
+            match role {
+                "receiver" => roles.receiver = true,
+                "gateway" => roles.gateway = true,
+                "worker" => roles.worker = true,
+                other => {
+                    return Err(format!(
+                        "`{other}` is not a role: write receiver, gateway or worker (or several, comma-separated)"
+                    ))
+                }
+            }
+        }
+        Ok(roles)
+    }
+}
+
+/// Runs the roles until Ctrl-C or SIGTERM (or a fatal Gateway close).
+pub async fn serve(settings: Settings, roles: Roles) -> Result<()> {
+    let secrets = DiscordSecrets::from_env()?;
+    let Some(queue_url) = settings.queue_url.clone() else {
+        bail!(
+            "`regis serve` needs a NATS server: set configuration key `queue_url` (REGIS_QUEUE_URL), e.g. \
+             nats://127.0.0.1:4222 (or use `regis run`, which needs none)"
+        );
+    };
+    if roles.receiver && secrets.public_key.is_none() {
+        bail!("the receiver role needs DISCORD_PUBLIC_KEY (the application's public key) in the environment");
+    }
+    if roles.gateway && secrets.token.is_none() {
+        bail!("the gateway role needs DISCORD_TOKEN (the bot token) in the environment");
+    }
+    let queue = JetStreamQueue::connect(JetStreamConfig::new(&queue_url, &settings.bot_name))
+        .await
+        .context("configuration keys `queue_url` and `bot_name`")?;
+    let queue = Arc::new(queue);
+    let rendezvous = Arc::new(
+        NatsRendezvous::start(queue.client(), &settings.bot_name).await.context("configuration key `queue_url`")?,
+    );
+    let budget = settings.duration("interaction_budget", &settings.interaction_budget)?;
+    // One REST egress for the process: the worker's replies, the Gateway's callbacks.
+    let rest = if roles.worker || roles.gateway {
+        let config = RestConfig {
+            api_url: settings.discord_api_url.clone(),
+            token: secrets.token.clone(),
+            ..RestConfig::default()
+        };
+        let rest = DiscordConnector::new(config)
+            .context("starting the Discord REST client (configuration key `discord_api_url`)")?
+            .with_rendezvous(rendezvous.clone());
+        Some(Arc::new(rest))
+    } else {
+        None
+    };
+    let gateway = match (&secrets.token, &rest) {
+        (Some(token), Some(rest)) if roles.gateway => {
+            let config = GatewayConfig {
+                intents: parse_intents(&settings.discord_intents).context("configuration key `discord_intents`")?,
+                gateway_url: settings.discord_gateway_url.clone(),
+                shards: settings.discord_shards,
+                budget,
+                identify_queue: IdentifyQueue::Discord,
+                ..GatewayConfig::new(token.clone())
+            };
+            Some(Gateway::new(config, Arc::clone(rest))?)
+        }
+        _ => None,
+    };
+    let bot = match &rest {
+        Some(rest) if roles.worker => {
+            let connector: Arc<dyn regis::Connector> = match &gateway {
+                Some(gateway) => gateway.connector(),
+                None => rest.clone(),
+            };
+            let shared = regis_nats::connect_state(&queue_url, &settings.bot_name, regis_nats::DEFAULT_CLAIM_TTL)
+                .await
+                .context("configuration key `queue_url`")?;
+            let bot = crate::cli::bot_builder(&settings)?
+                .connector(connector)
+                .queue(queue.clone())
+                .shared_state(shared)
+                .rendezvous(rendezvous.clone())
+                .start()
+                .await
+                .with_context(|| format!("cannot start the worker (data dir {})", settings.data_dir.display()))?;
+            Some(bot)
+        }
+        _ => None,
+    };
+    let ingress = Ingress::new(queue.clone(), rendezvous.clone(), &settings.prefix);
+    let shutdown = Shutdown::new(settings.duration("shutdown_grace", &settings.shutdown_grace)?);
+    let signal = {
+        let shutdown = shutdown.clone();
+        tokio::spawn(async move {
+            crate::cli::shutdown_signal().await;
+            eprintln!("regis: stopping");
+            shutdown.begin();
+        })
+    };
+    let server = match &secrets.public_key {
+        Some(public_key) if roles.receiver => {
+            let http = HttpServer::bind(settings.http()?).await.context("configuration key `http_addr`")?;
+            let interactions = InteractionsConfig {
+                public_key: public_key.clone(),
+                budget,
+                timestamp_window: settings.duration("signature_window", &settings.signature_window)?,
+                body_limit: settings.body_limit,
+            };
+            // With a worker here, its replies to what this receiver took are decided locally.
+            let pending = rest.as_ref().map(|r| r.pending()).unwrap_or_else(|| Arc::new(Pending::default()));
+            let endpoint = InteractionsServer::new(&interactions, ingress.clone(), pending, http.bodies())?;
+            let ready = {
+                let (shutdown, queue) = (shutdown.clone(), queue.clone());
+                move || !shutdown.begun() && queue.connected()
+            };
+            let router = endpoint.router().merge(health_router(ready));
+            eprintln!("regis: receiver on http://{}/interactions", http.local_addr()?);
+            let shutdown = shutdown.clone();
+            Some(tokio::spawn(async move {
+                let report = http.serve(router, shutdown.deadline()).await;
+                shutdown.begin();
+                report
+            }))
+        }
+        _ => None,
+    };
+    if bot.is_some() {
+        eprintln!("regis: worker consuming bot `{}` on {queue_url}", settings.bot_name);
+    }
+    let gateway_result = match gateway {
+        Some(gateway) => {
+            eprintln!("regis: connecting to the Discord Gateway");
+            let stop = shutdown.deadline();
+            let result = gateway
+                .run(ingress.clone(), async move {
+                    stop.await;
+                })
+                .await;
+            shutdown.begin();
+            result
+        }
+        None => {
+            shutdown.deadline().await;
+            Ok(())
+        }
+    };
+    let report = match server {
+        Some(server) => Some(server.await.context("the interactions endpoint stopped abnormally")?),
+        None => None,
+    };
+    signal.abort();
+    let deadline = shutdown.deadline().await;
+    let cancelled = match &bot {
+        Some(bot) => bot.shutdown_by(deadline).await,
+        None => 0,
+    };
+    if let Some(cut) = report.map(|r| r.cut).filter(|cut| *cut > 0) {
+        eprintln!("regis: cut {cut} HTTP request(s) still running at the end of the grace period");
+    }
+    if cancelled > 0 {
+        eprintln!("regis: {cancelled} envelope(s) were still being handled; JetStream delivers them again");
+    }
+    gateway_result.context("the Discord Gateway connector stopped")
+}
