@@ -147,11 +147,12 @@ fn init_logging(filter: &str) {
 
 /// The bot of the configuration: its storage and the built-in plugins.
 pub(crate) fn bot_builder(settings: &Settings) -> Result<regis::BotBuilder> {
-    Ok(Bot::builder(settings.core()?)
-        .storage(SqliteBackend::new(&settings.data_dir))
-        .plugin(regis_plugin_admin::Admin)
-        .plugin(regis_plugin_dice::Dice)
-        .plugin(mandala_cmd::plugin(settings)?))
+    let builder = Bot::builder(settings.core()?);
+    let builder = match &settings.database_url {
+        Some(url) => builder.storage(regis::PostgresBackend::new(url, &settings.bot_name)),
+        None => builder.storage(SqliteBackend::new(&settings.data_dir)),
+    };
+    Ok(builder.plugin(regis_plugin_admin::Admin).plugin(regis_plugin_dice::Dice).plugin(mandala_cmd::plugin(settings)?))
 }
 
 pub(crate) async fn start_bot(settings: &Settings, connector: Option<Arc<dyn regis::Connector>>) -> Result<Bot> {
@@ -159,7 +160,10 @@ pub(crate) async fn start_bot(settings: &Settings, connector: Option<Arc<dyn reg
     if let Some(connector) = connector {
         builder = builder.connector(connector);
     }
-    builder.start().await.with_context(|| format!("cannot start the bot (data dir {})", settings.data_dir.display()))
+    builder.start().await.with_context(|| match &settings.database_url {
+        Some(_) => "cannot start the bot (configuration key `database_url`)".to_string(),
+        None => format!("cannot start the bot (data dir {})", settings.data_dir.display()),
+    })
 }
 
 async fn console(settings: Settings, args: ConsoleArgs) -> Result<()> {
@@ -224,6 +228,13 @@ async fn schema(settings: Settings) -> Result<()> {
 }
 
 async fn backup(settings: Settings, dir: &std::path::Path) -> Result<()> {
+    if settings.database_url.is_some() {
+        anyhow::bail!(
+            "`regis backup` copies SQLite files; this bot keeps its data in PostgreSQL (`database_url`): \
+             back it up with pg_dump --schema='{}:*'",
+            settings.bot_name
+        );
+    }
     let storage = SqliteBackend::new(&settings.data_dir);
     let written = storage
         .backup(dir)

@@ -79,9 +79,13 @@ pub struct Settings {
     /// `regis run`'s in-process queue.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub queue_url: Option<String>,
-    /// Names the bot's stream, subjects, consumer and buckets on NATS, so several bots share
-    /// one server.
+    /// Names the bot's stream, subjects, consumer and buckets on NATS, and its schemas on
+    /// PostgreSQL, so several bots share one server.
     pub bot_name: String,
+    /// The PostgreSQL database of a bot whose workers run in several processes,
+    /// `postgres://user@host/db`; none: SQLite files under `data_dir`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub database_url: Option<String>,
 }
 
 impl Default for Settings {
@@ -114,6 +118,7 @@ impl Default for Settings {
                 .to_vec(),
             queue_url: None,
             bot_name: "regis".into(),
+            database_url: None,
         }
     }
 }
@@ -229,6 +234,12 @@ impl Settings {
                 _ => bail!(
                     "configuration key `queue_url`: `{queue}` is not a nats:// URL (write e.g. nats://127.0.0.1:4222)"
                 ),
+            }
+        }
+        if let Some(database) = &self.database_url {
+            match url::Url::parse(database) {
+                Ok(u) if matches!(u.scheme(), "postgres" | "postgresql") => {}
+                _ => bail!("configuration key `database_url`: not a postgres:// URL (write e.g. postgres://regis@127.0.0.1/regis)"),
             }
         }
         if self.queue_capacity == 0 {

@@ -114,7 +114,10 @@ pub async fn serve(settings: Settings, roles: Roles) -> Result<()> {
                 .rendezvous(rendezvous.clone())
                 .start()
                 .await
-                .with_context(|| format!("cannot start the worker (data dir {})", settings.data_dir.display()))?;
+                .with_context(|| match &settings.database_url {
+                    Some(_) => "cannot start the worker (configuration key `database_url`)".to_string(),
+                    None => format!("cannot start the worker (data dir {})", settings.data_dir.display()),
+                })?;
             Some(bot)
         }
         _ => None,

@@ -1,12 +1,13 @@
 //! The SQLite backend: a database file per plugin.
 
+use crate::{install_drivers, now_ms};
 use async_trait::async_trait;
 use regis_core::storage::{Db, KvBackend, PluginStorage, StorageBackend, StorageError};
 use regis_core::Migration;
 use sqlx::any::AnyPoolOptions;
 use sqlx::{AnyPool, Row};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, Once};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// One SQLite file per plugin under a data directory.
@@ -83,11 +84,6 @@ impl SqliteBackend {
     }
 }
 
-fn install_drivers() {
-    static ONCE: Once = Once::new();
-    ONCE.call_once(sqlx::any::install_default_drivers);
-}
-
 /// The error for a database file that cannot be used, naming it and SQLite's reason.
 fn open_failed(path: &Path, error: &sqlx::Error) -> StorageError {
     let cause = match error {
@@ -156,6 +152,15 @@ async fn migrate(pool: &AnyPool, owner: &str, migrations: &[Migration]) -> Resul
         let failed = |source| StorageError::Migration { owner: owner.to_string(), version: migration.version, source };
         let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
         let conn: &mut sqlx::AnyConnection = &mut tx;
+        // Looked at again under the write lock: another process opening the same file at the
+        // same time (a second worker) may have applied it since.
+        let done = sqlx::query("SELECT version FROM _regis_migrations WHERE version = $1")
+            .bind(i64::from(migration.version))
+            .fetch_optional(&mut *conn)
+            .await?;
+        if done.is_some() {
+            continue;
+        }
         sqlx::Executor::execute(&mut *conn, migration.sql).await.map_err(failed)?;
         sqlx::query("INSERT INTO _regis_migrations (version, applied_ms) VALUES ($1, $2)")
             .bind(i64::from(migration.version))
@@ -167,10 +172,6 @@ async fn migrate(pool: &AnyPool, owner: &str, migrations: &[Migration]) -> Resul
         tracing::info!(owner, version = migration.version, "applied migration");
     }
     Ok(())
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
 }
 
 #[async_trait]

@@ -40,7 +40,7 @@ extern crate self as regis;
 
 pub use regis_core::*;
 pub use regis_macros::{command, component, event, plugin, Choice};
-pub use regis_store::SqliteBackend;
+pub use regis_store::{PostgresBackend, SqliteBackend};
 
 /// Everything a plugin author needs: `use regis::prelude::*;`.
 pub mod prelude {
