@@ -195,7 +195,7 @@ on_both!(sqlite_plugins_tables_are_their_own, postgres_plugins_tables_are_their_
 async fn an_unreachable_database_is_named_without_its_password() {
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let backend = PostgresBackend::new(format!("postgres://bot:hunter2@127.0.0.1:{port}/regis"), "regis");
-    let err = backend.verify().await.err().expect("nothing listens there").to_string();
+    let err = backend.verify().await.expect_err("nothing listens there").to_string();
     assert!(err.contains(&format!("postgres://bot:***@127.0.0.1:{port}/regis")), "{err}");
     assert!(!err.contains("hunter2"), "{err}");
 }
