@@ -176,6 +176,12 @@ impl BotBuilder {
         self
     }
 
+    /// Sets a shared storage backend (required, this or [`BotBuilder::storage`]).
+    pub fn storage_arc(mut self, storage: Arc<dyn StorageBackend>) -> Self {
+        self.storage = Some(storage);
+        self
+    }
+
     /// Adds a plugin.
     pub fn plugin(mut self, plugin: impl Plugin) -> Self {
         self.plugins.push(Arc::new(plugin));

@@ -24,6 +24,38 @@ async fn a_ban_a_cooldown_a_plugin_switch_and_an_event_hold_across_workers() {
     regis_testkit::workers::check_shared_state(state(&bot).await, state(&bot).await).await;
 }
 
+/// The same with every worker's data (ranks, bans, plugin states) in PostgreSQL
+/// (`TEST_DATABASE_URL`), each worker with its own connections, instead of SQLite files on one
+/// directory: the deployment of workers on several machines.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_same_hold_with_the_data_in_postgresql() {
+    let bot = bot_name();
+    let database = std::env::var("TEST_DATABASE_URL")
+        .ok()
+        .filter(|u| !u.is_empty())
+        .unwrap_or_else(|| "postgres://postgres@127.0.0.1:5432/postgres".into());
+    let storage = || -> std::sync::Arc<dyn regis_core::StorageBackend> {
+        std::sync::Arc::new(regis_store::PostgresBackend::new(database.clone(), bot.clone()))
+    };
+    regis_testkit::workers::check_shared_state_on(state(&bot).await, state(&bot).await, [storage(), storage()]).await;
+    drop_schemas(&database, &bot).await;
+}
+
+async fn drop_schemas(database: &str, bot: &str) {
+    use sqlx::Row;
+    sqlx::any::install_default_drivers();
+    let pool = sqlx::AnyPool::connect(database).await.unwrap();
+    let schemas = sqlx::query("SELECT nspname::text AS name FROM pg_namespace WHERE starts_with(nspname::text, $1)")
+        .bind(format!("{bot}:"))
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+    for row in schemas {
+        let name: String = row.get("name");
+        sqlx::query(&format!("DROP SCHEMA \"{name}\" CASCADE")).execute(&pool).await.unwrap();
+    }
+}
+
 #[tokio::test]
 async fn a_claim_is_won_once_and_taken_over_when_its_worker_is_gone() {
     let bot = bot_name();

@@ -12,6 +12,7 @@ pub mod fake_gateway;
 pub mod workers;
 
 use async_trait::async_trait;
+use regis_core::StorageBackend;
 use regis_core::{
     Bot, Capabilities, ChannelInfo, ChannelRef, Connector, ConnectorError, CoreConfig, Destination, Envelope, Plugin,
     Queue, Rank, Reply, SentMessage, SharedState, Stats, UserInfo, UserRef,
@@ -133,9 +134,17 @@ pub struct TestBotBuilder {
     dir: Option<PathBuf>,
     shared: Option<SharedState>,
     queue: Option<Arc<dyn Queue>>,
+    storage: Option<Arc<dyn StorageBackend>>,
 }
 
 impl TestBotBuilder {
+    /// Keeps data in `storage` (a PostgreSQL backend shared with other test bots, say)
+    /// instead of SQLite files in the data directory.
+    pub fn storage(mut self, storage: Arc<dyn StorageBackend>) -> Self {
+        self.storage = Some(storage);
+        self
+    }
+
     /// Adds a plugin.
     pub fn plugin(mut self, plugin: impl Plugin) -> Self {
         self.plugins.push(Arc::new(plugin));
@@ -195,7 +204,8 @@ impl TestBotBuilder {
                 (temp.path().to_path_buf(), Some(Arc::new(temp)))
             }
         };
-        TestBot::start_in(dir, temp, self.config, self.plugins, self.shared, self.queue).await
+        let storage = self.storage.unwrap_or_else(|| Arc::new(SqliteBackend::new(&dir)));
+        TestBot::start_in(dir, temp, self.config, self.plugins, self.shared, self.queue, storage).await
     }
 }
 
@@ -216,7 +226,14 @@ impl TestBot {
 
     /// A builder for more options.
     pub fn builder() -> TestBotBuilder {
-        TestBotBuilder { config: CoreConfig::default(), plugins: Vec::new(), dir: None, shared: None, queue: None }
+        TestBotBuilder {
+            config: CoreConfig::default(),
+            plugins: Vec::new(),
+            dir: None,
+            shared: None,
+            queue: None,
+            storage: None,
+        }
     }
 
     async fn start_in(
@@ -226,12 +243,11 @@ impl TestBot {
         plugins: Vec<Arc<dyn Plugin>>,
         shared: Option<SharedState>,
         queue: Option<Arc<dyn Queue>>,
+        storage: Arc<dyn StorageBackend>,
     ) -> TestBot {
         let connector = Arc::new(TestConnector::default());
-        let mut builder = Bot::builder(config)
-            .storage(SqliteBackend::new(&dir))
-            .connector(connector.clone())
-            .plugin(regis_core::admin::Admin);
+        let mut builder =
+            Bot::builder(config).storage_arc(storage).connector(connector.clone()).plugin(regis_core::admin::Admin);
         if let Some(shared) = shared {
             builder = builder.shared_state(shared);
         }
@@ -352,10 +368,11 @@ impl TestBot {
         &self.dir
     }
 
-    /// Shuts the bot down and starts it again on the same data directory and plugins.
+    /// Shuts the bot down and starts it again on the same data directory (SQLite) and plugins.
     pub async fn restart(self) -> TestBot {
         let config = self.bot.config().clone();
         self.bot.shutdown().await;
-        TestBot::start_in(self.dir, self.temp, config, self.plugins, None, None).await
+        let storage = Arc::new(SqliteBackend::new(&self.dir));
+        TestBot::start_in(self.dir, self.temp, config, self.plugins, None, None, storage).await
     }
 }

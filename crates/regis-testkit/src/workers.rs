@@ -10,7 +10,7 @@
 //! ```
 
 use crate::TestBot;
-use regis_core::{Ctx, Result, SharedState};
+use regis_core::{Ctx, Result, SharedState, StorageBackend};
 use regis_macros::plugin;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -46,6 +46,19 @@ pub async fn two_workers(first: SharedState, second: SharedState) -> (TestBot, T
     (a, b)
 }
 
+/// Two test bots keeping their data in `storage` (each its own handle on one database, as
+/// two worker processes have), deciding with `first` and `second`.
+pub async fn two_workers_on(
+    first: SharedState,
+    second: SharedState,
+    storage: [Arc<dyn StorageBackend>; 2],
+) -> (TestBot, TestBot) {
+    let [one, two] = storage;
+    let a = TestBot::builder().plugin(Work).owner("boss").shared_state(first).storage(one).start().await;
+    let b = TestBot::builder().plugin(Work).owner("boss").shared_state(second).storage(two).start().await;
+    (a, b)
+}
+
 /// Asks `bot` as `user` until the answer to `line` passes `check` (a change reaches the other
 /// worker a moment later, as it would over the network); panics after 5 s.
 pub async fn until(bot: &TestBot, user: &str, line: &str, check: impl Fn(&str) -> bool) {
@@ -63,7 +76,16 @@ pub async fn until(bot: &TestBot, user: &str, line: &str, check: impl Fn(&str) -
 /// Runs every check on two workers deciding with `first` and `second` (two handles on one
 /// shared state). Needs a multi-threaded runtime.
 pub async fn check_shared_state(first: SharedState, second: SharedState) {
-    let (a, b) = two_workers(first, second).await;
+    check_workers(two_workers(first, second).await).await;
+}
+
+/// [`check_shared_state`] with the workers' data in `storage` (two handles on one shared
+/// database, such as PostgreSQL's).
+pub async fn check_shared_state_on(first: SharedState, second: SharedState, storage: [Arc<dyn StorageBackend>; 2]) {
+    check_workers(two_workers_on(first, second, storage).await).await;
+}
+
+async fn check_workers((a, b): (TestBot, TestBot)) {
     bans_and_ranks_hold_on_the_other_worker(&a, &b).await;
     a_cooldown_counts_uses_on_every_worker(&a, &b).await;
     a_plugin_switch_reaches_every_worker(&a, &b).await;
