@@ -12,7 +12,10 @@ use regis::Ingress;
 use regis_discord::gateway::{parse_intents, Gateway, GatewayConfig, IdentifyQueue};
 use regis_discord::{DiscordConnector, InteractionsConfig, InteractionsServer, Pending, RestConfig};
 use regis_http::{health_router, HttpServer};
-use regis_nats::{JetStreamConfig, JetStreamQueue, NatsRendezvous};
+use regis_nats::{JetStreamConfig, JetStreamQueue, NatsRateLimit, NatsRendezvous};
+
+/// Discord's global rate limit: requests per second with the bot token, for all processes.
+const DISCORD_GLOBAL_LIMIT: u32 = 50;
 use std::sync::Arc;
 
 /// Which parts this process runs.
@@ -80,6 +83,11 @@ pub async fn serve(settings: Settings, roles: Roles) -> Result<()> {
         let rest = DiscordConnector::new(config)
             .context("starting the Discord REST client (configuration key `discord_api_url`)")?
             .with_rendezvous(rendezvous.clone());
+        // Discord's 50 requests per second are the bot's, not each process's.
+        let limit = NatsRateLimit::connect(queue.client(), &settings.bot_name, DISCORD_GLOBAL_LIMIT)
+            .await
+            .context("configuration key `queue_url`")?;
+        rest.share_global_limit(Arc::new(limit));
         Some(Arc::new(rest))
     } else {
         None

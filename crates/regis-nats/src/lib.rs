@@ -1,9 +1,12 @@
 //! Regis over NATS: the envelope queue on JetStream, the shared state (key-value buckets and
-//! subjects), and the rendezvous of ingress and workers (request-reply).
+//! subjects), the rendezvous of ingress and workers (request-reply), and the request rate all
+//! workers share (Discord's global limit).
 pub mod queue;
+pub mod rate_limit;
 pub mod rendezvous;
 pub mod state;
 
 pub use queue::{JetStreamConfig, JetStreamError, JetStreamQueue};
+pub use rate_limit::NatsRateLimit;
 pub use rendezvous::{NatsRendezvous, RendezvousStartError};
 pub use state::{connect_state, DEFAULT_CLAIM_TTL};

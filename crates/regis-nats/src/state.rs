@@ -28,7 +28,7 @@ const DEDUPE_AGE: Duration = Duration::from_secs(24 * 3600);
 /// A claim older than this is taken to belong to a worker that died: another may take it.
 pub const DEFAULT_CLAIM_TTL: Duration = Duration::from_secs(120);
 
-fn state_error(what: &str, e: impl std::fmt::Display) -> StateError {
+pub(crate) fn state_error(what: &str, e: impl std::fmt::Display) -> StateError {
     StateError(format!("{what}: {e}"))
 }
 
@@ -52,8 +52,8 @@ pub async fn connect_state(url: &str, bot_name: &str, claim_ttl: Duration) -> Re
         async_nats::connect(url).await.map_err(|e| state_error(&format!("cannot connect to NATS at {url}"), e))?;
     let js = jetstream::new(client.clone());
     let bucket = |suffix: &str| format!("regis_{}_{suffix}", bot_name.replace('-', "_"));
-    let dedupe = bucket_store(&js, &bucket("dedupe")).await?;
-    let cooldowns = bucket_store(&js, &bucket("cooldowns")).await?;
+    let dedupe = bucket_store(&js, &bucket("dedupe"), DEDUPE_AGE).await?;
+    let cooldowns = bucket_store(&js, &bucket("cooldowns"), DEDUPE_AGE).await?;
     let changes = NatsChanges::start(client.clone(), format!("regis.{bot_name}.changes")).await?;
     let events = NatsEvents::start(client, format!("regis.{bot_name}.events")).await?;
     Ok(SharedState {
@@ -68,17 +68,25 @@ pub async fn connect_state(url: &str, bot_name: &str, claim_ttl: Duration) -> Re
 /// conventions (what `create_key_value` would make) because async-nats 0.42's
 /// `create_key_value` first asks for the account's info in a form nats-server 2.9 does not
 /// send; reading and writing the bucket works on 2.9.
-async fn bucket_store(js: &jetstream::Context, bucket: &str) -> Result<kv::Store, StateError> {
+/// Opens key-value bucket `bucket`, creating it (entries kept `max_age`) when missing. Made
+/// as the stream a bucket is, since `create_key_value` asks for account details nats-server
+/// 2.9 does not give.
+pub(crate) async fn bucket_store(
+    js: &jetstream::Context,
+    bucket: &str,
+    max_age: Duration,
+) -> Result<kv::Store, StateError> {
     let config = jetstream::stream::Config {
         name: format!("KV_{bucket}"),
         subjects: vec![format!("$KV.{bucket}.>")],
         max_messages_per_subject: 1,
-        max_age: DEDUPE_AGE,
+        max_age,
         allow_rollup: true,
         deny_delete: true,
         allow_direct: true,
         discard: jetstream::stream::DiscardPolicy::New,
-        duplicate_window: Duration::from_secs(120),
+        // JetStream refuses a duplicate window longer than the entries live.
+        duplicate_window: Duration::from_secs(120).min(max_age),
         ..Default::default()
     };
     js.get_or_create_stream(config).await.map_err(|e| state_error(&format!("cannot create bucket {bucket}"), e))?;

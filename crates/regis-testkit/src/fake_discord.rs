@@ -1,7 +1,9 @@
 //! A fake of Discord's REST API, faithful to the documented protocol and not shaped to Regis:
 //! the routes the connectors use, Discord's rate-limit headers on every response, injectable
 //! 429s (a route's or the global limit, body `retry_after` and `global`; Cloudflare's
-//! header-less ban) and 5xx, and a record of every call (multipart bodies decoded into
+//! header-less ban) and 5xx, Discord's global limit enforced (50 requests per second with the
+//! bot token across every connection, interaction endpoints exempt; global 429s counted, see
+//! [`FakeDiscord::global_rate_limited`]), and a record of every call (multipart bodies decoded into
 //! `payload_json` and files) for assertions.
 //!
 //! Point a client at [`FakeDiscord::api_url`] (`http://127.0.0.1:PORT/api/v10`).
@@ -96,6 +98,10 @@ struct FakeState {
     next_id: AtomicU64,
     changed: Notify,
     world: Mutex<World>,
+    /// When each request counted against the bot's global limit went, the last second's.
+    global: Mutex<VecDeque<Instant>>,
+    /// Global 429s answered.
+    global_limited: AtomicU64,
 }
 
 /// What the fake knows besides the calls: the Gateway, users, channels, commands, and which
@@ -111,7 +117,34 @@ struct World {
     strict_interactions: bool,
     bot: Option<BotUser>,
     route_limit: Option<(u32, Duration)>,
+    global_limit: Option<(u32, Duration)>,
     session_start_limit: Option<Value>,
+}
+
+/// Discord's global limit: 50 requests per second for a bot, counted across every connection
+/// with its token; interaction endpoints (callbacks, edits, follow-ups) are not bound by it.
+const DEFAULT_GLOBAL_LIMIT: (u32, Duration) = (50, Duration::from_secs(1));
+
+/// Counts a request with the bot token against the global limit: `Some` failure (a global
+/// 429) when the window already holds the limit.
+fn take_global(state: &FakeState, authorization: Option<&str>, path: &str) -> Option<Failure> {
+    let bot = authorization.is_some_and(|a| a.starts_with("Bot "));
+    if !bot || path.starts_with("/webhooks/") || path.starts_with("/interactions/") {
+        return None;
+    }
+    let (limit, per) = lock(&state.world).global_limit.unwrap_or(DEFAULT_GLOBAL_LIMIT);
+    let now = Instant::now();
+    let mut sent = lock(&state.global);
+    while sent.front().is_some_and(|at| now.duration_since(*at) >= per) {
+        sent.pop_front();
+    }
+    if sent.len() >= limit as usize {
+        let retry_after = sent.front().map_or(per, |at| per.saturating_sub(now.duration_since(*at)));
+        state.global_limited.fetch_add(1, Ordering::Relaxed);
+        return Some(Failure::RateLimited { retry_after: retry_after.as_secs_f64(), global: true });
+    }
+    sent.push_back(now);
+    None
 }
 
 /// Requests per route bucket and window unless [`FakeDiscord::set_route_limit`] says
@@ -288,6 +321,17 @@ impl FakeDiscord {
     /// The application commands Discord holds: `scope` is `global` or a guild id.
     pub fn commands(&self, scope: &str) -> Vec<Value> {
         lock(&self.state.world).commands.get(scope).cloned().unwrap_or_default()
+    }
+
+    /// Sets the global limit (requests with the bot token per `per`, across all connections);
+    /// Discord's 50 per second by default.
+    pub fn set_global_limit(&self, limit: u32, per: Duration) {
+        lock(&self.state.world).global_limit = Some((limit, per));
+    }
+
+    /// How many requests got a global 429 (the bot exceeded its global limit).
+    pub fn global_rate_limited(&self) -> u64 {
+        self.state.global_limited.load(Ordering::Relaxed)
     }
 
     /// Every call so far.
@@ -625,6 +669,9 @@ async fn handle(State(state): State<Arc<FakeState>>, request: Request) -> Respon
         let index = failures.iter().position(|(prefix, _)| prefix.as_deref().is_none_or(|p| path.starts_with(p)));
         index.and_then(|i| failures.remove(i)).map(|(_, f)| f)
     };
+    // The global limit is Discord's first check, before the route's bucket.
+    let failure =
+        failure.or_else(|| refused.is_none().then(|| take_global(&state, authorization.as_deref(), &path)).flatten());
     // An injected failure stands for what Discord decided instead; otherwise the request
     // counts against its bucket (refused ones too), and an exhausted bucket answers 429.
     let bucket = failure.is_none().then(|| take_from_bucket(&state, &method, &path));

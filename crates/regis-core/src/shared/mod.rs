@@ -8,12 +8,14 @@ pub mod changes;
 pub mod cooldowns;
 pub mod dedupe;
 pub mod events;
+pub mod rate_limit;
 pub mod rendezvous;
 
 pub use changes::{Change, ChangeFeed, InProcessChanges};
 pub use cooldowns::{CooldownCounters, InProcessCooldowns};
 pub use dedupe::{Claim, Dedupe, InProcessDedupe};
 pub use events::{EventFanout, InProcessEvents};
+pub use rate_limit::SharedRateLimit;
 pub use rendezvous::{Answerer, InProcessRendezvous, Rendezvous, RendezvousError};
 
 use std::sync::Arc;

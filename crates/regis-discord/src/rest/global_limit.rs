@@ -17,6 +17,10 @@
 //! not sent late), is held at most [`LONGEST_HOLD`] (longer, and the client would time out
 //! and retry: it gets a 503 saying how long the hold lasts instead), and when a hold ends the
 //! held requests go out 20 ms apart, within the global 50 per second.
+//!
+//! A bot whose workers run in several processes shares the global limit among them: with a
+//! [`SharedRateLimit`] given, each request with the bot token waits for its slot in the rate
+//! all processes share before it is relayed.
 
 use axum::body::Body;
 use axum::extract::{Request, State};
@@ -26,6 +30,7 @@ use axum::Router;
 use http_body_util::BodyExt;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
+use regis_core::shared::SharedRateLimit;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -92,6 +97,8 @@ struct ForwarderState {
     /// When the next request let out after a hold may go.
     next_release: Mutex<Instant>,
     global_limits: AtomicU64,
+    /// The global rate shared with the bot's other processes, when there are any.
+    shared: OnceLock<Arc<dyn SharedRateLimit>>,
 }
 
 /// A running forwarder; dropping it stops it.
@@ -122,6 +129,7 @@ impl GlobalLimitForwarder {
             holds: Mutex::new(Holds::default()),
             next_release: Mutex::new(Instant::now()),
             global_limits: AtomicU64::new(0),
+            shared: OnceLock::new(),
         });
         let app = Router::new().fallback(forward).with_state(Arc::clone(&state));
         let task = runtime.spawn(async move {
@@ -135,6 +143,12 @@ impl GlobalLimitForwarder {
     /// `127.0.0.1:PORT`, the host twilight-http sends to.
     pub(crate) fn host(&self) -> String {
         self.addr.to_string()
+    }
+
+    /// Spaces requests with the bot token by `limit`, shared with the bot's other processes
+    /// (the first limit given stays).
+    pub(crate) fn share(&self, limit: Arc<dyn SharedRateLimit>) {
+        let _ = self.state.shared.set(limit);
     }
 
     /// 429s that held every request (global scope, or no rate-limit headers).
@@ -253,6 +267,13 @@ async fn forward(State(forwarder): State<Arc<ForwarderState>>, request: Request)
     if let Err(left) = forwarder.wait_open(bot).await {
         let message = format!("held by Discord's global rate limit for another {:.1} s", left.as_secs_f64());
         return error(StatusCode::SERVICE_UNAVAILABLE, &message);
+    }
+    if bot {
+        if let Some(shared) = forwarder.shared.get() {
+            if let Err(e) = shared.acquire().await {
+                tracing::warn!(error = %e, "cannot reach the shared global rate limit; sending under this process's own");
+            }
+        }
     }
     let target = format!("{}{}", forwarder.origin, parts.uri.path_and_query().map_or("/", |p| p.as_str()));
     match target.parse::<Uri>() {

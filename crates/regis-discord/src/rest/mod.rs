@@ -183,6 +183,12 @@ impl DiscordConnector {
         self
     }
 
+    /// Shares Discord's global rate limit (requests with the bot token) with the bot's other
+    /// processes through `limit`, instead of each process keeping its own 50 per second.
+    pub fn share_global_limit(&self, limit: Arc<dyn regis_core::shared::SharedRateLimit>) {
+        self.forwarder.share(limit);
+    }
+
     /// The rendezvous to ask, when `origin` came from another process's ingress.
     fn remote(&self, origin: &Envelope) -> Option<&dyn Rendezvous> {
         self.rendezvous.as_deref().filter(|_| crate::remote::is_remote(origin, &self.pending))
