@@ -86,6 +86,12 @@ pub struct Settings {
     /// `postgres://user@host/db`; none: SQLite files under `data_dir`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub database_url: Option<String>,
+    /// How long a worker may hold a delivery without acknowledging it before JetStream gives
+    /// it to another worker (long handlers extend it while they run), e.g. `30s`.
+    pub queue_ack_wait: String,
+    /// Deliveries of one envelope (a transient failure is retried) before it goes to the
+    /// dead-letter subject.
+    pub queue_max_deliver: u32,
 }
 
 impl Default for Settings {
@@ -119,6 +125,8 @@ impl Default for Settings {
             queue_url: None,
             bot_name: "regis".into(),
             database_url: None,
+            queue_ack_wait: "30s".into(),
+            queue_max_deliver: 5,
         }
     }
 }
@@ -241,6 +249,10 @@ impl Settings {
                 Ok(u) if matches!(u.scheme(), "postgres" | "postgresql") => {}
                 _ => bail!("configuration key `database_url`: not a postgres:// URL (write e.g. postgres://regis@127.0.0.1/regis)"),
             }
+        }
+        positive("queue_ack_wait", &self.queue_ack_wait)?;
+        if self.queue_max_deliver == 0 {
+            bail!("configuration key `queue_max_deliver`: must be at least 1");
         }
         if self.queue_capacity == 0 {
             bail!("configuration key `queue_capacity`: must be at least 1");

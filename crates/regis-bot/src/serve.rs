@@ -14,6 +14,9 @@ use regis_discord::{DiscordConnector, InteractionsConfig, InteractionsServer, Pe
 use regis_http::{health_router, HttpServer};
 use regis_nats::{JetStreamConfig, JetStreamQueue, NatsRateLimit, NatsRendezvous};
 
+/// How much longer than the handler timeout a worker's claim on an envelope holds.
+const CLAIM_MARGIN: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// Discord's global rate limit: requests per second with the bot token, for all processes.
 const DISCORD_GLOBAL_LIMIT: u32 = 50;
 use std::sync::Arc;
@@ -65,9 +68,13 @@ pub async fn serve(settings: Settings, roles: Roles) -> Result<()> {
     if roles.gateway && secrets.token.is_none() {
         bail!("the gateway role needs DISCORD_TOKEN (the bot token) in the environment");
     }
-    let queue = JetStreamQueue::connect(JetStreamConfig::new(&queue_url, &settings.bot_name))
-        .await
-        .context("configuration keys `queue_url` and `bot_name`")?;
+    let handler_timeout = settings.duration("handler_timeout", &settings.handler_timeout)?;
+    let jetstream = JetStreamConfig {
+        ack_wait: settings.duration("queue_ack_wait", &settings.queue_ack_wait)?,
+        max_deliver: settings.queue_max_deliver,
+        ..JetStreamConfig::new(&queue_url, &settings.bot_name)
+    };
+    let queue = JetStreamQueue::connect(jetstream).await.context("configuration keys `queue_url` and `bot_name`")?;
     let queue = Arc::new(queue);
     let rendezvous = Arc::new(
         NatsRendezvous::start(queue.client(), &settings.bot_name).await.context("configuration key `queue_url`")?,
@@ -112,7 +119,9 @@ pub async fn serve(settings: Settings, roles: Roles) -> Result<()> {
                 Some(gateway) => gateway.connector(),
                 None => rest.clone(),
             };
-            let shared = regis_nats::connect_state(&queue_url, &settings.bot_name, regis_nats::DEFAULT_CLAIM_TTL)
+            // A claim outlives the longest handler: only a dead worker's claim is taken over.
+            let claim_ttl = handler_timeout + CLAIM_MARGIN;
+            let shared = regis_nats::connect_state(&queue_url, &settings.bot_name, claim_ttl)
                 .await
                 .context("configuration key `queue_url`")?;
             let bot = crate::cli::bot_builder(&settings)?

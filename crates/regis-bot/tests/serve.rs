@@ -130,3 +130,124 @@ fn serve_names_what_a_role_lacks() {
     let text = String::from_utf8_lossy(&bad_name.stderr);
     assert!(!bad_name.status.success() && text.contains("`bot_name`"), "{text}");
 }
+
+/// A nats-server of the test's own (JetStream, file storage in `dir`), to stop and restart.
+struct PrivateNats {
+    port: u16,
+    dir: std::path::PathBuf,
+    child: Option<std::process::Child>,
+}
+
+impl PrivateNats {
+    fn start(port: u16, dir: &std::path::Path) -> PrivateNats {
+        let mut nats = PrivateNats { port, dir: dir.to_path_buf(), child: None };
+        nats.restart();
+        nats
+    }
+
+    fn url(&self) -> String {
+        format!("nats://127.0.0.1:{}", self.port)
+    }
+
+    fn restart(&mut self) {
+        let child = std::process::Command::new("nats-server")
+            .args(["-a", "127.0.0.1", "-p", &self.port.to_string(), "-js", "-sd"])
+            .arg(&self.dir)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("nats-server on the PATH (scripts/test installs it)");
+        self.child = Some(child);
+        eventually(WAIT, "nats-server listening", || std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok());
+    }
+
+    /// SIGKILL: the server dies at once, as when its machine fails.
+    fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for PrivateNats {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+fn status_of(response: &str) -> u16 {
+    response.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn through_a_nats_restart_receivers_refuse_then_recover_and_nothing_queued_is_lost() {
+    let (nats_dir, receiver_dir, worker_dir) =
+        (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let mut nats = PrivateNats::start(free_port(), nats_dir.path());
+    let fake = FakeDiscord::start().await;
+    let (key, public) = test_key();
+    let (bot, port) = (bot_name("restart"), free_port());
+    let queue = ("REGIS_QUEUE_URL", nats.url());
+    let env = [
+        ("DISCORD_PUBLIC_KEY", public.clone()),
+        ("REGIS_HTTP_ADDR", format!("127.0.0.1:{port}")),
+        ("REGIS_INTERACTION_BUDGET", "500ms".to_string()),
+        queue.clone(),
+    ];
+    let receiver = Running::spawn(serve(receiver_dir.path(), "receiver", &bot, &env));
+    let worker_env = [("REGIS_DISCORD_API_URL", fake.api_url()), queue];
+    // Three interactions wait in the stream while no worker runs.
+    let key2 = key.clone();
+    let queued = tokio::task::spawn_blocking(move || {
+        ping_when_up(port, &key2, WAIT);
+        (1..=3).map(|id| post(port, &key2, id, "ping")).collect::<Vec<_>>()
+    })
+    .await
+    .unwrap();
+    for response in &queued {
+        assert!(response.ends_with(r#"{"type":5}"#), "queued and deferred: {response}");
+    }
+    nats.kill();
+    // Down: the receiver refuses rather than accept what it cannot queue.
+    let key2 = key.clone();
+    let refused = tokio::task::spawn_blocking(move || {
+        let mut id = 100;
+        let mut last = String::new();
+        // Within Discord's 3 s: a publish waiting on a dead connection would be too late.
+        eventually(WAIT, "a 503 within 3 s while NATS is down", || {
+            id += 1;
+            let body = command_interaction(id, "ping", serde_json::json!([])).to_string();
+            last = common::signed_post_within(port, &key2, &body, Duration::from_secs(3)).unwrap_or_default();
+            status_of(&last) == 503
+        });
+        last
+    })
+    .await
+    .unwrap();
+    assert!(refused.contains("cannot queue the interaction now"), "{refused}");
+    nats.restart();
+    // Up again: the receiver takes interactions again by itself.
+    let key2 = key.clone();
+    tokio::task::spawn_blocking(move || {
+        let mut id = 200;
+        eventually(WAIT, "the receiver recovering", || {
+            id += 1;
+            status_of(&post(port, &key2, id, "ping")) == 200
+        });
+    })
+    .await
+    .unwrap();
+    let mut worker = Running::spawn(serve(worker_dir.path(), "worker", &bot, &worker_env));
+    worker.wait_for_log("worker consuming", WAIT);
+    // What was queued before the restart is handled after it.
+    for id in 1..=3 {
+        let path = format!("/webhooks/775799577604522054/token-{id}/messages/@original");
+        let deadline = std::time::Instant::now() + WAIT;
+        while !fake.calls().iter().any(|c| c.path == path) {
+            assert!(std::time::Instant::now() < deadline, "interaction {id} was lost: {:?}", fake.calls());
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+    drop((receiver, worker));
+}

@@ -22,6 +22,10 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Mutex;
 
+/// How long a publish waits for JetStream to confirm it stored the envelope: well within
+/// Discord's 3 s, so a receiver still answers 503 in time when the server does not.
+const PUBLISH_ACK_WAIT: Duration = Duration::from_millis(1500);
+
 /// How the queue is laid out and delivers.
 #[derive(Clone, Debug)]
 pub struct JetStreamConfig {
@@ -348,6 +352,11 @@ impl Queue for JetStreamQueue {
         if self.closed.load(Ordering::Relaxed) {
             return Err(QueueError::Closed);
         }
+        // While the connection is down a publish would wait in the client's buffer: refuse it
+        // now, so the receiver answers 503 within Discord's deadline instead of hanging.
+        if !self.connected() {
+            return Err(QueueError::Backend("NATS is disconnected".into()));
+        }
         let payload = serde_json::to_vec(&envelope).map_err(|e| QueueError::Backend(e.to_string()))?;
         let mut headers = async_nats::HeaderMap::new();
         headers.insert(async_nats::header::NATS_MESSAGE_ID, envelope.id.as_str());
@@ -356,7 +365,12 @@ impl Queue for JetStreamQueue {
             .publish_with_headers(self.names.subject(&envelope), headers, payload.into())
             .await
             .map_err(|e| QueueError::Backend(format!("NATS: {e}")))?;
-        let ack = published.await.map_err(|e| QueueError::Backend(format!("JetStream did not store it: {e}")))?;
+        let ack = match tokio::time::timeout(PUBLISH_ACK_WAIT, published).await {
+            Ok(ack) => ack.map_err(|e| QueueError::Backend(format!("JetStream did not store it: {e}")))?,
+            Err(_) => {
+                return Err(QueueError::Backend(format!("JetStream did not confirm within {PUBLISH_ACK_WAIT:?}")))
+            }
+        };
         if ack.duplicate {
             self.counters.duplicates.fetch_add(1, Ordering::Relaxed);
             tracing::debug!(envelope = %envelope.id, "JetStream dropped a duplicate publish");
