@@ -100,6 +100,9 @@ pub struct Stats {
     /// Deliveries put back because another delivery of their envelope was being handled
     /// (the queue redelivered it while a worker still worked on it).
     pub rechecks: u64,
+    /// Deliveries put back after a transient failure (a service unavailable), to be handled
+    /// again later.
+    pub retries: u64,
     /// Envelopes being handled now.
     pub in_flight: usize,
 }
@@ -113,6 +116,7 @@ pub(crate) struct Counters {
     pub(crate) errors: AtomicU64,
     pub(crate) duplicates: AtomicU64,
     pub(crate) rechecks: AtomicU64,
+    pub(crate) retries: AtomicU64,
 }
 
 /// Everything the dispatcher and contexts share.
@@ -440,6 +444,7 @@ impl Bot {
             errors: s.errors.load(Ordering::Relaxed),
             duplicates: s.duplicates.load(Ordering::Relaxed),
             rechecks: s.rechecks.load(Ordering::Relaxed),
+            retries: s.retries.load(Ordering::Relaxed),
             in_flight: *self.core.in_flight.borrow(),
         }
     }

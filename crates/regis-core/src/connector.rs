@@ -71,6 +71,10 @@ pub enum ConnectorError {
     /// The service or transport failed.
     #[error("{0}")]
     Failed(String),
+    /// The service is failing or unreachable for now (a 5xx, a transport error): the envelope
+    /// is worth handling again later.
+    #[error("{0} (temporarily unavailable)")]
+    Unavailable(String),
 }
 
 /// One chat service's egress, used by [`Ctx`](crate::Ctx) for every verb.

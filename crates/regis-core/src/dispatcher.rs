@@ -16,7 +16,7 @@ use crate::reply::Reply;
 use crate::shared::Claim;
 use std::future::Future;
 use std::sync::atomic::Ordering;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// Keeps the live-worker count honest even if a worker ends unexpectedly.
@@ -58,7 +58,9 @@ pub(crate) async fn run_worker(core: Arc<Core>) {
             }
         }
         core.begin();
-        let handled = handle(&core, Arc::new(envelope));
+        let attempt = Attempt::new(settle.attempt(), core.queue.max_deliver());
+        let envelope = Arc::new(envelope);
+        let handled = handle(&core, Arc::clone(&envelope), &attempt);
         match core.queue.progress_interval() {
             // Tell the queue, now and then, that the envelope is still being handled, so that
             // it is not delivered to another worker while this one works on it.
@@ -74,6 +76,36 @@ pub(crate) async fn run_worker(core: Arc<Core>) {
             }
             None => handled.await,
         }
+        if let Some(reason) = attempt.retry_reason() {
+            // A service was unavailable: let go of the claim and have the queue deliver the
+            // envelope again later (to any worker), nothing answered yet.
+            if let Err(e) = core.shared.dedupe.release(&id).await {
+                tracing::warn!(envelope = %id, error = %e, "cannot release the claim; the next delivery waits for it to expire");
+            }
+            let delay = retry_delay(attempt.number);
+            tracing::warn!(envelope = %id, attempt = attempt.number, delay_ms = delay.as_millis() as u64, reason = %reason, "transient failure; the envelope is delivered again later");
+            core.stats.retries.fetch_add(1, Ordering::Relaxed);
+            let envelope = Arc::try_unwrap(envelope).unwrap_or_else(|shared| (*shared).clone());
+            settle.nak(envelope, delay).await;
+            core.finish();
+            continue;
+        }
+        if attempt.last && attempt.failed_transiently() {
+            // Retried as often as the queue allows: the user got the error; the envelope goes
+            // to the dead letters with why.
+            let envelope = Arc::try_unwrap(envelope).unwrap_or_else(|shared| (*shared).clone());
+            let reason =
+                format!("failed on all {} deliveries: {}", attempt.number, attempt.failure().unwrap_or_default());
+            if let Err(e) = core.shared.dedupe.answered(&id).await {
+                tracing::warn!(envelope = %id, error = %e, "cannot record the envelope as answered");
+            }
+            core.stats.handled.fetch_add(1, Ordering::Relaxed);
+            settle.terminate(envelope, &reason).await;
+            core.finish();
+            core.rendezvous.complete(&id, reply_to.as_deref(), Completion::Handled).await;
+            continue;
+        }
+        drop(envelope);
         core.stats.handled.fetch_add(1, Ordering::Relaxed);
         if let Err(e) = core.shared.dedupe.answered(&id).await {
             tracing::warn!(envelope = %id, error = %e, "cannot record the envelope as answered");
@@ -87,6 +119,51 @@ pub(crate) async fn run_worker(core: Arc<Core>) {
 /// When a delivery whose envelope is being handled by another one (or whose claim could not
 /// be made) is looked at again.
 const RECHECK: Duration = Duration::from_secs(1);
+
+/// The wait before delivery `attempt + 1` after a transient failure: 1 s, doubling, at most
+/// 30 s.
+fn retry_delay(attempt: u32) -> Duration {
+    Duration::from_secs(1u64 << attempt.saturating_sub(1).min(5)).min(Duration::from_secs(30))
+}
+
+/// Which delivery of its envelope a handling is, and whether a service it needed was
+/// unavailable (then the envelope is delivered again, unless this is the last delivery).
+struct Attempt {
+    number: u32,
+    /// No delivery follows this one: a transient failure is answered as any failure.
+    last: bool,
+    transient: Mutex<Option<String>>,
+}
+
+impl Attempt {
+    fn new(number: u32, max_deliver: Option<u32>) -> Self {
+        Attempt { number, last: max_deliver.is_none_or(|max| number >= max), transient: Mutex::new(None) }
+    }
+
+    /// Notes a transient failure; true when the envelope will be delivered again (so nothing
+    /// is to be answered now).
+    fn retry(&self, failure: &dyn std::fmt::Display) -> bool {
+        lock(&self.transient).get_or_insert_with(|| failure.to_string());
+        !self.last
+    }
+
+    fn failed_transiently(&self) -> bool {
+        lock(&self.transient).is_some()
+    }
+
+    fn failure(&self) -> Option<String> {
+        lock(&self.transient).clone()
+    }
+
+    /// Why the envelope must be delivered again, if it must.
+    fn retry_reason(&self) -> Option<String> {
+        if self.last {
+            None
+        } else {
+            self.failure()
+        }
+    }
+}
 
 /// How a guarded handler ended.
 enum Outcome<T> {
@@ -180,10 +257,24 @@ enum Problem<'a> {
 /// The one place where the end of a handler becomes counters, a log line and, for what a user
 /// invoked, the error reply (as poise's `on_error`): `Ok` with the handler's value, or `Err`
 /// with what to tell the user (`None` where nobody asked: events and suggestions).
-fn settle<T>(core: &Core, envelope: &str, job: Job<'_>, outcome: Outcome<T>) -> Result<T, Option<Reply>> {
+///
+/// For what a user invoked (`attempt` given), a failure of a service that is unavailable for
+/// now is not answered unless this is the envelope's last delivery: it is noted on `attempt`,
+/// and the envelope is delivered again.
+fn settle<T>(
+    core: &Core,
+    envelope: &str,
+    job: Job<'_>,
+    outcome: Outcome<T>,
+    attempt: Option<&Attempt>,
+) -> Result<T, Option<Reply>> {
     let handler = job.describe();
     let problem = match &outcome {
         Outcome::Done(_) => None,
+        Outcome::Failed(e) if attempt.is_some_and(|a| crate::error::is_transient(e) && a.retry(e)) => {
+            tracing::info!(envelope, handler, error = %e, "handler met an unavailable service; not answered");
+            return Err(None);
+        }
         Outcome::Failed(e) => {
             core.stats.errors.fetch_add(1, Ordering::Relaxed);
             tracing::warn!(envelope, handler, error = %e, "handler failed");
@@ -208,7 +299,7 @@ fn settle<T>(core: &Core, envelope: &str, job: Job<'_>, outcome: Outcome<T>) -> 
     }
 }
 
-async fn handle(core: &Arc<Core>, envelope: Arc<Envelope>) {
+async fn handle(core: &Arc<Core>, envelope: Arc<Envelope>, attempt: &Attempt) {
     let rank = match core.ranks.rank_of(&envelope.author).await {
         Ok(rank) => rank,
         Err(e) => {
@@ -229,7 +320,7 @@ async fn handle(core: &Arc<Core>, envelope: Arc<Envelope>) {
                 match core.registry.resolve_line(line) {
                     Some((found, rest)) => {
                         let parsed = parse_prefix_args(&found.spec().params, rest, &envelope.source);
-                        run_command(core, &envelope, rank, found, parsed, &core.config.prefix).await;
+                        run_command(core, &envelope, rank, found, parsed, &core.config.prefix, attempt).await;
                     }
                     None => {
                         let word = line.split_whitespace().next().unwrap_or(line);
@@ -242,14 +333,14 @@ async fn handle(core: &Arc<Core>, envelope: Arc<Envelope>) {
         EnvelopeKind::Command { name, options } => match core.registry.resolve_name(name) {
             Some(found) => {
                 let parsed = parse_options(&found.spec().params, options, &envelope.source);
-                run_command(core, &envelope, rank, found, parsed, "/").await;
+                run_command(core, &envelope, rank, found, parsed, "/", attempt).await;
             }
             None => send_notice(core, &envelope, format!("Unknown command `/{name}`.")).await,
         },
         EnvelopeKind::Autocomplete { command, param, partial } => {
             suggest(core, &envelope, rank, command, param, partial).await;
         }
-        EnvelopeKind::Component { custom_id } => component(core, &envelope, rank, custom_id).await,
+        EnvelopeKind::Component { custom_id } => component(core, &envelope, rank, custom_id, attempt).await,
         _ => {}
     }
 }
@@ -274,7 +365,7 @@ async fn suggest(core: &Arc<Core>, envelope: &Arc<Envelope>, rank: Rank, command
             let (name, param, partial) = (spec.name.clone(), param.to_string(), partial.to_string());
             let command = spec.name.clone();
             let outcome = guarded(core, async move { plugin.autocomplete(&ctx, &name, &param, &partial).await }).await;
-            if let Ok(list) = settle(core, &envelope.id, Job::Autocomplete(&command), outcome) {
+            if let Ok(list) = settle(core, &envelope.id, Job::Autocomplete(&command), outcome, None) {
                 choices = list;
             }
         }
@@ -287,7 +378,7 @@ async fn suggest(core: &Arc<Core>, envelope: &Arc<Envelope>, rank: Rank, command
     }
 }
 
-async fn component(core: &Arc<Core>, envelope: &Arc<Envelope>, rank: Rank, custom_id: &str) {
+async fn component(core: &Arc<Core>, envelope: &Arc<Envelope>, rank: Rank, custom_id: &str, attempt: &Attempt) {
     let target = custom_id.split_once(':').and_then(|(p, id)| Some((core.registry.plugin(p)?, id)));
     let Some((plugin, id)) = target.filter(|(p, _)| p.is_enabled()) else {
         send_notice(core, envelope, "This button is no longer handled.".into()).await;
@@ -303,16 +394,12 @@ async fn component(core: &Arc<Core>, envelope: &Arc<Envelope>, rank: Rank, custo
     let handler = Arc::clone(&plugin.plugin);
     let (run_ctx, id) = (ctx.clone(), id.to_string());
     let outcome = guarded(core, async move { handler.on_component(&run_ctx, &id).await }).await;
-    let reply = match settle(core, &envelope.id, Job::Button(custom_id), outcome) {
+    let reply = match settle(core, &envelope.id, Job::Button(custom_id), outcome, Some(attempt)) {
         Ok(Some(reply)) => reply,
         Ok(None) => Reply::text("This button is no longer handled."),
         Err(reply) => reply.unwrap_or_default(),
     };
-    if !reply.is_empty() {
-        if let Err(e) = ctx.reply(reply).await {
-            tracing::warn!(envelope = %envelope.id, error = %e, "could not send reply");
-        }
-    }
+    send_reply(&ctx, reply, attempt).await;
 }
 
 async fn deliver_event(core: &Arc<Core>, event: &Event, rank: Rank) {
@@ -335,7 +422,7 @@ async fn deliver_event(core: &Arc<Core>, event: &Event, rank: Rank) {
             let topic = event.topic.clone();
             let handler = Arc::clone(&plugin.plugin);
             let outcome = guarded(core, async move { handler.on_event(&ctx, &event).await }).await;
-            let _ = settle(core, &envelope_id, Job::Event { plugin: &name, topic: &topic }, outcome);
+            let _ = settle(core, &envelope_id, Job::Event { plugin: &name, topic: &topic }, outcome, None);
         }
     });
     futures::future::join_all(runs).await;
@@ -348,6 +435,7 @@ async fn run_command(
     found: Resolved,
     parsed: Result<Args, ArgError>,
     prefix: &str,
+    attempt: &Attempt,
 ) {
     let spec = found.spec();
     let name = spec.name.clone();
@@ -401,13 +489,25 @@ async fn run_command(
     let run_ctx = ctx.clone();
     let command = name.clone();
     let outcome = guarded(core, async move { plugin.invoke(&run_ctx, &command, args).await }).await;
-    let reply = match settle(core, &envelope.id, Job::Command(&name), outcome) {
+    let reply = match settle(core, &envelope.id, Job::Command(&name), outcome, Some(attempt)) {
         Ok(reply) => reply,
         Err(reply) => reply.unwrap_or_default(),
     };
-    if !reply.is_empty() {
-        if let Err(e) = ctx.reply(reply).await {
-            tracing::warn!(envelope = %envelope.id, command = %name, error = %e, "could not send reply");
+    send_reply(&ctx, reply, attempt).await;
+}
+
+/// Sends the reply a handler returned (or its error reply); when the chat service is
+/// unavailable for now, the envelope is delivered again.
+async fn send_reply(ctx: &Ctx, reply: Reply, attempt: &Attempt) {
+    if reply.is_empty() {
+        return;
+    }
+    if let Err(e) = ctx.reply(reply).await {
+        let envelope = &ctx.envelope().id;
+        if matches!(&e, crate::ctx::CtxError::Connector(crate::ConnectorError::Unavailable(_))) && attempt.retry(&e) {
+            tracing::info!(envelope = %envelope, error = %e, "the reply could not be sent now");
+        } else {
+            tracing::warn!(envelope = %envelope, error = %e, "could not send reply");
         }
     }
 }

@@ -6,3 +6,24 @@ pub type Error = Box<dyn std::error::Error + Send + Sync + 'static>;
 
 /// The result type of plugin handlers.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Whether a handler's error is of a service being unavailable for now (a chat service's 5xx
+/// or transport failure, the database unreachable), so that the envelope is worth handling
+/// again later, rather than of the request itself.
+pub fn is_transient(error: &Error) -> bool {
+    use crate::connector::ConnectorError;
+    use crate::ctx::CtxError;
+    use crate::storage::StorageError;
+    let connector = |e: &ConnectorError| matches!(e, ConnectorError::Unavailable(_));
+    if let Some(e) = error.downcast_ref::<CtxError>() {
+        return match e {
+            CtxError::Connector(e) => connector(e),
+            CtxError::Storage(e) => e.is_transient(),
+            _ => false,
+        };
+    }
+    if let Some(e) = error.downcast_ref::<ConnectorError>() {
+        return connector(e);
+    }
+    error.downcast_ref::<StorageError>().is_some_and(StorageError::is_transient)
+}

@@ -123,6 +123,11 @@ pub trait Queue: Send + Sync + 'static {
     async fn pop(&self) -> Option<Delivery>;
     /// Stops accepting envelopes; those already queued are still delivered.
     fn close(&self);
+    /// How many deliveries an envelope gets before it is dead-lettered, where the queue
+    /// delivers again (`None`: once; a transient failure is then not retried).
+    fn max_deliver(&self) -> Option<u32> {
+        None
+    }
     /// How many envelopes wait, if known.
     fn depth(&self) -> Option<usize> {
         None

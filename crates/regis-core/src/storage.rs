@@ -53,6 +53,31 @@ pub enum StorageError {
     },
 }
 
+impl StorageError {
+    /// Whether the failure is of the database being unreachable or busy for now (a lost
+    /// connection, a pool that timed out, a server shutting down, a locked SQLite file), rather
+    /// than of the request: worth trying again later.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            StorageError::Database(e) | StorageError::Migration { source: e, .. } => sqlx_transient(e),
+            _ => false,
+        }
+    }
+}
+
+fn sqlx_transient(error: &sqlx::Error) -> bool {
+    match error {
+        sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Tls(_) => true,
+        sqlx::Error::Database(db) => {
+            let code = db.code().unwrap_or_default();
+            // PostgreSQL: connection exceptions (08…), server shutting down or starting (57P0…),
+            // too many connections (53300); SQLite: busy, locked (5, 6).
+            code.starts_with("08") || code.starts_with("57P0") || code == "53300" || code == "5" || code == "6"
+        }
+        _ => false,
+    }
+}
+
 /// The raw key-value operations a backend provides; values are JSON text.
 #[async_trait]
 pub trait KvBackend: Send + Sync {

@@ -405,6 +405,10 @@ impl Queue for JetStreamQueue {
         }
     }
 
+    fn max_deliver(&self) -> Option<u32> {
+        Some(self.config.max_deliver)
+    }
+
     fn progress_interval(&self) -> Option<Duration> {
         // Well within the ack wait, so that a slow ping still lands in time.
         Some(self.config.ack_wait / 3)

@@ -177,3 +177,66 @@ async fn a_handler_longer_than_the_ack_wait_keeps_its_delivery() {
     assert_eq!((stats.handled, stats.duplicates, stats.rechecks), (1, 0, 0), "delivered once: {stats:?}");
     q.delete().await.unwrap();
 }
+
+/// Fails with "service unavailable" while `failures` is above zero.
+pub struct Flaky {
+    failures: std::sync::Arc<std::sync::atomic::AtomicU32>,
+}
+
+#[regis_macros::plugin]
+impl Flaky {
+    /// Answer once the service it needs is back.
+    #[command]
+    async fn flaky(&self, _ctx: &regis_core::Ctx) -> regis_core::Result<&'static str> {
+        use std::sync::atomic::Ordering;
+        if self.failures.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1)).is_ok() {
+            return Err(regis_core::ConnectorError::Unavailable("Discord answered 503".into()).into());
+        }
+        Ok("flaky done")
+    }
+}
+
+/// The answers `bot` sent, once there are `n`.
+async fn answers(bot: &regis_testkit::TestBot, n: usize) -> Vec<String> {
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let mut sent = Vec::new();
+    while sent.len() < n {
+        assert!(std::time::Instant::now() < deadline, "{} answers of {n}: {sent:?}", sent.len());
+        sent.extend(bot.connector_sent().into_iter().map(|s| s.reply.text));
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    sent
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_transient_failure_is_retried_and_answered_once_it_passes() {
+    use regis_testkit::TestBot;
+    let q = std::sync::Arc::new(queue(|c| c.max_deliver = 4).await);
+    let failures = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(2));
+    let bot = TestBot::builder().plugin(Flaky { failures }).queue(q.clone()).start().await;
+    bot.bot().ingress().submit(Envelope::message("test", TestBot::user("ann"), "!flaky")).await.unwrap();
+    assert_eq!(answers(&bot, 1).await, ["flaky done"], "the failures were not answered");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(bot.connector_sent().is_empty(), "one answer only");
+    let stats = bot.stats();
+    assert_eq!((stats.retries, stats.errors, stats.handled), (2, 0, 1), "{stats:?}");
+    assert_eq!(q.dead_lettered(), 0);
+    q.delete().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_handler_that_keeps_failing_is_retried_max_deliver_times_then_dead_lettered() {
+    use regis_testkit::TestBot;
+    let q = std::sync::Arc::new(queue(|c| c.max_deliver = 3).await);
+    let mut dead = q.client().subscribe(q.dead_letter_subject().to_string()).await.unwrap();
+    let failures = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(u32::MAX));
+    let bot = TestBot::builder().plugin(Flaky { failures: failures.clone() }).queue(q.clone()).start().await;
+    bot.bot().ingress().submit(Envelope::message("test", TestBot::user("ann"), "!flaky")).await.unwrap();
+    let letter = tokio::time::timeout(Duration::from_secs(20), dead.next()).await.expect("a dead letter").unwrap();
+    let reason = letter.headers.unwrap().get("Regis-Dead-Reason").unwrap().to_string();
+    assert_eq!(reason, "failed on all 3 deliveries: Discord answered 503 (temporarily unavailable)");
+    assert_eq!(u32::MAX - failures.load(std::sync::atomic::Ordering::SeqCst), 3, "run on each delivery");
+    assert_eq!(answers(&bot, 1).await, ["`flaky` failed: Discord answered 503 (temporarily unavailable)"]);
+    assert_eq!(bot.stats().retries, 2);
+    q.delete().await.unwrap();
+}

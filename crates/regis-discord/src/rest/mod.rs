@@ -90,7 +90,12 @@ pub enum RestError {
 
 impl From<RestError> for ConnectorError {
     fn from(e: RestError) -> Self {
-        ConnectorError::Failed(e.to_string())
+        match e {
+            // Discord failing or unreachable: worth handling the envelope again later.
+            RestError::Api { status, .. } if status >= 500 => ConnectorError::Unavailable(e.to_string()),
+            RestError::Transport(_) => ConnectorError::Unavailable(e.to_string()),
+            e => ConnectorError::Failed(e.to_string()),
+        }
     }
 }
 
