@@ -97,7 +97,15 @@ impl Ctx {
             }
         }
         let reply = reply.degrade(&connector.capabilities());
-        Ok(connector.send(Some(&self.envelope), &to, reply).await?)
+        let sent = connector.send(Some(&self.envelope), &to, reply).await?;
+        if to == Destination::Origin {
+            // Answered: a delivery of the envelope after this one (its worker died before
+            // acknowledging it) is dropped rather than answered again.
+            if let Err(e) = self.core.shared.dedupe.answered(&self.envelope.id).await {
+                tracing::warn!(envelope = %self.envelope.id, error = %e, "cannot record the envelope as answered");
+            }
+        }
+        Ok(sent)
     }
 
     /// Answers where the message came from (a reply; on Discord interactions, the response).

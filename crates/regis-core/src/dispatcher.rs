@@ -47,8 +47,11 @@ pub(crate) async fn run_worker(core: Arc<Core>) {
             }
             Ok(Claim::Running) => {
                 core.stats.rechecks.fetch_add(1, Ordering::Relaxed);
-                tracing::debug!(envelope = %id, "another delivery of it is being handled; looking again later");
-                settle.nak(envelope, RECHECK).await;
+                // Looked at again once the claim could have expired: a claim held by a live
+                // worker is answered by then, one of a dead worker is taken over.
+                let later = core.shared.dedupe.claim_lifetime().map_or(RECHECK, |ttl| ttl.max(RECHECK));
+                tracing::debug!(envelope = %id, later_ms = later.as_millis() as u64, "another delivery of it is being handled; looking again later");
+                settle.nak(envelope, later).await;
                 continue;
             }
             Err(e) => {

@@ -41,11 +41,13 @@ struct Entry {
     /// The first response once decided, for deliveries of the same interaction that arrive
     /// while it is answered.
     first: watch::Sender<Option<FirstResponse>>,
+    /// The worker (process) whose reply was delivered first, when a worker elsewhere asked.
+    answered_by: Option<String>,
 }
 
 impl Entry {
     fn new(slot: Slot, handle: InteractionHandle) -> Self {
-        Entry { slot, handle, created: Instant::now(), first: watch::channel(None).0 }
+        Entry { slot, handle, created: Instant::now(), first: watch::channel(None).0, answered_by: None }
     }
 }
 
@@ -189,8 +191,25 @@ impl Pending {
 
     /// [`route`](Self::route) for an interaction this process tracks; `None` for one it does
     /// not (received by another process's ingress, which must then be asked).
+    #[cfg(test)]
     pub(crate) fn route_known(&self, id: &str, reply: &Reply) -> Option<Route> {
         self.lock().get_mut(id).map(|entry| Self::route_entry(entry, reply))
+    }
+
+    /// [`route_known`](Self::route_known) for a reply from worker `asker` in another process.
+    /// A reply was delivered already for a worker that is not `asker`: that worker died before
+    /// it could record the envelope as answered, and this is the run of a later delivery, whose
+    /// reply would be a second answer: [`Route::AnsweredElsewhere`], nothing to send.
+    pub(crate) fn route_asked(&self, id: &str, reply: &Reply, asker: &str) -> Option<Route> {
+        let mut map = self.lock();
+        let entry = map.get_mut(id)?;
+        let delivered = matches!(entry.slot, Slot::Answered | Slot::Deferred { edited: true, .. });
+        match &entry.answered_by {
+            Some(first) if delivered && first != asker => return Some(Route::AnsweredElsewhere),
+            Some(_) => {}
+            None => entry.answered_by = Some(asker.to_string()),
+        }
+        Some(Self::route_entry(entry, reply))
     }
 
     /// Whether this process tracks the interaction.

@@ -19,7 +19,11 @@ use std::sync::Arc;
 enum Question {
     /// How should this reply be delivered? (Attachments travel as names only: a reply with
     /// files is never given inline.)
-    Reply { reply: Reply },
+    Reply {
+        reply: Reply,
+        /// Who asks: the worker process's rendezvous address.
+        asker: String,
+    },
     /// The handler defers (`ctx.defer()`).
     Defer { ephemeral: bool },
     /// Autocomplete suggestions.
@@ -40,6 +44,8 @@ enum Verdict {
     Deferred,
     /// Suggestions given (or too late).
     Suggested { taken: bool },
+    /// Another worker's run of the envelope answered already: send nothing.
+    AlreadyAnswered,
 }
 
 /// The ingress side: answers questions from the [`Pending`] record of the connector that
@@ -49,7 +55,7 @@ pub(crate) struct PendingAnswers(pub(crate) Arc<Pending>);
 impl Answerer for PendingAnswers {
     fn answer(&self, envelope_id: &str, question: serde_json::Value) -> serde_json::Value {
         let verdict = match serde_json::from_value::<Question>(question) {
-            Ok(Question::Reply { reply }) => match self.0.route_known(envelope_id, &reply) {
+            Ok(Question::Reply { reply, asker }) => match self.0.route_asked(envelope_id, &reply, &asker) {
                 Some(Route::Inline(tx)) => match tx.send(Answer::Message(reply)) {
                     Ok(()) => Verdict::Inline,
                     // The HTTP request is gone (the client hung up).
@@ -60,7 +66,8 @@ impl Answerer for PendingAnswers {
                     Verdict::EditOriginal { public: !reply.ephemeral }
                 }
                 Some(Route::EditOriginal { public }) => Verdict::EditOriginal { public },
-                Some(Route::FollowUp | Route::AnsweredElsewhere) => Verdict::FollowUp,
+                Some(Route::FollowUp) => Verdict::FollowUp,
+                Some(Route::AnsweredElsewhere) => Verdict::AlreadyAnswered,
                 // Forgotten: its handler finished long ago and this is a redelivery.
                 None => Verdict::EditOriginal { public: true },
             },
@@ -116,11 +123,16 @@ pub(crate) async fn route(
     }
     // Unreachable ingress: it deferred at its budget, or died before answering (then the
     // edit fails, as the interaction failed for the user).
-    let verdict = ask(rendezvous, origin, Question::Reply { reply: light })
+    let asker = rendezvous.address().unwrap_or_default();
+    let verdict = ask(rendezvous, origin, Question::Reply { reply: light, asker })
         .await
         .unwrap_or(Verdict::EditOriginal { public: true });
     let (slot, route) = match verdict {
         Verdict::Inline => (Slot::Answered, Route::AnsweredElsewhere),
+        Verdict::AlreadyAnswered => {
+            tracing::info!(envelope = %origin.id, "answered by an earlier delivery's run; this reply is not sent");
+            (Slot::Answered, Route::AnsweredElsewhere)
+        }
         Verdict::EditOriginal { public } => (Slot::Deferred { public, edited: true }, Route::EditOriginal { public }),
         Verdict::FollowUp | Verdict::Deferred | Verdict::Suggested { .. } => (Slot::Answered, Route::FollowUp),
     };

@@ -133,6 +133,10 @@ impl Dedupe for KvDedupe {
         self.store.put(key_of(id), "answered".into()).await.map(|_| ()).map_err(|e| state_error("dedupe answer", e))
     }
 
+    fn claim_lifetime(&self) -> Option<Duration> {
+        Some(self.claim_ttl)
+    }
+
     async fn release(&self, id: &str) -> Result<(), StateError> {
         let key = key_of(id);
         if let Some(entry) = self.store.entry(&key).await.map_err(|e| state_error("dedupe read", e))? {
