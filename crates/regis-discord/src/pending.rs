@@ -189,14 +189,9 @@ impl Pending {
         Self::route_entry(entry, reply)
     }
 
-    /// [`route`](Self::route) for an interaction this process tracks; `None` for one it does
-    /// not (received by another process's ingress, which must then be asked).
-    #[cfg(test)]
-    pub(crate) fn route_known(&self, id: &str, reply: &Reply) -> Option<Route> {
-        self.lock().get_mut(id).map(|entry| Self::route_entry(entry, reply))
-    }
 
-    /// [`route_known`](Self::route_known) for a reply from worker `asker` in another process.
+    /// [`route`](Self::route) for an interaction this process tracks, for a reply from worker
+    /// `asker` in another process (`None`: not tracked here).
     /// A reply was delivered already for a worker that is not `asker`: that worker died before
     /// it could record the envelope as answered, and this is the run of a later delivery, whose
     /// reply would be a second answer: [`Route::AnsweredElsewhere`], nothing to send.
