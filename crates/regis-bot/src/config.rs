@@ -53,6 +53,9 @@ pub struct Settings {
     /// How long an interaction waits for its handler before answering "deferred" (Discord's
     /// deadline is 3 s).
     pub interaction_budget: String,
+    /// With this many envelopes queued or being handled (JetStream's count, for `regis serve`),
+    /// a receiver defers interactions at once instead of waiting out the budget; 0: never.
+    pub interaction_defer_backlog: usize,
     /// Accepted distance of an interaction's signature timestamp from now (replay window).
     pub signature_window: String,
     /// Largest accepted interaction body, in bytes.
@@ -111,6 +114,7 @@ impl Default for Settings {
             http_addr: "127.0.0.1:8080".into(),
             discord_api_url: "https://discord.com/api/v10".into(),
             interaction_budget: "2s".into(),
+            interaction_defer_backlog: 1000,
             signature_window: "5m".into(),
             body_limit: 1024 * 1024,
             http_header_timeout: "5s".into(),

@@ -110,6 +110,7 @@ pub async fn run(settings: Settings) -> Result<()> {
                 budget,
                 timestamp_window: settings.duration("signature_window", &settings.signature_window)?,
                 body_limit: settings.body_limit,
+                defer_backlog: (settings.interaction_defer_backlog > 0).then_some(settings.interaction_defer_backlog),
             };
             let endpoint = InteractionsServer::new(&interactions, bot.ingress(), rest.pending(), http.bodies())?;
             let ready = {

@@ -157,6 +157,7 @@ pub async fn serve(settings: Settings, roles: Roles) -> Result<()> {
                 budget,
                 timestamp_window: settings.duration("signature_window", &settings.signature_window)?,
                 body_limit: settings.body_limit,
+                defer_backlog: (settings.interaction_defer_backlog > 0).then_some(settings.interaction_defer_backlog),
             };
             // With a worker here, its replies to what this receiver took are decided locally.
             let pending = rest.as_ref().map(|r| r.pending()).unwrap_or_else(|| Arc::new(Pending::default()));

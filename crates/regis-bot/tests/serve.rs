@@ -251,3 +251,41 @@ async fn through_a_nats_restart_receivers_refuse_then_recover_and_nothing_queued
     }
     drop((receiver, worker));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_receiver_defers_at_once_when_the_workers_are_far_behind() {
+    let receiver_dir = tempfile::tempdir().unwrap();
+    let (key, public) = test_key();
+    let (bot, port) = (bot_name("backlog"), free_port());
+    let env = [
+        ("DISCORD_PUBLIC_KEY", public),
+        ("REGIS_HTTP_ADDR", format!("127.0.0.1:{port}")),
+        ("REGIS_INTERACTION_BUDGET", "2500ms".to_string()),
+        ("REGIS_INTERACTION_DEFER_BACKLOG", "2".to_string()),
+    ];
+    // No worker: what is queued stays queued.
+    let receiver = Running::spawn(serve(receiver_dir.path(), "receiver", &bot, &env));
+    let answers = tokio::task::spawn_blocking(move || {
+        ping_when_up(port, &key, WAIT);
+        let waited: Vec<_> = (1..=2)
+            .map(|id| {
+                let key = key.clone();
+                std::thread::spawn(move || post(port, &key, id, "ping"))
+            })
+            .collect();
+        let waited: Vec<String> = waited.into_iter().map(|t| t.join().unwrap()).collect();
+        // Two envelopes wait now: the next interaction is deferred without waiting the 2.5 s
+        // budget, well within Discord's 3 s.
+        std::thread::sleep(Duration::from_millis(300));
+        let body = command_interaction(3, "ping", serde_json::json!([])).to_string();
+        let at_once = common::signed_post_within(port, &key, &body, Duration::from_millis(1500));
+        (waited, at_once.unwrap_or_else(|e| format!("no answer within 1.5 s: {e}")))
+    })
+    .await
+    .unwrap();
+    for waited in &answers.0 {
+        assert!(waited.ends_with(r#"{"type":5}"#), "deferred at the budget: {waited}");
+    }
+    assert!(answers.1.ends_with(r#"{"type":5}"#), "deferred at once: {}", answers.1);
+    drop(receiver);
+}

@@ -374,10 +374,10 @@ impl Ingress {
         &self.rendezvous
     }
 
-    /// How many envelopes wait in the queue, if the queue knows (a receiver defers at once
-    /// when workers are far behind).
-    pub fn queue_depth(&self) -> Option<usize> {
-        self.queue.depth()
+    /// How many envelopes are queued or being handled, if the queue knows (a receiver defers
+    /// at once when workers are far behind).
+    pub fn backlog(&self) -> Option<usize> {
+        self.queue.backlog()
     }
 
     /// Queues an envelope and waits until the dispatcher has finished with it (all replies

@@ -128,6 +128,11 @@ pub trait Queue: Send + Sync + 'static {
     fn max_deliver(&self) -> Option<u32> {
         None
     }
+    /// How many envelopes are queued or being handled by any worker, if known (a sample, at
+    /// most a moment old): ingress defers at once when workers are far behind.
+    fn backlog(&self) -> Option<usize> {
+        self.depth()
+    }
     /// How many envelopes wait, if known.
     fn depth(&self) -> Option<usize> {
         None

@@ -35,6 +35,9 @@ pub struct InteractionsConfig {
     pub timestamp_window: Duration,
     /// Largest accepted body.
     pub body_limit: usize,
+    /// With this many envelopes queued or being handled, workers are too far behind to
+    /// answer within the budget: interactions are deferred at once instead of waiting for it.
+    pub defer_backlog: Option<usize>,
 }
 
 impl InteractionsConfig {
@@ -45,6 +48,7 @@ impl InteractionsConfig {
             budget: Duration::from_secs(2),
             timestamp_window: Duration::from_secs(300),
             body_limit: 1024 * 1024,
+            defer_backlog: None,
         }
     }
 }
@@ -56,6 +60,7 @@ struct AppState {
     budget: Duration,
     bodies: BodyReader,
     body_limit: usize,
+    defer_backlog: Option<usize>,
 }
 
 /// The endpoint: an axum [`Router`] with `POST /interactions`, to merge onto the process's
@@ -85,6 +90,7 @@ impl InteractionsServer {
             budget: config.budget,
             bodies,
             body_limit: config.body_limit,
+            defer_backlog: config.defer_backlog,
         });
         let router = Router::new().route("/interactions", post(interaction)).with_state(state);
         Ok(InteractionsServer { router })
@@ -194,7 +200,11 @@ fn not_an_interaction(body: &[u8], error: serde_json::Error) -> Result<Incoming,
 }
 
 async fn answer(state: &AppState, envelope: regis_core::Envelope) -> Response {
-    match first_response(&state.pending, &state.ingress, envelope, state.budget).await {
+    let backed_up = state.defer_backlog.is_some_and(|limit| state.ingress.backlog().is_some_and(|n| n >= limit));
+    // Far behind: the workers will not answer within the budget, so waiting for it only
+    // delays the deferral.
+    let budget = if backed_up { Duration::ZERO } else { state.budget };
+    match first_response(&state.pending, &state.ingress, envelope, budget).await {
         FirstResponse::Message(reply) => json(StatusCode::OK, &convert::inline_response(&reply)),
         FirstResponse::Deferred { ephemeral } => json(StatusCode::OK, &convert::deferred_response(ephemeral)),
         FirstResponse::Suggestions(choices) => json(StatusCode::OK, &convert::suggestions_response(&choices)),

@@ -189,7 +189,6 @@ impl Pending {
         Self::route_entry(entry, reply)
     }
 
-
     /// [`route`](Self::route) for an interaction this process tracks, for a reply from worker
     /// `asker` in another process (`None`: not tracked here).
     /// A reply was delivered already for a worker that is not `asker`: that worker died before

@@ -140,6 +140,32 @@ pub struct JetStreamQueue {
     closed: AtomicBool,
     closing: tokio::sync::Notify,
     counters: Arc<Counters>,
+    /// The consumer's pending and unacknowledged envelopes, sampled (`u64::MAX`: not yet).
+    backlog: Arc<AtomicU64>,
+    sampler: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for JetStreamQueue {
+    fn drop(&mut self) {
+        self.sampler.abort();
+    }
+}
+
+/// How often the backlog is sampled.
+const BACKLOG_SAMPLE: Duration = Duration::from_millis(100);
+
+/// Samples the consumer's backlog into `backlog` until aborted.
+async fn sample_backlog(mut consumer: consumer::PullConsumer, backlog: Arc<AtomicU64>) {
+    let mut ticks = tokio::time::interval(BACKLOG_SAMPLE);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        let value = match consumer.info().await {
+            Ok(info) => info.num_pending + info.num_ack_pending as u64,
+            Err(_) => u64::MAX,
+        };
+        backlog.store(value, Ordering::Relaxed);
+    }
 }
 
 impl JetStreamQueue {
@@ -184,6 +210,8 @@ impl JetStreamQueue {
             )
             .await
             .map_err(|e| setup(&names.stream)(e.to_string()))?;
+        let backlog = Arc::new(AtomicU64::new(u64::MAX));
+        let sampler = tokio::spawn(sample_backlog(consumer.clone(), Arc::clone(&backlog)));
         Ok(JetStreamQueue {
             client,
             js,
@@ -194,6 +222,8 @@ impl JetStreamQueue {
             closed: AtomicBool::new(false),
             closing: tokio::sync::Notify::new(),
             counters: Arc::default(),
+            backlog,
+            sampler,
         })
     }
 
@@ -402,6 +432,13 @@ impl Queue for JetStreamQueue {
                     dead_letter(&self.js, &self.names.dead, &self.counters, &acker, &payload, &reason, attempt).await;
                 }
             }
+        }
+    }
+
+    fn backlog(&self) -> Option<usize> {
+        match self.backlog.load(Ordering::Relaxed) {
+            u64::MAX => None,
+            n => Some(usize::try_from(n).unwrap_or(usize::MAX)),
         }
     }
 
