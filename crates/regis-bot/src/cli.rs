@@ -152,7 +152,13 @@ pub(crate) fn bot_builder(settings: &Settings) -> Result<regis::BotBuilder> {
         Some(url) => builder.storage(regis::PostgresBackend::new(url, &settings.bot_name)),
         None => builder.storage(SqliteBackend::new(&settings.data_dir)),
     };
-    Ok(builder.plugin(regis_plugin_admin::Admin).plugin(regis_plugin_dice::Dice).plugin(mandala_cmd::plugin(settings)?))
+    let builder = builder
+        .plugin(regis_plugin_admin::Admin)
+        .plugin(regis_plugin_dice::Dice)
+        .plugin(mandala_cmd::plugin(settings)?);
+    #[cfg(feature = "bench-commands")]
+    let builder = builder.plugin(crate::bench_plugin::Bench);
+    Ok(builder)
 }
 
 pub(crate) async fn start_bot(settings: &Settings, connector: Option<Arc<dyn regis::Connector>>) -> Result<Bot> {

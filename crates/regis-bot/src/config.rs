@@ -72,9 +72,11 @@ pub struct Settings {
     /// The Discord Gateway URL (`wss://...`); none by default: the one `GET /gateway/bot` gives.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub discord_gateway_url: Option<String>,
-    /// How many Gateway shards; none by default: Discord's recommendation.
+    /// How many shards (`64`), or which of them this process runs (`"0-15/64"`: shards 0 to
+    /// 15 of 64, for gateway processes that split them); none by default: all of Discord's
+    /// recommendation.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub discord_shards: Option<u32>,
+    pub discord_shards: Option<Shards>,
     /// The Gateway intents, by Discord's names.
     #[serde(deserialize_with = "list_or_csv")]
     pub discord_intents: Vec<String>,
@@ -132,6 +134,50 @@ impl Default for Settings {
             queue_ack_wait: "30s".into(),
             queue_max_deliver: 5,
         }
+    }
+}
+
+/// `discord_shards`: a count, or a range of a count.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Shards {
+    /// All shards of this count.
+    Count(u32),
+    /// `first-last/total`.
+    Range(String),
+}
+
+impl Shards {
+    /// The total and the range run here (`None`: all).
+    pub fn parse(&self) -> Result<(u32, Option<(u32, u32)>)> {
+        let bad = |text: &str| {
+            anyhow!("configuration key `discord_shards`: `{text}` is not a shard count (64) or range (0-15/64)")
+        };
+        let (total, range) = match self {
+            Shards::Count(total) => (*total, None),
+            Shards::Range(text) => match text.split_once('/') {
+                None => (text.trim().parse().map_err(|_| bad(text))?, None),
+                Some((range, total)) => {
+                    let total: u32 = total.trim().parse().map_err(|_| bad(text))?;
+                    let (first, last) = range.split_once('-').ok_or_else(|| bad(text))?;
+                    let first: u32 = first.trim().parse().map_err(|_| bad(text))?;
+                    let last: u32 = last.trim().parse().map_err(|_| bad(text))?;
+                    (total, Some((first, last)))
+                }
+            },
+        };
+        if total == 0 {
+            bail!("configuration key `discord_shards`: must be at least 1 (or unset: Discord's recommendation)");
+        }
+        if let Some((first, last)) = range {
+            if first > last || last >= total {
+                bail!(
+                    "configuration key `discord_shards`: shards {first}-{last} are not within 0-{} of {total}",
+                    total - 1
+                );
+            }
+        }
+        Ok((total, range))
     }
 }
 
@@ -225,8 +271,8 @@ impl Settings {
             bail!("configuration key `workers`: must be at least 1");
         }
         regis_discord::gateway::parse_intents(&self.discord_intents).context("configuration key `discord_intents`")?;
-        if self.discord_shards == Some(0) {
-            bail!("configuration key `discord_shards`: must be at least 1 (or unset: Discord's recommendation)");
+        if let Some(shards) = &self.discord_shards {
+            shards.parse()?;
         }
         if let Some(url) = &self.discord_gateway_url {
             match url::Url::parse(url) {
@@ -406,8 +452,17 @@ mod tests {
             let s = load(None, Figment::new()).map_err(|e| e.to_string())?;
             assert_eq!(
                 (s.discord_shards, s.discord_gateway_url.as_deref()),
-                (Some(4), Some("wss://gateway.discord.gg"))
+                (Some(Shards::Count(4)), Some("wss://gateway.discord.gg"))
             );
+            jail.set_env("REGIS_DISCORD_SHARDS", "16-31/64");
+            let s = load(None, Figment::new()).map_err(|e| e.to_string())?;
+            assert_eq!(s.discord_shards.map(|s| s.parse().unwrap()), Some((64, Some((16, 31)))));
+            for bad in ["16-64/64", "9-3/64", "0-3", "a-b/c", "0-1/0"] {
+                jail.set_env("REGIS_DISCORD_SHARDS", bad);
+                let err = load(None, Figment::new()).unwrap_err().to_string();
+                assert!(err.contains("`discord_shards`"), "{bad}: {err}");
+            }
+            jail.set_env("REGIS_DISCORD_SHARDS", "4");
             jail.set_env("REGIS_HANDLER_TIMEOUT", "0s");
             let err = load(None, Figment::new()).unwrap_err().to_string();
             assert_eq!(err, "configuration key `handler_timeout`: must be more than 0s, got `0s`");

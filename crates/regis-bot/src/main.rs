@@ -1,5 +1,7 @@
 //! The `regis` binary: configuration, command line and wiring.
 
+#[cfg(feature = "bench-commands")]
+mod bench_plugin;
 mod cli;
 mod commands_sync;
 mod config;

@@ -75,10 +75,15 @@ pub async fn run(settings: Settings) -> Result<()> {
     let budget = settings.duration("interaction_budget", &settings.interaction_budget)?;
     let gateway = match &secrets.token {
         Some(token) => {
+            let (shards, shard_range) = match &settings.discord_shards {
+                Some(shards) => shards.parse().map(|(total, range)| (Some(total), range))?,
+                None => (None, None),
+            };
             let config = GatewayConfig {
                 intents: parse_intents(&settings.discord_intents).context("configuration key `discord_intents`")?,
                 gateway_url: settings.discord_gateway_url.clone(),
-                shards: settings.discord_shards,
+                shards,
+                shard_range,
                 budget,
                 identify_queue: IdentifyQueue::Discord,
                 ..GatewayConfig::new(token.clone())

@@ -12,7 +12,10 @@ use regis::Ingress;
 use regis_discord::gateway::{parse_intents, Gateway, GatewayConfig, IdentifyQueue};
 use regis_discord::{DiscordConnector, InteractionsConfig, InteractionsServer, Pending, RestConfig};
 use regis_http::{health_router, HttpServer};
-use regis_nats::{JetStreamConfig, JetStreamQueue, NatsRateLimit, NatsRendezvous};
+use regis_nats::{JetStreamConfig, JetStreamQueue, NatsRateLimit, NatsRendezvous, NatsSlots};
+
+/// Discord's IDENTIFY window: `max_concurrency` sessions may start per this period.
+const IDENTIFY_PERIOD: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// How much longer than the handler timeout a worker's claim on an envelope holds.
 const CLAIM_MARGIN: std::time::Duration = std::time::Duration::from_secs(5);
@@ -101,12 +104,22 @@ pub async fn serve(settings: Settings, roles: Roles) -> Result<()> {
     };
     let gateway = match (&secrets.token, &rest) {
         (Some(token), Some(rest)) if roles.gateway => {
+            let (shards, shard_range) = match &settings.discord_shards {
+                Some(shards) => shards.parse().map(|(total, range)| (Some(total), range))?,
+                None => (None, None),
+            };
             let config = GatewayConfig {
                 intents: parse_intents(&settings.discord_intents).context("configuration key `discord_intents`")?,
                 gateway_url: settings.discord_gateway_url.clone(),
-                shards: settings.discord_shards,
+                shards,
+                shard_range,
                 budget,
-                identify_queue: IdentifyQueue::Discord,
+                // Gateway processes that split the shards space their IDENTIFYs together.
+                identify_queue: IdentifyQueue::Shared(Arc::new(
+                    NatsSlots::identify(queue.client(), &settings.bot_name, IDENTIFY_PERIOD)
+                        .await
+                        .context("configuration key `queue_url`")?,
+                )),
                 ..GatewayConfig::new(token.clone())
             };
             Some(Gateway::new(config, Arc::clone(rest))?)

@@ -4,9 +4,11 @@
 pub mod queue;
 pub mod rate_limit;
 pub mod rendezvous;
+pub mod slots;
 pub mod state;
 
 pub use queue::{JetStreamConfig, JetStreamError, JetStreamQueue};
 pub use rate_limit::NatsRateLimit;
 pub use rendezvous::{NatsRendezvous, RendezvousStartError};
+pub use slots::NatsSlots;
 pub use state::{connect_state, DEFAULT_CLAIM_TTL};

@@ -10,6 +10,7 @@ pub mod dedupe;
 pub mod events;
 pub mod rate_limit;
 pub mod rendezvous;
+pub mod slots;
 
 pub use changes::{Change, ChangeFeed, InProcessChanges};
 pub use cooldowns::{CooldownCounters, InProcessCooldowns};
@@ -17,6 +18,7 @@ pub use dedupe::{Claim, Dedupe, InProcessDedupe};
 pub use events::{EventFanout, InProcessEvents};
 pub use rate_limit::SharedRateLimit;
 pub use rendezvous::{Answerer, InProcessRendezvous, Rendezvous, RendezvousError};
+pub use slots::SharedSlots;
 
 use std::sync::Arc;
 

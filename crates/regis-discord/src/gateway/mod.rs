@@ -19,6 +19,7 @@
 mod callback;
 mod connector;
 pub mod events;
+mod identify;
 pub mod sync;
 
 pub use connector::GatewayConnector;
@@ -27,6 +28,7 @@ pub use sync::{diff, sync_commands, CommandDiff, SyncError};
 use crate::rest::{DiscordConnector, RestError};
 use callback::Answerer;
 use connector::Gates;
+use identify::IdentifyGate;
 use regis_core::{Connector, Destination, Ingress, QueueError};
 use std::future::Future;
 use std::sync::{Arc, RwLock};
@@ -45,12 +47,25 @@ pub const DEFAULT_INTENTS: Intents =
     Intents::GUILDS.union(Intents::GUILD_MESSAGES).union(Intents::DIRECT_MESSAGES).union(Intents::MESSAGE_CONTENT);
 
 /// How IDENTIFYs are spaced (Discord allows `max_concurrency` per 5 seconds).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone)]
 pub enum IdentifyQueue {
     /// As Discord's `session_start_limit` says (`GET /gateway/bot`), or 1 per 5 s.
     Discord,
+    /// As [`Discord`](Self::Discord), and across every gateway process of the bot: each
+    /// IDENTIFY first takes its rate-limit bucket's slot in these shared slots (held 5 s).
+    Shared(Arc<dyn regis_core::shared::SharedSlots>),
     /// No spacing: for tests, or behind a Gateway proxy that spaces them itself.
     Unlimited,
+}
+
+impl std::fmt::Debug for IdentifyQueue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            IdentifyQueue::Discord => "Discord",
+            IdentifyQueue::Shared(_) => "Shared",
+            IdentifyQueue::Unlimited => "Unlimited",
+        })
+    }
 }
 
 /// How to connect to the Gateway.
@@ -64,6 +79,9 @@ pub struct GatewayConfig {
     pub gateway_url: Option<String>,
     /// How many shards; `None`: Discord's recommendation from `GET /gateway/bot`.
     pub shards: Option<u32>,
+    /// The shards this process runs, `first..=last` of the total (several gateway processes
+    /// split the shards); `None`: all of them. Needs `shards`.
+    pub shard_range: Option<(u32, u32)>,
     /// How long a slash command's handler may take before the interaction is deferred.
     pub budget: Duration,
     /// How IDENTIFYs are spaced.
@@ -77,6 +95,7 @@ impl std::fmt::Debug for GatewayConfig {
             .field("intents", &self.intents)
             .field("gateway_url", &self.gateway_url)
             .field("shards", &self.shards)
+            .field("shard_range", &self.shard_range)
             .field("budget", &self.budget)
             .field("identify_queue", &self.identify_queue)
             .finish()
@@ -92,6 +111,7 @@ impl GatewayConfig {
             intents: DEFAULT_INTENTS,
             gateway_url: None,
             shards: None,
+            shard_range: None,
             budget: Duration::from_secs(2),
             identify_queue: IdentifyQueue::Discord,
         }
@@ -124,6 +144,16 @@ pub enum GatewayError {
     /// The shard count is zero.
     #[error("the shard count must be at least 1")]
     NoShards,
+    /// The shard range is not within the shard count (or names no total).
+    #[error("shard range {first}-{last} is not within 0-{last_shard} (write e.g. 0-15/64)", last_shard = total.saturating_sub(1))]
+    BadShardRange {
+        /// Its first shard.
+        first: u32,
+        /// Its last shard.
+        last: u32,
+        /// The shard count.
+        total: u32,
+    },
     /// Discord closed a shard with a code that forbids reconnecting.
     #[error("Discord closed the Gateway (shard {shard}) with {code} {reason}: {advice}")]
     Fatal {
@@ -182,6 +212,12 @@ impl Gateway {
         if config.shards == Some(0) {
             return Err(GatewayError::NoShards);
         }
+        if let Some((first, last)) = config.shard_range {
+            let total = config.shards.unwrap_or(0);
+            if first > last || last >= total {
+                return Err(GatewayError::BadShardRange { first, last, total });
+            }
+        }
         let cache = Arc::new(
             DefaultInMemoryCache::builder()
                 .resource_types(
@@ -208,7 +244,8 @@ impl Gateway {
             resolved = self.resolve(self.rest.http()) => resolved?,
             _ = &mut shutdown => return Ok(()),
         };
-        tracing::info!(url = %url, shards = total, "connecting to the Discord Gateway");
+        let (first, last) = self.config.shard_range.unwrap_or((0, total - 1));
+        tracing::info!(url = %url, shards = total, first, last, "connecting to the Discord Gateway");
         let config =
             ConfigBuilder::new(self.config.token.clone(), self.config.intents).proxy_url(url).queue(queue).build();
         crate::remote::answer_from(ingress.rendezvous(), self.rest.pending());
@@ -220,7 +257,7 @@ impl Gateway {
         });
         let (stop_tx, stop_rx) = watch::channel(false);
         let mut tasks = tokio::task::JoinSet::new();
-        for id in twilight_gateway::bucket(0, 1, total) {
+        for id in (first..=last).map(|id| ShardId::new(id, total)) {
             let shard = Shard::with_config(id, config.clone());
             let runner = ShardRunner {
                 shared: Arc::clone(&self.shared),
@@ -257,27 +294,27 @@ impl Gateway {
 
     /// The Gateway URL, the shard count and the identify queue, from the configuration or
     /// `GET /gateway/bot`.
-    async fn resolve(&self, http: &twilight_http::Client) -> Result<(String, u32, InMemoryQueue), GatewayError> {
-        let unlimited = || InMemoryQueue::new(0, 0, Duration::ZERO, 0);
-        if let (Some(url), Some(shards)) = (&self.config.gateway_url, self.config.shards) {
-            let queue = match self.config.identify_queue {
-                IdentifyQueue::Discord => InMemoryQueue::default(),
-                IdentifyQueue::Unlimited => unlimited(),
-            };
-            return Ok((url.trim_end_matches('/').to_string(), shards, queue));
-        }
-        let info = gateway_bot(http).await?;
-        let url = self.config.gateway_url.clone().unwrap_or(info.url);
-        let shards = self.config.shards.unwrap_or(info.shards).max(1);
-        let limit = info.session_start_limit;
-        let queue = match self.config.identify_queue {
-            IdentifyQueue::Discord => InMemoryQueue::new(
-                limit.max_concurrency.max(1),
-                limit.remaining.min(limit.total),
-                Duration::from_millis(limit.reset_after),
-                limit.total,
-            ),
-            IdentifyQueue::Unlimited => unlimited(),
+    async fn resolve(&self, http: &twilight_http::Client) -> Result<(String, u32, IdentifyGate), GatewayError> {
+        let (url, shards, local, concurrency) = match (&self.config.gateway_url, self.config.shards) {
+            // Both configured: no need to ask Discord; one IDENTIFY per 5 s.
+            (Some(url), Some(shards)) => (url.clone(), shards, InMemoryQueue::default(), 1),
+            _ => {
+                let info = gateway_bot(http).await?;
+                let limit = info.session_start_limit;
+                let local = InMemoryQueue::new(
+                    limit.max_concurrency.max(1),
+                    limit.remaining.min(limit.total),
+                    Duration::from_millis(limit.reset_after),
+                    limit.total,
+                );
+                let url = self.config.gateway_url.clone().unwrap_or(info.url);
+                (url, self.config.shards.unwrap_or(info.shards).max(1), local, limit.max_concurrency.max(1))
+            }
+        };
+        let queue = match &self.config.identify_queue {
+            IdentifyQueue::Discord => IdentifyGate::local(local),
+            IdentifyQueue::Shared(slots) => IdentifyGate::shared(local, Arc::clone(slots), concurrency),
+            IdentifyQueue::Unlimited => IdentifyGate::local(InMemoryQueue::new(0, 0, Duration::ZERO, 0)),
         };
         Ok((url.trim_end_matches('/').to_string(), shards, queue))
     }
@@ -369,7 +406,7 @@ struct ShardRunner {
 }
 
 impl ShardRunner {
-    async fn run(mut self, mut shard: Shard<InMemoryQueue>) -> Result<(), GatewayError> {
+    async fn run(mut self, mut shard: Shard<IdentifyGate>) -> Result<(), GatewayError> {
         let id = shard.id();
         let mut stopping = false;
         let stop_deadline = tokio::time::sleep(Duration::from_secs(3600));

@@ -1,0 +1,477 @@
+//! Whole-system figures of the scaled-out bot (used by `scripts/bench`):
+//!
+//! `scaleout REGIS_BINARY` (built with the `bench-commands` feature, for `/wait`) starts a
+//! private nats-server and the fake Discord, then runs `regis run` and `regis serve` processes
+//! and prints four tables, each with its baseline measured in the same run:
+//!
+//! 1. CPU time per envelope across all processes (nats-server included), JetStream
+//!    (receiver + worker) against the in-process `regis run`;
+//! 2. an I/O-bound handler (`/wait`, 200 ms) with 1, 2 and 3 workers of 8 slots each;
+//! 3. `/mando` interactions per second with 1, 2 and 3 workers;
+//! 4. the receiver's answer latency while the workers are saturated, against idle workers.
+
+use ed25519_dalek::{Signer, SigningKey};
+use http_body_util::{BodyExt, Full};
+use hyper::body::Bytes;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+use regis_testkit::fake_discord::FakeDiscord;
+use std::collections::HashSet;
+use std::io::BufRead;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+type HttpClient = Client<hyper_util::client::legacy::connect::HttpConnector, Full<Bytes>>;
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").map(|l| l.local_addr().map(|a| a.port()).unwrap_or(0)).unwrap_or(0)
+}
+
+/// A child process, killed when dropped.
+struct Proc {
+    child: Child,
+    log: Arc<std::sync::Mutex<String>>,
+}
+
+impl Proc {
+    fn spawn(mut command: Command) -> Proc {
+        command.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::piped());
+        let mut child = command.spawn().unwrap_or_else(|e| panic!("cannot start {command:?}: {e}"));
+        let log = Arc::new(std::sync::Mutex::new(String::new()));
+        if let Some(stderr) = child.stderr.take() {
+            let sink = log.clone();
+            std::thread::spawn(move || {
+                for line in std::io::BufReader::new(stderr).lines().map_while(Result::ok) {
+                    let mut log = sink.lock().unwrap_or_else(|e| e.into_inner());
+                    log.push_str(&line);
+                    log.push('\n');
+                }
+            });
+        }
+        Proc { child, log }
+    }
+
+    fn wait_for_log(&self, needle: &str) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !self.log.lock().unwrap_or_else(|e| e.into_inner()).contains(needle) {
+            assert!(
+                Instant::now() < deadline,
+                "no `{needle}` in: {}",
+                self.log.lock().unwrap_or_else(|e| e.into_inner())
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// CPU time (user + system) used so far, from `/proc/PID/stat`.
+    fn cpu(&self) -> Duration {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())).unwrap_or_default();
+        let fields: Vec<&str> =
+            stat.rsplit_once(')').map(|(_, rest)| rest.split_whitespace().collect()).unwrap_or_default();
+        let ticks = |i: usize| fields.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+        Duration::from_secs_f64((ticks(11) + ticks(12)) as f64 / clock_ticks() as f64)
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn clock_ticks() -> u64 {
+    static TICKS: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    *TICKS.get_or_init(|| {
+        Command::new("getconf")
+            .arg("CLK_TCK")
+            .output()
+            .ok()
+            .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse().ok())
+            .unwrap_or(100)
+    })
+}
+
+fn cpu_of(procs: &[&Proc]) -> Duration {
+    procs.iter().map(|p| p.cpu()).sum()
+}
+
+/// Signed request bodies.
+struct Signed {
+    body: Bytes,
+    signature: String,
+    timestamp: String,
+}
+
+static NEXT_ID: AtomicU64 = AtomicU64::new(3_000_000_000);
+
+/// `n` interactions of `command`, each with a fresh id, token and user (no cooldown is shared).
+fn commands(key: &SigningKey, command: &str, n: usize) -> Vec<Signed> {
+    (0..n)
+        .map(|_| {
+            let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
+            let body = serde_json::json!({
+                "type": 2, "id": id.to_string(), "application_id": "775799577604522054",
+                "token": format!("token-{id}"), "version": 1, "attachment_size_limit": 26214400,
+                "authorizing_integration_owners": {"0": "290926798626357999"},
+                "guild_id": "290926798626357999", "channel_id": "645027906669510667", "locale": "en-US",
+                "member": {"user": {"id": id.to_string(), "username": "Mason", "avatar": null, "discriminator": "1337"},
+                           "roles": [], "permissions": "2147483647", "pending": false, "nick": null, "mute": false,
+                           "joined_at": "2017-03-13T19:19:14.040000+00:00", "deaf": false, "flags": 0},
+                "data": {"type": 1, "name": command, "id": "771825006014889984", "options": []}
+            });
+            sign(key, body.to_string())
+        })
+        .collect()
+}
+
+fn pings(key: &SigningKey, n: usize) -> Vec<Signed> {
+    (0..n).map(|_| sign(key, r#"{"type":1}"#.to_string())).collect()
+}
+
+fn sign(key: &SigningKey, body: String) -> Signed {
+    let timestamp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+        .to_string();
+    let mut message = timestamp.as_bytes().to_vec();
+    message.extend_from_slice(body.as_bytes());
+    Signed { signature: hex::encode(key.sign(&message).to_bytes()), timestamp, body: Bytes::from(body) }
+}
+
+/// One answer: its latency, status, and whether it was "deferred".
+struct Answer {
+    latency: Duration,
+    status: u16,
+    deferred: bool,
+}
+
+async fn post(client: &HttpClient, url: &str, req: &Signed) -> Result<(u16, bool), String> {
+    let request = hyper::Request::post(url)
+        .header("content-type", "application/json")
+        .header("x-signature-ed25519", &req.signature)
+        .header("x-signature-timestamp", &req.timestamp)
+        .body(Full::new(req.body.clone()))
+        .map_err(|e| e.to_string())?;
+    let response = client.request(request).await.map_err(|e| e.to_string())?;
+    let status = response.status().as_u16();
+    let body = response.into_body().collect().await.map_err(|e| e.to_string())?.to_bytes();
+    Ok((status, body.as_ref() == br#"{"type":5}"#))
+}
+
+/// Sends `requests` to `url` from `concurrency` clients.
+async fn load(url: &str, requests: Vec<Signed>, concurrency: usize) -> Vec<Answer> {
+    let client: HttpClient = Client::builder(TokioExecutor::new()).pool_max_idle_per_host(concurrency).build_http();
+    let requests = Arc::new(requests);
+    let next = Arc::new(AtomicUsize::new(0));
+    let tasks: Vec<_> = (0..concurrency)
+        .map(|_| {
+            let (client, url, requests, next) = (client.clone(), url.to_string(), requests.clone(), next.clone());
+            tokio::spawn(async move {
+                let mut answers = Vec::new();
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(request) = requests.get(i) else { break };
+                    let started = Instant::now();
+                    let (status, deferred) =
+                        match tokio::time::timeout(Duration::from_secs(10), post(&client, &url, request)).await {
+                            Ok(Ok(answer)) => answer,
+                            _ => (0, false),
+                        };
+                    answers.push(Answer { latency: started.elapsed(), status, deferred });
+                }
+                answers
+            })
+        })
+        .collect();
+    let mut all = Vec::new();
+    for task in tasks {
+        all.extend(task.await.unwrap_or_default());
+    }
+    all
+}
+
+fn percentile(latencies: &mut [Duration], p: f64) -> Duration {
+    latencies.sort();
+    latencies.get(((latencies.len().max(1) - 1) as f64 * p) as usize).copied().unwrap_or_default()
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.1} ms", d.as_secs_f64() * 1000.0)
+}
+
+struct Setup {
+    regis: String,
+    nats: String,
+    api: String,
+    public: String,
+    dirs: Vec<tempfile::TempDir>,
+}
+
+impl Setup {
+    fn dir(&mut self) -> std::path::PathBuf {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let path = dir.path().to_path_buf();
+        self.dirs.push(dir);
+        path
+    }
+
+    fn command(&mut self, args: &[&str], env: &[(&str, String)]) -> Command {
+        let mut command = Command::new(&self.regis);
+        command.args(args).current_dir(self.dir()).env("REGIS_LOG", "warn").env("REGIS_DISCORD_API_URL", &self.api);
+        for var in ["RUST_LOG", "DISCORD_TOKEN", "DISCORD_PUBLIC_KEY"] {
+            command.env_remove(var);
+        }
+        for (key, value) in env {
+            command.env(key, value);
+        }
+        command
+    }
+
+    fn run_process(&mut self, port: u16) -> Proc {
+        let env = [("DISCORD_PUBLIC_KEY", self.public.clone()), ("REGIS_HTTP_ADDR", format!("127.0.0.1:{port}"))];
+        Proc::spawn(self.command(&["run"], &env))
+    }
+
+    fn receiver(&mut self, bot: &str, port: u16, extra: &[(&str, String)]) -> Proc {
+        let mut env = vec![
+            ("DISCORD_PUBLIC_KEY", self.public.clone()),
+            ("REGIS_HTTP_ADDR", format!("127.0.0.1:{port}")),
+            ("REGIS_QUEUE_URL", self.nats.clone()),
+            ("REGIS_BOT_NAME", bot.to_string()),
+        ];
+        env.extend(extra.iter().cloned());
+        Proc::spawn(self.command(&["serve", "--role", "receiver"], &env))
+    }
+
+    fn worker(&mut self, bot: &str, slots: usize) -> Proc {
+        let env = [
+            ("REGIS_QUEUE_URL", self.nats.clone()),
+            ("REGIS_BOT_NAME", bot.to_string()),
+            ("REGIS_WORKERS", slots.to_string()),
+        ];
+        let worker = Proc::spawn(self.command(&["serve", "--role", "worker"], &env));
+        worker.wait_for_log("worker consuming");
+        worker
+    }
+}
+
+async fn wait_up(url: &str, key: &SigningKey) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let answers = load(url, pings(key, 1), 1).await;
+        if answers.first().is_some_and(|a| a.status == 200) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "{url} never answered");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Waits until `tokens` of the deferred interactions all have their `@original` edited.
+async fn edits_of(fake: &FakeDiscord, tokens: &HashSet<String>) {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let edited: HashSet<String> = fake
+            .calls()
+            .iter()
+            .filter(|c| c.path.ends_with("/messages/@original"))
+            .filter_map(|c| c.path.split('/').nth(3).map(str::to_string))
+            .collect();
+        if tokens.iter().all(|t| edited.contains(t)) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "deferred interactions never edited");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+/// Sends `n` interactions of `command` through a receiver to `workers` workers of `slots`
+/// slots; the time until every one is answered (inline, or its deferral edited).
+async fn throughput(
+    setup: &mut Setup,
+    fake: &FakeDiscord,
+    key: &SigningKey,
+    command: &str,
+    workers: usize,
+    slots: usize,
+    n: usize,
+    concurrency: usize,
+) -> Duration {
+    let bot = format!("bench-{command}-{workers}-{}", NEXT_ID.load(Ordering::Relaxed) % 100_000);
+    let port = free_port();
+    let _workers: Vec<Proc> = (0..workers).map(|_| setup.worker(&bot, slots)).collect();
+    let _receiver = setup.receiver(&bot, port, &[]);
+    let url = format!("http://127.0.0.1:{port}/interactions");
+    wait_up(&url, key).await;
+    let requests = commands(key, command, n);
+    let tokens: Vec<String> = requests
+        .iter()
+        .map(|r| {
+            serde_json::from_slice::<serde_json::Value>(&r.body)
+                .map(|v| v["token"].as_str().unwrap_or_default().to_string())
+                .unwrap_or_default()
+        })
+        .collect();
+    let started = Instant::now();
+    let answers = load(&url, requests, concurrency).await;
+    let deferred: HashSet<String> =
+        answers.iter().zip(&tokens).filter(|(a, _)| a.deferred).map(|(_, t)| t.clone()).collect();
+    assert!(answers.iter().all(|a| a.status == 200), "every interaction answered");
+    edits_of(fake, &deferred).await;
+    started.elapsed()
+}
+
+#[tokio::main]
+async fn main() {
+    let regis = std::env::args().nth(1).expect("usage: scaleout REGIS_BINARY (built with --features bench-commands)");
+    // The processes run in directories of their own.
+    let regis = std::fs::canonicalize(&regis).map(|p| p.display().to_string()).unwrap_or(regis);
+    let fake = FakeDiscord::start().await;
+    let key = SigningKey::from_bytes(&[7u8; 32]);
+    let nats_dir = tempfile::tempdir().expect("a temporary directory");
+    let nats_port = free_port();
+    let nats = Proc::spawn({
+        let mut c = Command::new("nats-server");
+        c.args(["-a", "127.0.0.1", "-p", &nats_port.to_string(), "-js", "-sd"]).arg(nats_dir.path());
+        c
+    });
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::net::TcpStream::connect(("127.0.0.1", nats_port)).is_err() {
+        assert!(Instant::now() < deadline, "nats-server did not start");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let mut setup = Setup {
+        regis,
+        nats: format!("nats://127.0.0.1:{nats_port}"),
+        api: fake.api_url(),
+        public: hex::encode(key.verifying_key().to_bytes()),
+        dirs: Vec::new(),
+    };
+
+    // 1. CPU per envelope.
+    const N: usize = 2000;
+    let port = free_port();
+    let url = format!("http://127.0.0.1:{port}/interactions");
+    let in_process = {
+        let bot = setup.run_process(port);
+        wait_up(&url, &key).await;
+        load(&url, commands(&key, "ping", 200), 16).await;
+        let before = bot.cpu();
+        load(&url, commands(&key, "ping", N), 16).await;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        (bot.cpu() - before).as_secs_f64() * 1e6 / N as f64
+    };
+    let port = free_port();
+    let url = format!("http://127.0.0.1:{port}/interactions");
+    let (jetstream, shares) = {
+        let worker = setup.worker("bench-cpu", 32);
+        let receiver = setup.receiver("bench-cpu", port, &[]);
+        wait_up(&url, &key).await;
+        load(&url, commands(&key, "ping", 200), 16).await;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let before = [nats.cpu(), receiver.cpu(), worker.cpu()];
+        load(&url, commands(&key, "ping", N), 16).await;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let after = [nats.cpu(), receiver.cpu(), worker.cpu()];
+        let per = |i: usize| (after[i] - before[i]).as_secs_f64() * 1e6 / N as f64;
+        let _ = cpu_of(&[&nats]);
+        (per(0) + per(1) + per(2), [per(0), per(1), per(2)])
+    };
+    println!("Scale-out: CPU per envelope ({N} inline /ping interactions, all processes)");
+    println!("| setup | CPU µs / envelope | vs in-process |");
+    println!("|---|---:|---:|");
+    println!("| regis run (in-process queue) — baseline | {in_process:.0} | 1.00× |");
+    println!(
+        "| receiver + worker over JetStream (nats {:.0} + receiver {:.0} + worker {:.0}) | {jetstream:.0} | {:.2}× |",
+        shares[0],
+        shares[1],
+        shares[2],
+        jetstream / in_process
+    );
+    println!("JetStream adds {:.0} µs of CPU per envelope.", jetstream - in_process);
+    println!();
+
+    // 2. An I/O-bound handler on 1, 2 and 3 workers.
+    println!("Scale-out: /wait (a 200 ms I/O-bound handler), 240 interactions, workers of 8 slots");
+    println!("| workers | time | interactions/s | vs 1 worker |");
+    println!("|---:|---:|---:|---:|");
+    let mut one = 0.0;
+    for workers in 1..=3 {
+        let took = throughput(&mut setup, &fake, &key, "wait", workers, 8, 240, 120).await;
+        let rate = 240.0 / took.as_secs_f64();
+        if workers == 1 {
+            one = rate;
+        }
+        println!("| {workers} | {} | {rate:.1} | {:.2}× |", ms(took), rate / one);
+    }
+    println!();
+
+    // 3. /mando on 1, 2 and 3 workers.
+    println!("Scale-out: /mando (render and upload an image), 40 interactions");
+    println!("| workers | time | /mando per s | vs 1 worker |");
+    println!("|---:|---:|---:|---:|");
+    for workers in 1..=3 {
+        let took = throughput(&mut setup, &fake, &key, "mando", workers, 32, 40, 40).await;
+        let rate = 40.0 / took.as_secs_f64();
+        if workers == 1 {
+            one = rate;
+        }
+        println!("| {workers} | {} | {rate:.2} | {:.2}× |", ms(took), rate / one);
+    }
+    println!(
+        "(On {} cores one worker's rendering already uses every core: more workers add no CPU.)",
+        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+    );
+    println!();
+
+    // 4. The receiver while the workers are saturated.
+    let bot = "bench-latency";
+    let port = free_port();
+    let url = format!("http://127.0.0.1:{port}/interactions");
+    let _worker = setup.worker(bot, 8);
+    let _receiver = setup.receiver(bot, port, &[("REGIS_INTERACTION_DEFER_BACKLOG", "32".into())]);
+    wait_up(&url, &key).await;
+    let measure = |requests: Vec<Signed>| {
+        let url = url.clone();
+        async move {
+            let mut answers = load(&url, requests, 4).await;
+            let inline =
+                answers.iter().filter(|a| a.status == 200 && !a.deferred).count() as f64 / answers.len() as f64;
+            let mut latencies: Vec<Duration> = answers.drain(..).map(|a| a.latency).collect();
+            (percentile(&mut latencies, 0.5), percentile(&mut latencies, 0.99), inline)
+        }
+    };
+    let idle_ping = measure(pings(&key, 500)).await;
+    let idle_command = measure(commands(&key, "ping", 300)).await;
+    // Saturate: far more /wait than 8 slots can take, for as long as the measurement lasts.
+    let flooding = Arc::new(AtomicBool::new(true));
+    let flood = {
+        let (url, key, flooding) = (url.clone(), key.clone(), flooding.clone());
+        tokio::spawn(async move {
+            while flooding.load(Ordering::Relaxed) {
+                load(&url, commands(&key, "wait", 256), 64).await;
+            }
+        })
+    };
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let busy_ping = measure(pings(&key, 500)).await;
+    let busy_command = measure(commands(&key, "ping", 300)).await;
+    flooding.store(false, Ordering::Relaxed);
+    let _ = flood.await;
+    println!("Scale-out: receiver answer latency, 1 worker of 8 slots, 4 clients (interaction_defer_backlog 32)");
+    println!("| request | workers | p50 | p99 | answered inline |");
+    println!("|---|---|---:|---:|---:|");
+    println!("| PING — baseline | idle | {} | {} | |", ms(idle_ping.0), ms(idle_ping.1));
+    println!("| PING | saturated by /wait | {} | {} | |", ms(busy_ping.0), ms(busy_ping.1));
+    println!("| /ping | idle | {} | {} | {:.0} % |", ms(idle_command.0), ms(idle_command.1), idle_command.2 * 100.0);
+    println!(
+        "| /ping | saturated (deferred at once) | {} | {} | {:.0} % |",
+        ms(busy_command.0),
+        ms(busy_command.1),
+        busy_command.2 * 100.0
+    );
+}
