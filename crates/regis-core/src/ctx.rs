@@ -49,6 +49,9 @@ pub struct Ctx {
     pub(crate) plugin: Arc<LoadedPlugin>,
     pub(crate) core: Arc<Core>,
     pub(crate) command: Option<String>,
+    /// Set once a reply to the envelope's origin was sent (and the envelope recorded as
+    /// answered), shared by every context of one handling.
+    pub(crate) answered: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Ctx {
@@ -98,7 +101,7 @@ impl Ctx {
         }
         let reply = reply.degrade(&connector.capabilities());
         let sent = connector.send(Some(&self.envelope), &to, reply).await?;
-        if to == Destination::Origin {
+        if to == Destination::Origin && !self.answered.swap(true, std::sync::atomic::Ordering::AcqRel) {
             // Answered: a delivery of the envelope after this one (its worker died before
             // acknowledging it) is dropped rather than answered again.
             if let Err(e) = self.core.shared.dedupe.answered(&self.envelope.id).await {

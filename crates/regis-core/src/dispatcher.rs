@@ -110,8 +110,11 @@ pub(crate) async fn run_worker(core: Arc<Core>) {
         }
         drop(envelope);
         core.stats.handled.fetch_add(1, Ordering::Relaxed);
-        if let Err(e) = core.shared.dedupe.answered(&id).await {
-            tracing::warn!(envelope = %id, error = %e, "cannot record the envelope as answered");
+        // Recorded already when its first reply went out.
+        if !attempt.answered.load(Ordering::Acquire) {
+            if let Err(e) = core.shared.dedupe.answered(&id).await {
+                tracing::warn!(envelope = %id, error = %e, "cannot record the envelope as answered");
+            }
         }
         settle.ack().await;
         core.finish();
@@ -133,6 +136,8 @@ fn retry_delay(attempt: u32) -> Duration {
 /// unavailable (then the envelope is delivered again, unless this is the last delivery).
 struct Attempt {
     number: u32,
+    /// A reply to the origin was sent (the envelope is recorded as answered already).
+    answered: Arc<std::sync::atomic::AtomicBool>,
     /// No delivery follows this one: a transient failure is answered as any failure.
     last: bool,
     transient: Mutex<Option<String>>,
@@ -140,7 +145,12 @@ struct Attempt {
 
 impl Attempt {
     fn new(number: u32, max_deliver: Option<u32>) -> Self {
-        Attempt { number, last: max_deliver.is_none_or(|max| number >= max), transient: Mutex::new(None) }
+        Attempt {
+            number,
+            answered: Arc::default(),
+            last: max_deliver.is_none_or(|max| number >= max),
+            transient: Mutex::new(None),
+        }
     }
 
     /// Notes a transient failure; true when the envelope will be delivered again (so nothing
@@ -363,6 +373,7 @@ async fn suggest(core: &Arc<Core>, envelope: &Arc<Envelope>, rank: Rank, command
                 plugin: Arc::clone(&found.plugin),
                 core: Arc::clone(core),
                 command: Some(spec.name.clone()),
+                answered: Arc::default(),
             };
             let plugin = Arc::clone(&found.plugin.plugin);
             let (name, param, partial) = (spec.name.clone(), param.to_string(), partial.to_string());
@@ -393,6 +404,7 @@ async fn component(core: &Arc<Core>, envelope: &Arc<Envelope>, rank: Rank, custo
         plugin: Arc::clone(&plugin),
         core: Arc::clone(core),
         command: None,
+        answered: Arc::clone(&attempt.answered),
     };
     let handler = Arc::clone(&plugin.plugin);
     let (run_ctx, id) = (ctx.clone(), id.to_string());
@@ -417,6 +429,7 @@ async fn deliver_event(core: &Arc<Core>, event: &Event, rank: Rank) {
             plugin: Arc::clone(&plugin),
             core: Arc::clone(core),
             command: None,
+            answered: Arc::default(),
         };
         let event = event.clone();
         let envelope_id = event.envelope.id.clone();
@@ -487,6 +500,7 @@ async fn run_command(
         plugin: Arc::clone(&found.plugin),
         core: Arc::clone(core),
         command: Some(name.clone()),
+        answered: Arc::clone(&attempt.answered),
     };
     let plugin = Arc::clone(&found.plugin.plugin);
     let run_ctx = ctx.clone();
