@@ -9,6 +9,8 @@
 //! 2. an I/O-bound handler (`/wait`, 200 ms) with 1, 2 and 3 workers of 8 slots each;
 //! 3. `/mando` interactions per second with 1, 2 and 3 workers;
 //! 4. the receiver's answer latency while the workers are saturated, against idle workers.
+//!
+//! `SCALEOUT_ONLY=cpu` prints the first table only.
 
 use ed25519_dalek::{Signer, SigningKey};
 use http_body_util::{BodyExt, Full};
@@ -422,6 +424,10 @@ async fn main() {
     );
     println!("JetStream adds {:.0} µs of CPU per envelope.", jetstream - in_process);
     println!();
+
+    if std::env::var("SCALEOUT_ONLY").is_ok_and(|only| only == "cpu") {
+        return;
+    }
 
     // 2. An I/O-bound handler on 1, 2 and 3 workers.
     println!("Scale-out: /wait (a 200 ms I/O-bound handler), 240 interactions, workers of 8 slots");

@@ -317,14 +317,15 @@ pub async fn first_response(
         None => first(answer.await.ok()),
     };
     pending.publish_first(&id, &response);
-    // Once the handler has finished no reply can follow: forget the interaction then.
+    // Once the handler has finished no reply can follow: the interaction is forgotten soon
+    // after (late copies of it get this response meanwhile).
     if finished {
-        pending.forget(&id);
+        pending.finish(&id);
     } else {
         let pending = Arc::clone(pending);
         tokio::spawn(async move {
             let _ = done.await;
-            pending.forget(&id);
+            pending.finish(&id);
         });
     }
     response

@@ -14,6 +14,11 @@ use tokio::sync::{oneshot, watch};
 /// An interaction token's lifetime.
 pub(crate) const TOKEN_LIFETIME: Duration = Duration::from_secs(15 * 60);
 
+/// How long an interaction is remembered once its handler has finished: a copy of it that
+/// arrives meanwhile (a client's retry, a replay) gets the first response again instead of
+/// being refused.
+const REPLAY_MEMORY: Duration = Duration::from_secs(10);
+
 /// What the HTTP side answers Discord with.
 #[derive(Debug)]
 pub(crate) enum Answer {
@@ -43,11 +48,25 @@ struct Entry {
     first: watch::Sender<Option<FirstResponse>>,
     /// The worker (process) whose reply was delivered first, when a worker elsewhere asked.
     answered_by: Option<String>,
+    /// When its handler finished.
+    finished: Option<Instant>,
 }
 
 impl Entry {
     fn new(slot: Slot, handle: InteractionHandle) -> Self {
-        Entry { slot, handle, created: Instant::now(), first: watch::channel(None).0, answered_by: None }
+        Entry {
+            slot,
+            handle,
+            created: Instant::now(),
+            first: watch::channel(None).0,
+            answered_by: None,
+            finished: None,
+        }
+    }
+
+    /// Still worth keeping: within the token's lifetime, and not finished long ago.
+    fn live(&self) -> bool {
+        self.created.elapsed() < TOKEN_LIFETIME && self.finished.is_none_or(|at| at.elapsed() < REPLAY_MEMORY)
     }
 }
 
@@ -93,8 +112,9 @@ impl Pending {
     /// already.
     pub(crate) fn wait(&self, id: &str, handle: InteractionHandle) -> Registration {
         let mut map = self.lock();
-        if let Some(entry) = map.get(id) {
-            return Registration::Duplicate(entry.first.subscribe());
+        match map.get(id) {
+            Some(entry) if entry.live() => return Registration::Duplicate(entry.first.subscribe()),
+            _ => {}
         }
         let (tx, rx) = oneshot::channel();
         map.insert(id.to_string(), Entry::new(Slot::Waiting(tx), handle));
@@ -108,19 +128,32 @@ impl Pending {
         }
     }
 
-    /// Forgets an interaction whose handler has finished (no reply can follow), and any
-    /// entry past the token lifetime (a reply routed for an interaction received elsewhere).
+    /// Forgets an interaction that was not queued (a retry may queue it), and any entry no
+    /// longer worth keeping.
     pub(crate) fn forget(&self, id: &str) {
         let mut map = self.lock();
         map.remove(id);
         if map.len() > 1024 {
-            map.retain(|_, e| e.created.elapsed() < TOKEN_LIFETIME);
+            map.retain(|_, e| e.live());
         }
     }
 
-    /// How many interactions are tracked (for tests and metrics).
+    /// An interaction's handler has finished (no reply can follow): it is kept a little
+    /// ([`REPLAY_MEMORY`]) for copies of it that arrive late, then forgotten.
+    pub(crate) fn finish(&self, id: &str) {
+        let mut map = self.lock();
+        if let Some(entry) = map.get_mut(id) {
+            entry.finished = Some(Instant::now());
+        }
+        if map.len() > 1024 {
+            map.retain(|_, e| e.live());
+        }
+    }
+
+    /// How many interactions are being answered (for tests and metrics): finished ones kept
+    /// for late copies are not counted.
     pub(crate) fn len(&self) -> usize {
-        self.lock().len()
+        self.lock().values().filter(|e| e.finished.is_none()).count()
     }
 
     /// The HTTP side's budget ran out: defer if nobody answered yet. False if an answer is
@@ -215,7 +248,7 @@ impl Pending {
     pub(crate) fn record(&self, id: &str, handle: &InteractionHandle, slot: Slot) {
         let mut map = self.lock();
         if map.len() > 1024 {
-            map.retain(|_, e| e.created.elapsed() < TOKEN_LIFETIME);
+            map.retain(|_, e| e.live());
         }
         map.insert(id.to_string(), Entry::new(slot, handle.clone()));
     }

@@ -32,7 +32,8 @@ impl NatsRateLimit {
     pub async fn connect(client: async_nats::Client, bot_name: &str, per_second: u32) -> Result<Self, StateError> {
         let js = jetstream::new(client);
         let bucket = format!("regis_{}_ratelimit", bot_name.replace('-', "_"));
-        let store = bucket_store(&js, &bucket, KEEP).await?;
+        // Windows are worth nothing after a second: kept in memory.
+        let store = bucket_store(&js, &bucket, KEEP, jetstream::stream::StorageType::Memory).await?;
         Ok(NatsRateLimit { store, per_window: (u64::from(per_second) / 11).max(1) })
     }
 

@@ -24,7 +24,8 @@ impl NatsSlots {
     pub async fn identify(client: async_nats::Client, bot_name: &str, period: Duration) -> Result<Self, StateError> {
         let js = jetstream::new(client);
         let bucket = format!("regis_{}_identify", bot_name.replace('-', "_"));
-        Ok(NatsSlots { store: bucket_store(&js, &bucket, period).await? })
+        // Slots are worth nothing after their period: kept in memory.
+        Ok(NatsSlots { store: bucket_store(&js, &bucket, period, jetstream::stream::StorageType::Memory).await? })
     }
 }
 

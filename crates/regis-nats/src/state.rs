@@ -25,6 +25,9 @@ use tokio::sync::broadcast;
 /// How long answered records are kept (redeliveries come within minutes).
 const DEDUPE_AGE: Duration = Duration::from_secs(24 * 3600);
 
+/// Where the redelivery records and cooldown counters are kept.
+const RECORDS_STORAGE: jetstream::stream::StorageType = jetstream::stream::StorageType::File;
+
 /// A claim older than this is taken to belong to a worker that died: another may take it.
 pub const DEFAULT_CLAIM_TTL: Duration = Duration::from_secs(120);
 
@@ -52,8 +55,8 @@ pub async fn connect_state(url: &str, bot_name: &str, claim_ttl: Duration) -> Re
         async_nats::connect(url).await.map_err(|e| state_error(&format!("cannot connect to NATS at {url}"), e))?;
     let js = jetstream::new(client.clone());
     let bucket = |suffix: &str| format!("regis_{}_{suffix}", bot_name.replace('-', "_"));
-    let dedupe = bucket_store(&js, &bucket("dedupe"), DEDUPE_AGE).await?;
-    let cooldowns = bucket_store(&js, &bucket("cooldowns"), DEDUPE_AGE).await?;
+    let dedupe = bucket_store(&js, &bucket("dedupe"), DEDUPE_AGE, RECORDS_STORAGE).await?;
+    let cooldowns = bucket_store(&js, &bucket("cooldowns"), DEDUPE_AGE, RECORDS_STORAGE).await?;
     let changes = NatsChanges::start(client.clone(), format!("regis.{bot_name}.changes")).await?;
     let events = NatsEvents::start(client, format!("regis.{bot_name}.events")).await?;
     Ok(SharedState {
@@ -68,16 +71,18 @@ pub async fn connect_state(url: &str, bot_name: &str, claim_ttl: Duration) -> Re
 /// conventions (what `create_key_value` would make) because async-nats 0.42's
 /// `create_key_value` first asks for the account's info in a form nats-server 2.9 does not
 /// send; reading and writing the bucket works on 2.9.
-/// Opens key-value bucket `bucket`, creating it (entries kept `max_age`) when missing. Made
-/// as the stream a bucket is, since `create_key_value` asks for account details nats-server
-/// 2.9 does not give.
+/// Opens key-value bucket `bucket`, creating it (entries kept `max_age`, on `storage`) when
+/// missing. Made as the stream a bucket is, since `create_key_value` asks for account details
+/// nats-server 2.9 does not give.
 pub(crate) async fn bucket_store(
     js: &jetstream::Context,
     bucket: &str,
     max_age: Duration,
+    storage: jetstream::stream::StorageType,
 ) -> Result<kv::Store, StateError> {
     let config = jetstream::stream::Config {
         name: format!("KV_{bucket}"),
+        storage,
         subjects: vec![format!("$KV.{bucket}.>")],
         max_messages_per_subject: 1,
         max_age,
