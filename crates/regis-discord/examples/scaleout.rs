@@ -8,7 +8,9 @@
 //!    (receiver + worker) against the in-process `regis run`;
 //! 2. an I/O-bound handler (`/wait`, 200 ms) with 1, 2 and 3 workers of 8 slots each;
 //! 3. `/mando` interactions per second with 1, 2 and 3 workers;
-//! 4. the receiver's answer latency while the workers are saturated, against idle workers.
+//! 4. the receiver's answer latency while the workers are saturated, against idle workers;
+//!
+//! and the receiver's cold start against `regis run`'s.
 //!
 //! `SCALEOUT_ONLY=cpu` prints the first table only.
 
@@ -428,6 +430,26 @@ async fn main() {
     if std::env::var("SCALEOUT_ONLY").is_ok_and(|only| only == "cpu") {
         return;
     }
+
+    // Cold start: exec → first PONG answered, a receiver against `regis run`.
+    let mut starts: [Vec<Duration>; 2] = [Vec::new(), Vec::new()];
+    for _ in 0..5 {
+        for (i, starts) in starts.iter_mut().enumerate() {
+            let port = free_port();
+            let url = format!("http://127.0.0.1:{port}/interactions");
+            let started = Instant::now();
+            let _process = if i == 0 { setup.run_process(port) } else { setup.receiver("bench-cold", port, &[]) };
+            wait_up(&url, &key).await;
+            starts.push(started.elapsed());
+        }
+    }
+    let [mut run, mut receiver] = starts;
+    println!("Scale-out: cold start, exec to the first PONG answered (median of 5)");
+    println!("| process | cold start |");
+    println!("|---|---:|");
+    println!("| regis run — baseline | {} |", ms(percentile(&mut run, 0.5)));
+    println!("| regis serve --role receiver | {} |", ms(percentile(&mut receiver, 0.5)));
+    println!();
 
     // 2. An I/O-bound handler on 1, 2 and 3 workers.
     println!("Scale-out: /wait (a 200 ms I/O-bound handler), 240 interactions, workers of 8 slots");
