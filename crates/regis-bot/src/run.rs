@@ -6,9 +6,9 @@
 use crate::config::Settings;
 use crate::secrets::DiscordSecrets;
 use anyhow::{bail, Context, Result};
-use regis_discord::gateway::{parse_intents, Gateway, GatewayConfig, IdentifyQueue};
+use regis_discord::gateway::{parse_intents, Gateway, GatewayConfig, GatewayError, IdentifyQueue};
 use regis_discord::{DiscordConnector, InteractionsConfig, InteractionsServer, RestConfig};
-use regis_http::{health_router, HttpServer};
+use regis_http::{health_router, HttpServer, ServeReport};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
@@ -54,6 +54,85 @@ impl Shutdown {
     pub(crate) fn begun(&self) -> bool {
         self.deadline.borrow().is_some()
     }
+
+    /// Begins the shutdown at Ctrl-C or SIGTERM, saying `message`.
+    pub(crate) fn on_signal(&self, message: String) -> tokio::task::JoinHandle<()> {
+        let shutdown = self.clone();
+        tokio::spawn(async move {
+            crate::cli::shutdown_signal().await;
+            eprintln!("{message}");
+            shutdown.begin();
+        })
+    }
+
+    /// Serves `router` on `http` until the deadline; a listener that stopped stops the rest
+    /// too.
+    pub(crate) fn serve(&self, http: HttpServer, router: axum::Router) -> tokio::task::JoinHandle<ServeReport> {
+        let shutdown = self.clone();
+        tokio::spawn(async move {
+            let report = http.serve(router, shutdown.deadline()).await;
+            shutdown.begin();
+            report
+        })
+    }
+
+    /// Runs the Gateway's shards onto `ingress` until the deadline; a fatal close stops the
+    /// rest too.
+    pub(crate) async fn run_gateway(&self, gateway: Gateway, ingress: regis::Ingress) -> Result<(), GatewayError> {
+        eprintln!("regis: connecting to the Discord Gateway");
+        let stop = self.deadline();
+        let result = gateway
+            .run(ingress, async move {
+                stop.await;
+            })
+            .await;
+        self.begin();
+        result
+    }
+}
+
+/// The Discord REST egress of the configuration (with the bot token, if one is set).
+pub(crate) fn discord_rest(settings: &Settings, secrets: &DiscordSecrets) -> Result<DiscordConnector> {
+    let config =
+        RestConfig { api_url: settings.discord_api_url.clone(), token: secrets.token.clone(), ..RestConfig::default() };
+    DiscordConnector::new(config).context("starting the Discord REST client (configuration key `discord_api_url`)")
+}
+
+/// The Gateway connection of the configuration, IDENTIFYs spaced by `identify_queue`.
+pub(crate) fn gateway_config(
+    settings: &Settings,
+    token: &str,
+    budget: Duration,
+    identify_queue: IdentifyQueue,
+) -> Result<GatewayConfig> {
+    let (shards, shard_range) = match &settings.discord_shards {
+        Some(shards) => shards.parse().map(|(total, range)| (Some(total), range))?,
+        None => (None, None),
+    };
+    Ok(GatewayConfig {
+        intents: parse_intents(&settings.discord_intents).context("configuration key `discord_intents`")?,
+        gateway_url: settings.discord_gateway_url.clone(),
+        shards,
+        shard_range,
+        budget,
+        identify_queue,
+        ..GatewayConfig::new(token)
+    })
+}
+
+/// The interactions endpoint of the configuration, verifying with `public_key`.
+pub(crate) fn interactions_config(
+    settings: &Settings,
+    public_key: &str,
+    budget: Duration,
+) -> Result<InteractionsConfig> {
+    Ok(InteractionsConfig {
+        public_key: public_key.to_string(),
+        budget,
+        timestamp_window: settings.duration("signature_window", &settings.signature_window)?,
+        body_limit: settings.body_limit,
+        defer_backlog: (settings.interaction_defer_backlog > 0).then_some(settings.interaction_defer_backlog),
+    })
 }
 
 /// Runs the configured connectors until Ctrl-C or SIGTERM, or until Discord closes the
@@ -66,28 +145,11 @@ pub async fn run(settings: Settings) -> Result<()> {
              Discord's HTTP interactions (or both), or try `regis console`"
         );
     }
-    let rest =
-        RestConfig { api_url: settings.discord_api_url.clone(), token: secrets.token.clone(), ..RestConfig::default() };
-    let rest = Arc::new(
-        DiscordConnector::new(rest)
-            .context("starting the Discord REST client (configuration key `discord_api_url`)")?,
-    );
+    let rest = Arc::new(discord_rest(&settings, &secrets)?);
     let budget = settings.duration("interaction_budget", &settings.interaction_budget)?;
     let gateway = match &secrets.token {
         Some(token) => {
-            let (shards, shard_range) = match &settings.discord_shards {
-                Some(shards) => shards.parse().map(|(total, range)| (Some(total), range))?,
-                None => (None, None),
-            };
-            let config = GatewayConfig {
-                intents: parse_intents(&settings.discord_intents).context("configuration key `discord_intents`")?,
-                gateway_url: settings.discord_gateway_url.clone(),
-                shards,
-                shard_range,
-                budget,
-                identify_queue: IdentifyQueue::Discord,
-                ..GatewayConfig::new(token.clone())
-            };
+            let config = gateway_config(&settings, token, budget, IdentifyQueue::Discord)?;
             Some(Gateway::new(config, Arc::clone(&rest))?)
         }
         None => None,
@@ -98,25 +160,12 @@ pub async fn run(settings: Settings) -> Result<()> {
     };
     let bot = crate::cli::start_bot(&settings, Some(connector)).await?;
     let shutdown = Shutdown::new(settings.duration("shutdown_grace", &settings.shutdown_grace)?);
-    let signal = {
-        let shutdown = shutdown.clone();
-        let grace = settings.shutdown_grace.clone();
-        tokio::spawn(async move {
-            crate::cli::shutdown_signal().await;
-            eprintln!("regis: stopping (waiting up to {grace} for running commands)");
-            shutdown.begin();
-        })
-    };
+    let signal =
+        shutdown.on_signal(format!("regis: stopping (waiting up to {} for running commands)", settings.shutdown_grace));
     let server = match &secrets.public_key {
         Some(public_key) => {
             let http = HttpServer::bind(settings.http()?).await.context("configuration key `http_addr`")?;
-            let interactions = InteractionsConfig {
-                public_key: public_key.clone(),
-                budget,
-                timestamp_window: settings.duration("signature_window", &settings.signature_window)?,
-                body_limit: settings.body_limit,
-                defer_backlog: (settings.interaction_defer_backlog > 0).then_some(settings.interaction_defer_backlog),
-            };
+            let interactions = interactions_config(&settings, public_key, budget)?;
             let endpoint = InteractionsServer::new(&interactions, bot.ingress(), rest.pending(), http.bodies())?;
             let ready = {
                 let shutdown = shutdown.clone();
@@ -124,29 +173,12 @@ pub async fn run(settings: Settings) -> Result<()> {
             };
             let router = endpoint.router().merge(health_router(ready));
             eprintln!("regis: Discord interactions endpoint on http://{}/interactions", http.local_addr()?);
-            let shutdown = shutdown.clone();
-            Some(tokio::spawn(async move {
-                let report = http.serve(router, shutdown.deadline()).await;
-                // A listener that stopped stops the Gateway too.
-                shutdown.begin();
-                report
-            }))
+            Some(shutdown.serve(http, router))
         }
         None => None,
     };
     let gateway_result = match gateway {
-        Some(gateway) => {
-            eprintln!("regis: connecting to the Discord Gateway");
-            let stop = shutdown.deadline();
-            let result = gateway
-                .run(bot.ingress(), async move {
-                    stop.await;
-                })
-                .await;
-            // A fatal close stops everything else too.
-            shutdown.begin();
-            result
-        }
+        Some(gateway) => shutdown.run_gateway(gateway, bot.ingress()).await,
         None => Ok(()),
     };
     let report = match server {

@@ -5,12 +5,12 @@
 //! Discord's REST API.
 
 use crate::config::Settings;
-use crate::run::Shutdown;
+use crate::run::{discord_rest, gateway_config, interactions_config, Shutdown};
 use crate::secrets::DiscordSecrets;
 use anyhow::{bail, Context, Result};
 use regis::Ingress;
-use regis_discord::gateway::{parse_intents, Gateway, GatewayConfig, IdentifyQueue};
-use regis_discord::{DiscordConnector, InteractionsConfig, InteractionsServer, Pending, RestConfig};
+use regis_discord::gateway::{Gateway, IdentifyQueue};
+use regis_discord::{InteractionsServer, Pending};
 use regis_http::{health_router, HttpServer};
 use regis_nats::{JetStreamConfig, JetStreamQueue, NatsRateLimit, NatsRendezvous, NatsSlots};
 
@@ -85,14 +85,7 @@ pub async fn serve(settings: Settings, roles: Roles) -> Result<()> {
     let budget = settings.duration("interaction_budget", &settings.interaction_budget)?;
     // One REST egress for the process: the worker's replies, the Gateway's callbacks.
     let rest = if roles.worker || roles.gateway {
-        let config = RestConfig {
-            api_url: settings.discord_api_url.clone(),
-            token: secrets.token.clone(),
-            ..RestConfig::default()
-        };
-        let rest = DiscordConnector::new(config)
-            .context("starting the Discord REST client (configuration key `discord_api_url`)")?
-            .with_rendezvous(rendezvous.clone());
+        let rest = discord_rest(&settings, &secrets)?.with_rendezvous(rendezvous.clone());
         // Discord's 50 requests per second are the bot's, not each process's.
         let limit = NatsRateLimit::connect(queue.client(), &settings.bot_name, DISCORD_GLOBAL_LIMIT)
             .await
@@ -104,24 +97,11 @@ pub async fn serve(settings: Settings, roles: Roles) -> Result<()> {
     };
     let gateway = match (&secrets.token, &rest) {
         (Some(token), Some(rest)) if roles.gateway => {
-            let (shards, shard_range) = match &settings.discord_shards {
-                Some(shards) => shards.parse().map(|(total, range)| (Some(total), range))?,
-                None => (None, None),
-            };
-            let config = GatewayConfig {
-                intents: parse_intents(&settings.discord_intents).context("configuration key `discord_intents`")?,
-                gateway_url: settings.discord_gateway_url.clone(),
-                shards,
-                shard_range,
-                budget,
-                // Gateway processes that split the shards space their IDENTIFYs together.
-                identify_queue: IdentifyQueue::Shared(Arc::new(
-                    NatsSlots::identify(queue.client(), &settings.bot_name, IDENTIFY_PERIOD)
-                        .await
-                        .context("configuration key `queue_url`")?,
-                )),
-                ..GatewayConfig::new(token.clone())
-            };
+            // Gateway processes that split the shards space their IDENTIFYs together.
+            let slots = NatsSlots::identify(queue.client(), &settings.bot_name, IDENTIFY_PERIOD)
+                .await
+                .context("configuration key `queue_url`")?;
+            let config = gateway_config(&settings, token, budget, IdentifyQueue::Shared(Arc::new(slots)))?;
             Some(Gateway::new(config, Arc::clone(rest))?)
         }
         _ => None,
@@ -154,24 +134,11 @@ pub async fn serve(settings: Settings, roles: Roles) -> Result<()> {
     };
     let ingress = Ingress::new(queue.clone(), rendezvous.clone(), &settings.prefix);
     let shutdown = Shutdown::new(settings.duration("shutdown_grace", &settings.shutdown_grace)?);
-    let signal = {
-        let shutdown = shutdown.clone();
-        tokio::spawn(async move {
-            crate::cli::shutdown_signal().await;
-            eprintln!("regis: stopping");
-            shutdown.begin();
-        })
-    };
+    let signal = shutdown.on_signal("regis: stopping".to_string());
     let server = match &secrets.public_key {
         Some(public_key) if roles.receiver => {
             let http = HttpServer::bind(settings.http()?).await.context("configuration key `http_addr`")?;
-            let interactions = InteractionsConfig {
-                public_key: public_key.clone(),
-                budget,
-                timestamp_window: settings.duration("signature_window", &settings.signature_window)?,
-                body_limit: settings.body_limit,
-                defer_backlog: (settings.interaction_defer_backlog > 0).then_some(settings.interaction_defer_backlog),
-            };
+            let interactions = interactions_config(&settings, public_key, budget)?;
             // With a worker here, its replies to what this receiver took are decided locally.
             let pending = rest.as_ref().map(|r| r.pending()).unwrap_or_else(|| Arc::new(Pending::default()));
             let endpoint = InteractionsServer::new(&interactions, ingress.clone(), pending, http.bodies())?;
@@ -181,12 +148,7 @@ pub async fn serve(settings: Settings, roles: Roles) -> Result<()> {
             };
             let router = endpoint.router().merge(health_router(ready));
             eprintln!("regis: receiver on http://{}/interactions", http.local_addr()?);
-            let shutdown = shutdown.clone();
-            Some(tokio::spawn(async move {
-                let report = http.serve(router, shutdown.deadline()).await;
-                shutdown.begin();
-                report
-            }))
+            Some(shutdown.serve(http, router))
         }
         _ => None,
     };
@@ -194,17 +156,7 @@ pub async fn serve(settings: Settings, roles: Roles) -> Result<()> {
         eprintln!("regis: worker consuming bot `{}` on {queue_url}", settings.bot_name);
     }
     let gateway_result = match gateway {
-        Some(gateway) => {
-            eprintln!("regis: connecting to the Discord Gateway");
-            let stop = shutdown.deadline();
-            let result = gateway
-                .run(ingress.clone(), async move {
-                    stop.await;
-                })
-                .await;
-            shutdown.begin();
-            result
-        }
+        Some(gateway) => shutdown.run_gateway(gateway, ingress.clone()).await,
         None => {
             shutdown.deadline().await;
             Ok(())

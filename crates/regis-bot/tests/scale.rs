@@ -9,16 +9,13 @@ mod common;
 
 use common::{free_port, ping_when_up, regis, signed_post, test_key, Running};
 use regis_testkit::fake_discord::{command_interaction, FakeDiscord};
+use regis_testkit::services;
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 const WAIT: Duration = Duration::from_secs(60);
 const INTERACTIONS: u64 = 1000;
-
-fn env_or(name: &str, default: &str) -> String {
-    std::env::var(name).ok().filter(|u| !u.is_empty()).unwrap_or_else(|| default.into())
-}
 
 fn serve(dir: &std::path::Path, roles: &str, env: &[(&str, String)]) -> std::process::Command {
     let mut command = regis(dir, &["serve", "--role", roles]);
@@ -38,30 +35,15 @@ fn command_of(id: u64) -> &'static str {
     }
 }
 
-async fn drop_schemas(database: &str, bot: &str) {
-    use sqlx::Row;
-    sqlx::any::install_default_drivers();
-    let Ok(pool) = sqlx::AnyPool::connect(database).await else { return };
-    let schemas = sqlx::query("SELECT nspname::text AS name FROM pg_namespace WHERE starts_with(nspname::text, $1)")
-        .bind(format!("{bot}:"))
-        .fetch_all(&pool)
-        .await
-        .unwrap_or_default();
-    for row in schemas {
-        let name: String = row.get("name");
-        let _ = sqlx::query(&format!("DROP SCHEMA \"{name}\" CASCADE")).execute(&pool).await;
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_thousand_interactions_through_two_receivers_and_three_workers_one_killed() {
     let fake = FakeDiscord::start().await;
     let (key, public) = test_key();
     let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos();
     let bot = format!("scale-{:08x}", nanos ^ std::process::id());
-    let database = env_or("TEST_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres");
+    let database = services::database_url();
     let shared = [
-        ("REGIS_QUEUE_URL", env_or("TEST_NATS_URL", "nats://127.0.0.1:4222")),
+        ("REGIS_QUEUE_URL", services::nats_url()),
         ("REGIS_BOT_NAME", bot.clone()),
         ("REGIS_DATABASE_URL", database.clone()),
         ("REGIS_DISCORD_API_URL", fake.api_url()),
@@ -205,5 +187,5 @@ async fn a_thousand_interactions_through_two_receivers_and_three_workers_one_kil
         let out = process.finish_within(WAIT);
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     }
-    drop_schemas(&database, &bot).await;
+    services::drop_schemas(&database, &bot).await;
 }

@@ -10,9 +10,7 @@ use std::time::Duration;
 
 const WAIT: Duration = Duration::from_secs(30);
 
-fn nats_url() -> String {
-    std::env::var("TEST_NATS_URL").ok().filter(|u| !u.is_empty()).unwrap_or_else(|| "nats://127.0.0.1:4222".into())
-}
+use regis_testkit::services::nats_url;
 
 /// A bot name no other test (or run) uses.
 fn bot_name(test: &str) -> String {

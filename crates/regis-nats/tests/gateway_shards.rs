@@ -12,9 +12,7 @@ use regis_testkit::fake_gateway::{FakeGateway, GatewayOptions, Record};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-fn url() -> String {
-    std::env::var("TEST_NATS_URL").ok().filter(|u| !u.is_empty()).unwrap_or_else(|| "nats://127.0.0.1:4222".into())
-}
+use regis_testkit::services::nats_url as url;
 
 /// One gateway process: its own REST client and NATS connection, shards `range` of 3.
 async fn gateway(fake: &FakeDiscord, token: &str, bot: &str, range: (u32, u32)) -> tokio::task::JoinHandle<()> {

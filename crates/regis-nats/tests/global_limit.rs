@@ -12,9 +12,7 @@ use std::time::Duration;
 
 const TOKEN: &str = "Bot-token-for-tests";
 
-fn url() -> String {
-    std::env::var("TEST_NATS_URL").ok().filter(|u| !u.is_empty()).unwrap_or_else(|| "nats://127.0.0.1:4222".into())
-}
+use regis_testkit::services::nats_url as url;
 
 fn workers(fake: &FakeDiscord) -> Vec<Arc<DiscordConnector>> {
     let config = || RestConfig { api_url: fake.api_url(), token: Some(TOKEN.into()), ..RestConfig::default() };

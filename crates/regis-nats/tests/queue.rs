@@ -6,9 +6,7 @@ use regis_core::{Envelope, Queue, UserRef};
 use regis_nats::{JetStreamConfig, JetStreamQueue};
 use std::time::Duration;
 
-fn url() -> String {
-    std::env::var("TEST_NATS_URL").ok().filter(|u| !u.is_empty()).unwrap_or_else(|| "nats://127.0.0.1:4222".into())
-}
+use regis_testkit::services::nats_url as url;
 
 async fn queue(configure: impl FnOnce(&mut JetStreamConfig)) -> JetStreamQueue {
     let bot = format!("test-{:08x}", fastrand_u32());

@@ -5,9 +5,7 @@ use regis_core::shared::Claim;
 use regis_core::SharedState;
 use std::time::Duration;
 
-fn url() -> String {
-    std::env::var("TEST_NATS_URL").ok().filter(|u| !u.is_empty()).unwrap_or_else(|| "nats://127.0.0.1:4222".into())
-}
+use regis_testkit::services::nats_url as url;
 
 fn bot_name() -> String {
     let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos();
@@ -30,30 +28,12 @@ async fn a_ban_a_cooldown_a_plugin_switch_and_an_event_hold_across_workers() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_same_hold_with_the_data_in_postgresql() {
     let bot = bot_name();
-    let database = std::env::var("TEST_DATABASE_URL")
-        .ok()
-        .filter(|u| !u.is_empty())
-        .unwrap_or_else(|| "postgres://postgres@127.0.0.1:5432/postgres".into());
+    let database = regis_testkit::services::database_url();
     let storage = || -> std::sync::Arc<dyn regis_core::StorageBackend> {
         std::sync::Arc::new(regis_store::PostgresBackend::new(database.clone(), bot.clone()))
     };
     regis_testkit::workers::check_shared_state_on(state(&bot).await, state(&bot).await, [storage(), storage()]).await;
-    drop_schemas(&database, &bot).await;
-}
-
-async fn drop_schemas(database: &str, bot: &str) {
-    use sqlx::Row;
-    sqlx::any::install_default_drivers();
-    let pool = sqlx::AnyPool::connect(database).await.unwrap();
-    let schemas = sqlx::query("SELECT nspname::text AS name FROM pg_namespace WHERE starts_with(nspname::text, $1)")
-        .bind(format!("{bot}:"))
-        .fetch_all(&pool)
-        .await
-        .unwrap();
-    for row in schemas {
-        let name: String = row.get("name");
-        sqlx::query(&format!("DROP SCHEMA \"{name}\" CASCADE")).execute(&pool).await.unwrap();
-    }
+    regis_testkit::services::drop_schemas(&database, &bot).await;
 }
 
 #[tokio::test]

@@ -7,6 +7,7 @@
 //! - [`PostgresBackend`] keeps the same in one PostgreSQL database, a schema per plugin, for
 //!   workers in several processes.
 
+mod kv;
 mod postgres;
 mod sqlite;
 

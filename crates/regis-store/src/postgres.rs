@@ -11,8 +11,9 @@
 //! - A key-value update holds an advisory lock on its key for its transaction, so concurrent
 //!   updates from every worker serialize.
 
+use crate::kv::{Dialect, SqlKv};
 use async_trait::async_trait;
-use regis_core::storage::{Db, KvBackend, PluginStorage, StorageBackend, StorageError};
+use regis_core::storage::{Db, PluginStorage, StorageBackend, StorageError};
 use regis_core::Migration;
 use sqlx::any::AnyPoolOptions;
 use sqlx::{AnyPool, Row};
@@ -93,7 +94,7 @@ fn quoted(name: &str) -> String {
 }
 
 /// A stable 64-bit key for an advisory lock (FNV-1a).
-fn lock_key(parts: &[&str]) -> i64 {
+pub(crate) fn lock_key(parts: &[&str]) -> i64 {
     let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
     for part in parts {
         for byte in part.bytes().chain([0]) {
@@ -162,7 +163,8 @@ impl StorageBackend for PostgresBackend {
         let pool = self.pool(&schema).await?;
         migrate(&pool, &schema, owner, migrations).await?;
         self.opened.lock().unwrap_or_else(|e| e.into_inner()).push(pool.clone());
-        Ok(PluginStorage { kv: Arc::new(PostgresKv { pool: pool.clone(), schema }), db: Db::new(pool) })
+        let kv = SqlKv { pool: pool.clone(), dialect: Dialect::Postgres { schema } };
+        Ok(PluginStorage { kv: Arc::new(kv), db: Db::new(pool) })
     }
 
     async fn close(&self) {
@@ -170,67 +172,6 @@ impl StorageBackend for PostgresBackend {
         for pool in opened {
             pool.close().await;
         }
-    }
-}
-
-/// The key-value table `_regis_kv` of one owner's schema.
-struct PostgresKv {
-    pool: AnyPool,
-    schema: String,
-}
-
-const UPSERT: &str =
-    "INSERT INTO _regis_kv (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = excluded.value";
-
-#[async_trait]
-impl KvBackend for PostgresKv {
-    async fn get(&self, key: &str) -> Result<Option<String>, StorageError> {
-        let row =
-            sqlx::query("SELECT value FROM _regis_kv WHERE key = $1").bind(key).fetch_optional(&self.pool).await?;
-        Ok(row.map(|r| r.try_get("value")).transpose()?)
-    }
-
-    async fn set(&self, key: &str, value: &str) -> Result<(), StorageError> {
-        sqlx::query(UPSERT).bind(key).bind(value).execute(&self.pool).await?;
-        Ok(())
-    }
-
-    async fn delete(&self, key: &str) -> Result<bool, StorageError> {
-        let done = sqlx::query("DELETE FROM _regis_kv WHERE key = $1").bind(key).execute(&self.pool).await?;
-        Ok(done.rows_affected() > 0)
-    }
-
-    async fn list_prefix(&self, prefix: &str) -> Result<Vec<(String, String)>, StorageError> {
-        // Byte order (collation "C"), as SQLite sorts.
-        let rows = sqlx::query(
-            "SELECT key, value FROM _regis_kv WHERE substr(key, 1, length($1)) = $1 ORDER BY key COLLATE \"C\"",
-        )
-        .bind(prefix)
-        .fetch_all(&self.pool)
-        .await?;
-        rows.into_iter().map(|r| Ok((r.try_get("key")?, r.try_get("value")?))).collect()
-    }
-
-    async fn update(
-        &self,
-        key: &str,
-        update: &mut (dyn for<'v> FnMut(Option<&'v str>) -> Result<String, StorageError> + Send),
-    ) -> Result<String, StorageError> {
-        let mut tx = self.pool.begin().await?;
-        sqlx::query("SELECT pg_advisory_xact_lock($1)")
-            .bind(lock_key(&["regis-kv", &self.schema, key]))
-            .execute(&mut *tx)
-            .await?;
-        let old: Option<String> = sqlx::query("SELECT value FROM _regis_kv WHERE key = $1")
-            .bind(key)
-            .fetch_optional(&mut *tx)
-            .await?
-            .map(|r| r.try_get("value"))
-            .transpose()?;
-        let new = update(old.as_deref())?;
-        sqlx::query(UPSERT).bind(key).bind(&new).execute(&mut *tx).await?;
-        tx.commit().await?;
-        Ok(new)
     }
 }
 

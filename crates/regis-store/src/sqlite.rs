@@ -1,8 +1,9 @@
 //! The SQLite backend: a database file per plugin.
 
+use crate::kv::{Dialect, SqlKv};
 use crate::{install_drivers, now_ms};
 use async_trait::async_trait;
-use regis_core::storage::{Db, KvBackend, PluginStorage, StorageBackend, StorageError};
+use regis_core::storage::{Db, PluginStorage, StorageBackend, StorageError};
 use regis_core::Migration;
 use sqlx::any::AnyPoolOptions;
 use sqlx::{AnyPool, Row};
@@ -206,7 +207,7 @@ impl StorageBackend for SqliteBackend {
         let pool = connect(&path, self.max_connections).await?;
         migrate(&pool, owner, migrations).await?;
         self.opened.lock().unwrap_or_else(|e| e.into_inner()).push((path, pool.clone()));
-        Ok(PluginStorage { kv: Arc::new(SqliteKv { pool: pool.clone() }), db: Db::new(pool) })
+        Ok(PluginStorage { kv: Arc::new(SqlKv { pool: pool.clone(), dialect: Dialect::Sqlite }), db: Db::new(pool) })
     }
 
     async fn close(&self) {
@@ -219,70 +220,6 @@ impl StorageBackend for SqliteBackend {
             }
             pool.close().await;
         }
-    }
-}
-
-/// The key-value table `_regis_kv` of one plugin's database.
-struct SqliteKv {
-    pool: AnyPool,
-}
-
-#[async_trait]
-impl KvBackend for SqliteKv {
-    async fn get(&self, key: &str) -> Result<Option<String>, StorageError> {
-        let row =
-            sqlx::query("SELECT value FROM _regis_kv WHERE key = $1").bind(key).fetch_optional(&self.pool).await?;
-        Ok(row.map(|r| r.try_get("value")).transpose()?)
-    }
-
-    async fn set(&self, key: &str, value: &str) -> Result<(), StorageError> {
-        sqlx::query(
-            "INSERT INTO _regis_kv (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-        )
-        .bind(key)
-        .bind(value)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
-    }
-
-    async fn delete(&self, key: &str) -> Result<bool, StorageError> {
-        let done = sqlx::query("DELETE FROM _regis_kv WHERE key = $1").bind(key).execute(&self.pool).await?;
-        Ok(done.rows_affected() > 0)
-    }
-
-    async fn list_prefix(&self, prefix: &str) -> Result<Vec<(String, String)>, StorageError> {
-        let rows = sqlx::query("SELECT key, value FROM _regis_kv WHERE substr(key, 1, length($1)) = $1 ORDER BY key")
-            .bind(prefix)
-            .fetch_all(&self.pool)
-            .await?;
-        rows.into_iter().map(|r| Ok((r.try_get("key")?, r.try_get("value")?))).collect()
-    }
-
-    async fn update(
-        &self,
-        key: &str,
-        update: &mut (dyn for<'v> FnMut(Option<&'v str>) -> Result<String, StorageError> + Send),
-    ) -> Result<String, StorageError> {
-        // BEGIN IMMEDIATE takes the write lock up front, so concurrent updates (also from other
-        // processes) serialize instead of failing on lock upgrade.
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        let old: Option<String> = sqlx::query("SELECT value FROM _regis_kv WHERE key = $1")
-            .bind(key)
-            .fetch_optional(&mut *tx)
-            .await?
-            .map(|r| r.try_get("value"))
-            .transpose()?;
-        let new = update(old.as_deref())?;
-        sqlx::query(
-            "INSERT INTO _regis_kv (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-        )
-        .bind(key)
-        .bind(&new)
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(new)
     }
 }
 
