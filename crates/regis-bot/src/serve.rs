@@ -114,7 +114,7 @@ pub async fn serve(settings: Settings, roles: Roles) -> Result<()> {
             };
             // A claim outlives the longest handler: only a dead worker's claim is taken over.
             let claim_ttl = handler_timeout + CLAIM_MARGIN;
-            let shared = regis_nats::connect_state(&queue_url, &settings.bot_name, claim_ttl)
+            let shared = regis_nats::shared_state(queue.client(), &settings.bot_name, claim_ttl)
                 .await
                 .context("configuration key `queue_url`")?;
             let bot = crate::cli::bot_builder(&settings)?

@@ -11,4 +11,4 @@ pub use queue::{JetStreamConfig, JetStreamError, JetStreamQueue};
 pub use rate_limit::NatsRateLimit;
 pub use rendezvous::{NatsRendezvous, RendezvousStartError};
 pub use slots::NatsSlots;
-pub use state::{connect_state, DEFAULT_CLAIM_TTL};
+pub use state::{connect_state, shared_state, DEFAULT_CLAIM_TTL};

@@ -142,12 +142,15 @@ pub struct JetStreamQueue {
     counters: Arc<Counters>,
     /// The consumer's pending and unacknowledged envelopes, sampled (`u64::MAX`: not yet).
     backlog: Arc<AtomicU64>,
-    sampler: tokio::task::JoinHandle<()>,
+    /// Started by the first look at the backlog: only receivers look (workers never do).
+    sampler: std::sync::OnceLock<tokio::task::JoinHandle<()>>,
 }
 
 impl Drop for JetStreamQueue {
     fn drop(&mut self) {
-        self.sampler.abort();
+        if let Some(sampler) = self.sampler.get() {
+            sampler.abort();
+        }
     }
 }
 
@@ -210,8 +213,6 @@ impl JetStreamQueue {
             )
             .await
             .map_err(|e| setup(&names.stream)(e.to_string()))?;
-        let backlog = Arc::new(AtomicU64::new(u64::MAX));
-        let sampler = tokio::spawn(sample_backlog(consumer.clone(), Arc::clone(&backlog)));
         Ok(JetStreamQueue {
             client,
             js,
@@ -222,8 +223,8 @@ impl JetStreamQueue {
             closed: AtomicBool::new(false),
             closing: tokio::sync::Notify::new(),
             counters: Arc::default(),
-            backlog,
-            sampler,
+            backlog: Arc::new(AtomicU64::new(u64::MAX)),
+            sampler: std::sync::OnceLock::new(),
         })
     }
 
@@ -436,6 +437,7 @@ impl Queue for JetStreamQueue {
     }
 
     fn backlog(&self) -> Option<usize> {
+        self.sampler.get_or_init(|| tokio::spawn(sample_backlog(self.consumer.clone(), Arc::clone(&self.backlog))));
         match self.backlog.load(Ordering::Relaxed) {
             u64::MAX => None,
             n => Some(usize::try_from(n).unwrap_or(usize::MAX)),

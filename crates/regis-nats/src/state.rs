@@ -53,6 +53,15 @@ fn key_of(text: &str) -> String {
 pub async fn connect_state(url: &str, bot_name: &str, claim_ttl: Duration) -> Result<SharedState, StateError> {
     let client =
         async_nats::connect(url).await.map_err(|e| state_error(&format!("cannot connect to NATS at {url}"), e))?;
+    shared_state(client, bot_name, claim_ttl).await
+}
+
+/// [`connect_state`] on a connection the process has already (its queue's).
+pub async fn shared_state(
+    client: async_nats::Client,
+    bot_name: &str,
+    claim_ttl: Duration,
+) -> Result<SharedState, StateError> {
     let js = jetstream::new(client.clone());
     let bucket = |suffix: &str| format!("regis_{}_{suffix}", bot_name.replace('-', "_"));
     let dedupe = bucket_store(&js, &bucket("dedupe"), DEDUPE_AGE, RECORDS_STORAGE).await?;
