@@ -14,6 +14,7 @@ use crate::ranks::{lock, Ranks};
 use crate::registry::{LoadedPlugin, Registry, RegistryError};
 use crate::shared::{Change, InProcessRendezvous, Rendezvous, SharedState};
 use crate::storage::{StorageBackend, StorageError, Store};
+use crate::timers::{Timers, CORE_MIGRATIONS, TIMER_LEASE_MARGIN};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
@@ -130,6 +131,7 @@ pub(crate) struct Core {
     pub(crate) connectors: RwLock<HashMap<String, Arc<dyn Connector>>>,
     pub(crate) stats: Counters,
     pub(crate) rendezvous: Arc<dyn Rendezvous>,
+    pub(crate) timers: Timers,
     in_flight: watch::Sender<usize>,
     pub(crate) handlers: Mutex<HashMap<tokio::task::Id, tokio::task::AbortHandle>>,
 }
@@ -239,8 +241,11 @@ impl BotBuilder {
         storage.verify().await?;
         // Open every database at once: on a new data dir each file's creation waits on disk.
         let prepared = futures::future::try_join_all(self.plugins.into_iter().map(|p| prepare(&*storage, p)));
-        let (core_storage, prepared) =
-            futures::future::try_join(async { Ok::<_, BotError>(storage.open("core", &[]).await?) }, prepared).await?;
+        let (core_storage, prepared) = futures::future::try_join(
+            async { Ok::<_, BotError>(storage.open("core", CORE_MIGRATIONS).await?) },
+            prepared,
+        )
+        .await?;
         let core_store = Store::new(core_storage.kv);
         let queue = self.queue.unwrap_or_else(|| Arc::new(InProcessQueue::new(config.queue_capacity)));
         let shared = self.shared.unwrap_or_else(|| SharedState::in_process(config.dedup_window));
@@ -254,6 +259,7 @@ impl BotBuilder {
             connectors: RwLock::new(connectors),
             stats: Counters::default(),
             rendezvous: self.rendezvous.unwrap_or_else(|| Arc::new(InProcessRendezvous::default())),
+            timers: Timers::new(core_storage.db, config.handler_timeout + TIMER_LEASE_MARGIN),
             in_flight: watch::channel(0).0,
             handlers: Mutex::default(),
             config,
@@ -267,7 +273,24 @@ impl BotBuilder {
         let workers =
             (0..core.config.workers).map(|_| tokio::spawn(dispatcher::run_worker(Arc::clone(&core)))).collect();
         let changes = tokio::spawn(apply_changes(Arc::downgrade(&core), core.shared.changes.subscribe()));
-        Ok(Bot { core, storage, workers: Mutex::new(workers), changes })
+        let timers = tokio::spawn(fire_timers(Arc::downgrade(&core)));
+        Ok(Bot { core, storage, workers: Mutex::new(workers), changes, timers })
+    }
+}
+
+/// Queues the timers as they fall due (every worker runs this; see [`crate::timers`]). Ends
+/// with the bot.
+async fn fire_timers(core: std::sync::Weak<Core>) {
+    let Some(wake) = core.upgrade().map(|core| core.timers.wake()) else { return };
+    loop {
+        let sleep = match core.upgrade() {
+            Some(core) => core.timers.tick(&*core.queue).await,
+            None => return,
+        };
+        tokio::select! {
+            _ = tokio::time::sleep(sleep) => {}
+            _ = wake.notified() => {}
+        }
     }
 }
 
@@ -329,6 +352,7 @@ pub struct Bot {
     storage: Arc<dyn StorageBackend>,
     workers: Mutex<Vec<JoinHandle<()>>>,
     changes: JoinHandle<()>,
+    timers: JoinHandle<()>,
 }
 
 /// Where connectors push what they receive: a queue, the rendezvous with whoever handles what
@@ -489,6 +513,8 @@ impl Bot {
     /// storage is closed, its files complete. Returns how many envelopes were cancelled:
     /// those whose handler or replies were still running, and those still queued.
     pub async fn shutdown_by(&self, deadline: Instant) -> usize {
+        // Timers due from now on stay stored and fire after the next start.
+        self.timers.abort();
         self.core.queue.close();
         let workers: Vec<JoinHandle<()>> = std::mem::take(&mut *lock(&self.workers));
         let worker_aborts: Vec<_> = workers.iter().map(JoinHandle::abort_handle).collect();

@@ -173,11 +173,51 @@ impl Ctx {
                 topic: topic.to_string(),
                 data: serde_json::to_value(data)?,
                 from_plugin: Some(self.plugin.meta.name.clone()),
+                to_plugin: None,
             },
         );
         envelope.channel = self.envelope.channel.clone();
         envelope.guild = self.envelope.guild.clone();
         Ok(self.core.queue.push(envelope).await?)
+    }
+
+    /// Delivers an event of `topic` with `data` to this plugin's own `#[event(topic)]` handler
+    /// once, `delay` from now, on whichever worker is free; its author and channel are this
+    /// invocation's, so the handler can `say` there. Timers are kept in the bot's storage:
+    /// one due while the bot was down fires when it starts again (late), and with several
+    /// workers sharing a database each timer fires exactly once, also when the worker that
+    /// set it died. Only this plugin receives it, and a ban of the author does not stop it.
+    pub async fn after<T: Serialize>(
+        &self,
+        delay: std::time::Duration,
+        topic: &str,
+        data: &T,
+    ) -> Result<crate::timers::TimerId, CtxError> {
+        let plugin = self.plugin.meta.name.clone();
+        let mut envelope = Envelope::new(
+            self.envelope.source.clone(),
+            self.envelope.author.clone(),
+            EnvelopeKind::Event {
+                topic: topic.to_string(),
+                data: serde_json::to_value(data)?,
+                from_plugin: Some(plugin.clone()),
+                to_plugin: Some(plugin.clone()),
+            },
+        );
+        envelope.id = format!("{}{}", crate::timers::TIMER_ID_PREFIX, envelope.id);
+        envelope.channel = self.envelope.channel.clone();
+        envelope.guild = self.envelope.guild.clone();
+        Ok(self.core.timers.set(&plugin, topic, delay, &envelope).await?)
+    }
+
+    /// Calls off a timer this plugin set; whether it had not fired yet.
+    pub async fn cancel_timer(&self, timer: &crate::timers::TimerId) -> Result<bool, CtxError> {
+        Ok(self.core.timers.cancel(&self.plugin.meta.name, timer).await?)
+    }
+
+    /// This plugin's timers that have not fired yet, soonest first.
+    pub async fn timers(&self) -> Result<Vec<crate::timers::PendingTimer>, CtxError> {
+        Ok(self.core.timers.pending(&self.plugin.meta.name).await?)
     }
 
     /// A live stream of the events of `topic` from now on, e.g. to collect the answers to a

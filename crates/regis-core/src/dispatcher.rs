@@ -11,9 +11,10 @@ use crate::error::Error;
 use crate::events::Event;
 use crate::rank::Rank;
 use crate::ranks::lock;
-use crate::registry::Resolved;
+use crate::registry::{LoadedPlugin, Resolved};
 use crate::reply::Reply;
 use crate::shared::Claim;
+use crate::timers::TIMER_ID_PREFIX;
 use std::future::Future;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
@@ -36,12 +37,16 @@ pub(crate) async fn run_worker(core: Arc<Core>) {
         let (envelope, settle) = delivery.split();
         let id = envelope.id.clone();
         let reply_to = envelope.reply_to.clone();
+        let timer = is_timer_firing(&envelope);
         match core.shared.dedupe.claim(&id).await {
             Ok(Claim::Fresh) => {}
             Ok(Claim::Answered) => {
                 core.stats.duplicates.fetch_add(1, Ordering::Relaxed);
                 tracing::debug!(envelope = %id, attempt = settle.attempt(), "dropping redelivered envelope");
                 settle.ack().await;
+                if timer {
+                    core.timers.done(&id).await;
+                }
                 core.rendezvous.complete(&id, reply_to.as_deref(), Completion::Duplicate).await;
                 continue;
             }
@@ -104,6 +109,9 @@ pub(crate) async fn run_worker(core: Arc<Core>) {
             }
             core.stats.handled.fetch_add(1, Ordering::Relaxed);
             settle.terminate(envelope, &reason).await;
+            if timer {
+                core.timers.done(&id).await;
+            }
             core.finish();
             core.rendezvous.complete(&id, reply_to.as_deref(), Completion::Handled).await;
             continue;
@@ -117,9 +125,17 @@ pub(crate) async fn run_worker(core: Arc<Core>) {
             }
         }
         settle.ack().await;
+        if timer {
+            core.timers.done(&id).await;
+        }
         core.finish();
         core.rendezvous.complete(&id, reply_to.as_deref(), Completion::Handled).await;
     }
+}
+
+/// Whether the envelope is a timer's firing, whose stored timer is deleted once it was handled.
+fn is_timer_firing(envelope: &Envelope) -> bool {
+    matches!(&envelope.kind, EnvelopeKind::Event { to_plugin: Some(_), .. }) && envelope.id.starts_with(TIMER_ID_PREFIX)
 }
 
 /// When a delivery whose envelope is being handled by another one (or whose claim could not
@@ -320,6 +336,18 @@ async fn handle(core: &Arc<Core>, envelope: Arc<Envelope>, attempt: &Attempt) {
             Rank::EVERYONE
         }
     };
+    if let EnvelopeKind::Event { to_plugin: Some(target), .. } = &envelope.kind {
+        // A timer's firing: for the plugin that set it alone, whoever set it.
+        match (core.registry.plugin(target), Event::from_envelope(&envelope)) {
+            (Some(plugin), Some(event)) if plugin.is_enabled() => {
+                run_event_handlers(core, &event, rank, vec![plugin]).await
+            }
+            _ => {
+                tracing::debug!(envelope = %envelope.id, plugin = %target, "dropping a timer of a plugin that is not running")
+            }
+        }
+        return;
+    }
     if rank.is_banned() {
         tracing::debug!(envelope = %envelope.id, author = %envelope.author.key(), "ignoring banned user");
         return;
@@ -421,8 +449,12 @@ async fn deliver_event(core: &Arc<Core>, event: &Event, rank: Rank) {
     if let Err(e) = core.shared.events.publish(event).await {
         tracing::warn!(envelope = %event.envelope.id, topic = %event.topic, error = %e, "event not fanned out to subscriptions");
     }
-    let subscribers = core.registry.subscribers(&event.topic);
-    let runs = subscribers.into_iter().map(|plugin| {
+    run_event_handlers(core, event, rank, core.registry.subscribers(&event.topic)).await;
+}
+
+/// Runs the event handlers of `plugins` for `event`, side by side.
+async fn run_event_handlers(core: &Arc<Core>, event: &Event, rank: Rank, plugins: Vec<Arc<LoadedPlugin>>) {
+    let runs = plugins.into_iter().map(|plugin| {
         let ctx = Ctx {
             envelope: Arc::clone(&event.envelope),
             rank,

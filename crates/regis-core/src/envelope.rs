@@ -83,6 +83,10 @@ pub enum EnvelopeKind {
         /// The publishing plugin, if any.
         #[serde(default)]
         from_plugin: Option<String>,
+        /// The one plugin it is for (a timer's firing), rather than every subscriber of the
+        /// topic.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        to_plugin: Option<String>,
     },
 }
 

@@ -27,6 +27,7 @@ pub mod registry;
 pub mod reply;
 pub mod shared;
 pub mod storage;
+pub mod timers;
 
 pub use bot::{Bot, BotBuilder, BotError, Completion, CoreConfig, Ingress, Stats};
 pub use command::{
@@ -44,6 +45,7 @@ pub use rank::{Rank, RankError};
 pub use reply::{Attachment, Button, Embed, EmbedField, IntoReply, Reply};
 pub use shared::{Change, Claim, SharedState, StateError};
 pub use storage::{Db, KvBackend, PluginStorage, StorageBackend, StorageError, Store};
+pub use timers::{PendingTimer, TimerId};
 
 /// The SQL toolkit behind [`Ctx::db`]: `regis::sqlx::query("...").bind(x).execute(ctx.db().pool())`.
 pub use sqlx;

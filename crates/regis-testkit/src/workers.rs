@@ -10,7 +10,7 @@
 //! ```
 
 use crate::TestBot;
-use regis_core::{Ctx, Result, SharedState, StorageBackend};
+use regis_core::{Ctx, Event, Result, SharedState, StorageBackend};
 use regis_macros::plugin;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -35,6 +35,23 @@ impl Work {
             Ok(Some(event)) => Ok(format!("heard: {}", event.text().unwrap_or_default())),
             _ => Ok("heard nothing".into()),
         }
+    }
+
+    /// Say `text` in a moment, from whichever worker fires the timer.
+    ///
+    /// # Arguments
+    /// * `text` - what to say
+    #[command]
+    async fn later(&self, ctx: &Ctx, text: String) -> Result<&'static str> {
+        ctx.after(Duration::from_millis(200), "work.later", &text).await?;
+        Ok("set")
+    }
+
+    #[event("work.later")]
+    async fn fired(&self, ctx: &Ctx, event: &Event) -> Result<()> {
+        let text: String = event.data()?;
+        ctx.say("timers", format!("fired {text}")).await?;
+        Ok(())
     }
 }
 
@@ -89,7 +106,8 @@ async fn check_workers((a, b): (TestBot, TestBot)) {
     bans_and_ranks_hold_on_the_other_worker(&a, &b).await;
     a_cooldown_counts_uses_on_every_worker(&a, &b).await;
     a_plugin_switch_reaches_every_worker(&a, &b).await;
-    an_event_reaches_a_subscription_on_the_other_worker(a, b).await;
+    let (a, b) = an_event_reaches_a_subscription_on_the_other_worker(a, b).await;
+    a_timer_fires_once_and_survives_the_worker_that_set_it(a, b).await;
 }
 
 async fn bans_and_ranks_hold_on_the_other_worker(a: &TestBot, b: &TestBot) {
@@ -121,7 +139,7 @@ async fn a_plugin_switch_reaches_every_worker(a: &TestBot, b: &TestBot) {
     assert_eq!(b.send_as("dave", "!limited").await.text(), "done");
 }
 
-async fn an_event_reaches_a_subscription_on_the_other_worker(a: TestBot, b: TestBot) {
+async fn an_event_reaches_a_subscription_on_the_other_worker(a: TestBot, b: TestBot) -> (TestBot, Arc<TestBot>) {
     let b = Arc::new(b);
     let listening = {
         let b = Arc::clone(&b);
@@ -131,4 +149,45 @@ async fn an_event_reaches_a_subscription_on_the_other_worker(a: TestBot, b: Test
     a.send_as("frank", "the answer is 42").await;
     let heard = listening.await.unwrap_or_else(|e| panic!("the listening command panicked: {e}"));
     assert_eq!(heard, "listening\nheard: the answer is 42");
+    (a, b)
+}
+
+/// What both workers said in channel `timers`, waiting until `want` lines came (5 s at most),
+/// then a little longer for any extra.
+async fn timer_lines(a: &TestBot, b: &TestBot, want: usize) -> Vec<String> {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let take = |seen: &mut Vec<String>| {
+        for bot in [a, b] {
+            let sent = bot.connector_sent().into_iter().map(|s| s.reply.text);
+            seen.extend(sent.filter(|text| text.starts_with("fired ")));
+        }
+    };
+    let mut seen = Vec::new();
+    while Instant::now() < deadline && seen.len() < want {
+        take(&mut seen);
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    take(&mut seen);
+    seen.sort();
+    seen
+}
+
+async fn a_timer_fires_once_and_survives_the_worker_that_set_it(a: TestBot, b: Arc<TestBot>) {
+    for i in 0..20 {
+        let bot = if i % 2 == 0 { &a } else { &*b };
+        assert_eq!(bot.send_as("gina", &format!("!later t{i:02}")).await.text(), "set");
+    }
+    let want: Vec<String> = (0..20).map(|i| format!("fired t{i:02}")).collect();
+    assert_eq!(timer_lines(&a, &b, 20).await, want, "each timer fired once, on one worker or the other");
+    // The worker that set a timer stops before it is due: the other fires it.
+    assert_eq!(a.send_as("gina", "!later orphan").await.text(), "set");
+    a.bot().shutdown().await;
+    assert_eq!(
+        b.wait_for_sent(Duration::from_secs(5), "the orphan timer", |s| s.reply.text == "fired orphan")
+            .await
+            .reply
+            .text,
+        "fired orphan"
+    );
 }

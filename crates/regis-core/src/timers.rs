@@ -1,0 +1,235 @@
+//! Timers: an event a plugin asks to receive later ([`Ctx::after`](crate::Ctx::after)), kept in
+//! the core's storage so that it survives a restart and, with several workers sharing one
+//! database, fires exactly once on whichever worker is alive.
+//!
+//! Every worker runs [`run`]: it takes the due timers under a lease (a conditional update, so
+//! two workers never take the same one), pushes each as an event envelope onto the queue and
+//! then deletes it. A worker that dies after taking a timer leaves its lease to expire and
+//! another worker pushes it again; the envelope keeps the id it was given when the timer was
+//! set, so the dispatcher's redelivery dedupe lets it run once.
+
+use crate::envelope::{now_ms, Envelope};
+use crate::plugin::Migration;
+use crate::queue::Queue;
+use crate::storage::{Db, StorageError};
+use serde::{Deserialize, Serialize};
+use sqlx::Row;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::Notify;
+
+/// The core's own tables.
+pub(crate) const CORE_MIGRATIONS: &[Migration] = &[Migration {
+    version: 1,
+    sql: "CREATE TABLE regis_timers (
+            id TEXT PRIMARY KEY NOT NULL,
+            plugin TEXT NOT NULL,
+            topic TEXT NOT NULL,
+            due_ms BIGINT NOT NULL,
+            lease_until_ms BIGINT NOT NULL,
+            envelope TEXT NOT NULL
+        );
+        CREATE INDEX regis_timers_due ON regis_timers (due_ms)",
+}];
+
+/// A timer's lease lasts the handler timeout and this: time to wait in the queue.
+pub(crate) const TIMER_LEASE_MARGIN: Duration = Duration::from_secs(10);
+/// The prefix of a timer firing's envelope id.
+pub(crate) const TIMER_ID_PREFIX: &str = "timer-";
+/// How long a worker sleeps at most between looks at the table (timers set by other workers,
+/// and those another worker took and did not queue, are found within this).
+const POLL: Duration = Duration::from_secs(1);
+/// The shortest sleep between looks, so that clocks a little apart never make a busy loop.
+const MIN_SLEEP: Duration = Duration::from_millis(5);
+/// How many due timers one look takes.
+const BATCH: i64 = 64;
+
+/// A timer's id, as [`Ctx::after`](crate::Ctx::after) returns it; give it to
+/// [`Ctx::cancel_timer`](crate::Ctx::cancel_timer) to call the timer off.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct TimerId(pub String);
+
+impl std::fmt::Display for TimerId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A timer not yet fired, as [`Ctx::timers`](crate::Ctx::timers) lists them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PendingTimer {
+    /// Its id.
+    pub id: TimerId,
+    /// The event topic it will deliver.
+    pub topic: String,
+    /// When it is due, milliseconds since the Unix epoch.
+    pub due_ms: u64,
+}
+
+/// The timer table of one bot (its core database).
+pub(crate) struct Timers {
+    db: Db,
+    /// How long a worker that queued a due timer has to handle it before another worker
+    /// queues it again (the handler timeout and a margin).
+    lease: Duration,
+    /// Woken when this process sets a timer, so the loop can sleep until the earliest.
+    wake: Arc<Notify>,
+}
+
+impl Timers {
+    pub(crate) fn new(db: Db, lease: Duration) -> Self {
+        Timers { db, lease, wake: Arc::new(Notify::new()) }
+    }
+
+    /// Stores `envelope` to be queued `delay` from now; its id becomes the timer's id.
+    pub(crate) async fn set(
+        &self,
+        plugin: &str,
+        topic: &str,
+        delay: Duration,
+        envelope: &Envelope,
+    ) -> Result<TimerId, StorageError> {
+        let json = serde_json::to_string(envelope)
+            .map_err(|source| StorageError::Serde { key: envelope.id.clone(), source })?;
+        let due = now_ms().saturating_add(delay.as_millis().min(u64::MAX as u128) as u64);
+        sqlx::query(
+            "INSERT INTO regis_timers (id, plugin, topic, due_ms, lease_until_ms, envelope) VALUES ($1, $2, $3, $4, 0, $5)",
+        )
+        .bind(&envelope.id)
+        .bind(plugin)
+        .bind(topic)
+        .bind(to_db(due))
+        .bind(json)
+        .execute(self.db.pool())
+        .await?;
+        self.wake.notify_one();
+        Ok(TimerId(envelope.id.clone()))
+    }
+
+    /// Calls off a timer of `plugin`; whether it was still pending.
+    pub(crate) async fn cancel(&self, plugin: &str, id: &TimerId) -> Result<bool, StorageError> {
+        let done = sqlx::query("DELETE FROM regis_timers WHERE id = $1 AND plugin = $2")
+            .bind(&id.0)
+            .bind(plugin)
+            .execute(self.db.pool())
+            .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    /// The pending timers of `plugin`, soonest first.
+    pub(crate) async fn pending(&self, plugin: &str) -> Result<Vec<PendingTimer>, StorageError> {
+        let rows = sqlx::query("SELECT id, topic, due_ms FROM regis_timers WHERE plugin = $1 ORDER BY due_ms, id")
+            .bind(plugin)
+            .fetch_all(self.db.pool())
+            .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(PendingTimer {
+                    id: TimerId(row.try_get("id")?),
+                    topic: row.try_get("topic")?,
+                    due_ms: from_db(row.try_get("due_ms")?),
+                })
+            })
+            .collect()
+    }
+
+    /// Takes the timers due at `now` that no live lease holds, queues them and deletes them;
+    /// returns how many were queued.
+    pub(crate) async fn fire_due(&self, queue: &dyn Queue, now: u64) -> Result<usize, StorageError> {
+        let rows = sqlx::query(
+            "SELECT id, envelope FROM regis_timers WHERE due_ms <= $1 AND lease_until_ms <= $1 ORDER BY due_ms LIMIT $2",
+        )
+        .bind(to_db(now))
+        .bind(BATCH)
+        .fetch_all(self.db.pool())
+        .await?;
+        let mut fired = 0;
+        for row in rows {
+            let id: String = row.try_get("id")?;
+            let taken =
+                sqlx::query("UPDATE regis_timers SET lease_until_ms = $1 WHERE id = $2 AND lease_until_ms <= $3")
+                    .bind(to_db(now.saturating_add(self.lease.as_millis() as u64)))
+                    .bind(&id)
+                    .bind(to_db(now))
+                    .execute(self.db.pool())
+                    .await?;
+            if taken.rows_affected() == 0 {
+                continue; // another worker took it
+            }
+            let text: String = row.try_get("envelope")?;
+            let envelope: Envelope = match serde_json::from_str(&text) {
+                Ok(envelope) => envelope,
+                Err(e) => {
+                    tracing::error!(timer = %id, error = %e, "a stored timer cannot be read; deleted it");
+                    self.delete(&id).await?;
+                    continue;
+                }
+            };
+            // Deleted once handled (see `done`): until then its lease keeps other workers off,
+            // and a worker that dies holding it, or a bot stopped before handling it, leaves
+            // it to be queued again.
+            match queue.push(envelope).await {
+                Ok(()) => fired += 1,
+                Err(e) => {
+                    // Tried again in a second rather than at the end of the lease.
+                    tracing::warn!(timer = %id, error = %e, "could not queue a due timer; trying again soon");
+                    sqlx::query("UPDATE regis_timers SET lease_until_ms = $1 WHERE id = $2")
+                        .bind(to_db(now.saturating_add(1000)))
+                        .bind(&id)
+                        .execute(self.db.pool())
+                        .await?;
+                }
+            }
+        }
+        Ok(fired)
+    }
+
+    /// When the next timer is due (or, for one under a lease, when the lease ends).
+    pub(crate) async fn next_due(&self) -> Result<Option<u64>, StorageError> {
+        let row = sqlx::query(
+            "SELECT MIN(CASE WHEN lease_until_ms > due_ms THEN lease_until_ms ELSE due_ms END) AS next FROM regis_timers",
+        )
+        .fetch_one(self.db.pool())
+        .await?;
+        Ok(row.try_get::<Option<i64>, _>("next")?.map(from_db))
+    }
+
+    async fn delete(&self, id: &str) -> Result<(), StorageError> {
+        sqlx::query("DELETE FROM regis_timers WHERE id = $1").bind(id).execute(self.db.pool()).await?;
+        Ok(())
+    }
+
+    /// The firing `id` was handled: the timer is gone. A failure is logged; the timer then
+    /// fires again at the end of its lease and its envelope is dropped as a redelivery.
+    pub(crate) async fn done(&self, id: &str) {
+        if let Err(e) = self.delete(id).await {
+            tracing::warn!(timer = %id, error = %e, "could not delete a fired timer");
+        }
+    }
+
+    /// One look: queues what is due, and says how long to sleep before the next look (until
+    /// the earliest due timer, at most [`POLL`]).
+    pub(crate) async fn tick(&self, queue: &dyn Queue) -> Duration {
+        if let Err(e) = self.fire_due(queue, now_ms()).await {
+            tracing::warn!(error = %e, "could not look at the timers; trying again");
+        }
+        match self.next_due().await {
+            Ok(Some(due)) => Duration::from_millis(due.saturating_sub(now_ms())).clamp(MIN_SLEEP, POLL),
+            Ok(None) | Err(_) => POLL,
+        }
+    }
+
+    /// Notified when this process sets a timer (the loop then looks again at once).
+    pub(crate) fn wake(&self) -> Arc<Notify> {
+        Arc::clone(&self.wake)
+    }
+}
+
+fn to_db(ms: u64) -> i64 {
+    i64::try_from(ms).unwrap_or(i64::MAX)
+}
+
+fn from_db(ms: i64) -> u64 {
+    u64::try_from(ms).unwrap_or(0)
+}
