@@ -428,7 +428,9 @@ impl Trivia {
         }
     }
 
-    /// Import trivia questions from a file in the trivia directory (TOML, OpenTDB JSON, or a BSD quiz file).
+    /// Import trivia questions from a file in the trivia directory.
+    ///
+    /// The file is Regis TOML (`.toml`), OpenTDB JSON (`.json`) or a BSD `quiz` data file.
     ///
     /// Importing a file again replaces its questions; a file with any error is refused whole.
     ///

@@ -68,7 +68,8 @@ pub fn builtin() -> Vec<Question> {
 /// Reads a question file, its format chosen by its name: `.toml`, `.json` (OpenTDB), anything
 /// else a BSD `quiz` data file (its category titles from an `index` beside it, if there is one).
 pub fn read_file(path: &Path) -> Result<Vec<Question>, FileError> {
-    let name = path.display().to_string();
+    // Named without its directory: the error is shown in the chat.
+    let name = path.file_name().map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned());
     let text =
         std::fs::read_to_string(path).map_err(|e| FileError::new(&name, None, format!("cannot read it: {e}")))?;
     let questions = match path.extension().and_then(|e| e.to_str()) {
