@@ -155,6 +155,7 @@ pub(crate) fn bot_builder(settings: &Settings) -> Result<regis::BotBuilder> {
     let builder = builder
         .plugin(regis_plugin_admin::Admin)
         .plugin(regis_plugin_dice::Dice)
+        .plugin(regis_plugin_trivia::Trivia::new(settings.trivia()?))
         .plugin(mandala_cmd::plugin(settings)?);
     #[cfg(feature = "bench-commands")]
     let builder = builder.plugin(crate::bench_plugin::Bench);

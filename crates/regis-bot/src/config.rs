@@ -97,6 +97,16 @@ pub struct Settings {
     /// Deliveries of one envelope (a transient failure is retried) before it goes to the
     /// dead-letter subject.
     pub queue_max_deliver: u32,
+    /// Where `trivia import` reads question files; none by default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trivia_dir: Option<PathBuf>,
+    /// Hints per trivia question before the answer is shown.
+    pub trivia_hints: u32,
+    /// Time from a trivia question to its first hint, between hints, and to the answer.
+    pub trivia_hint_interval: String,
+    /// What a right answer after the question was won gets: `tell` (the question is taken)
+    /// or `ignore`.
+    pub trivia_late_answers: String,
 }
 
 impl Default for Settings {
@@ -133,6 +143,10 @@ impl Default for Settings {
             database_url: None,
             queue_ack_wait: "30s".into(),
             queue_max_deliver: 5,
+            trivia_dir: None,
+            trivia_hints: 3,
+            trivia_hint_interval: "10s".into(),
+            trivia_late_answers: "tell".into(),
         }
     }
 }
@@ -244,6 +258,25 @@ fn positive(key: &str, text: &str) -> Result<Duration> {
 }
 
 impl Settings {
+    /// The trivia plugin's settings.
+    pub fn trivia(&self) -> Result<regis_plugin_trivia::TriviaConfig> {
+        let late_answers = match self.trivia_late_answers.as_str() {
+            "tell" => regis_plugin_trivia::LateAnswers::Tell,
+            "ignore" => regis_plugin_trivia::LateAnswers::Ignore,
+            other => bail!("configuration key `trivia_late_answers`: `{other}` is neither `tell` nor `ignore`"),
+        };
+        if !(1..=10).contains(&self.trivia_hints) {
+            bail!("configuration key `trivia_hints`: must be 1 to 10, got {}", self.trivia_hints);
+        }
+        Ok(regis_plugin_trivia::TriviaConfig {
+            hints: self.trivia_hints,
+            hint_interval: positive("trivia_hint_interval", &self.trivia_hint_interval)?,
+            late_answers,
+            dir: self.trivia_dir.clone(),
+            ..regis_plugin_trivia::TriviaConfig::default()
+        })
+    }
+
     /// A duration setting, with the key named in the error.
     pub fn duration(&self, key: &str, text: &str) -> Result<Duration> {
         duration(key, text)
@@ -301,6 +334,7 @@ impl Settings {
             }
         }
         positive("queue_ack_wait", &self.queue_ack_wait)?;
+        self.trivia()?;
         if self.queue_max_deliver == 0 {
             bail!("configuration key `queue_max_deliver`: must be at least 1");
         }
@@ -492,6 +526,9 @@ mod tests {
         let parsed: Settings = Figment::from(Toml::string(example)).extract().expect("example parses");
         parsed.check().expect("example values are valid");
         for key in [
+            "trivia_hints",
+            "trivia_hint_interval",
+            "trivia_late_answers",
             "data_dir",
             "prefix",
             "owners",

@@ -13,8 +13,9 @@ use regis_macros::plugin;
 /// The built-in admin plugin (add it to every bot).
 pub struct Admin;
 
-fn listing_line(prefix: &str, info: &CommandInfo) -> String {
-    format!("  {prefix}{:<16} {}", info.spec.name, info.spec.description)
+/// One line of the command list, names padded to `width` so that descriptions line up.
+fn listing_line(prefix: &str, info: &CommandInfo, width: usize) -> String {
+    format!("  {prefix}{:<width$} {}", info.spec.name, info.spec.description)
 }
 
 fn command_help(prefix: &str, info: &CommandInfo) -> String {
@@ -60,13 +61,14 @@ impl Admin {
             admin.commands().into_iter().filter(|c| c.enabled && c.rank <= ctx.rank()).collect();
         let mut out = format!("Commands you may run (rank {}):", ctx.rank());
         let mut plugin = String::new();
+        let width = mine.iter().map(|c| c.spec.name.chars().count()).max().map_or(16, |n| (n + 1).max(16));
         for info in &mine {
             if info.plugin != plugin {
                 plugin = info.plugin.clone();
                 out.push_str(&format!("\n{plugin}:"));
             }
             out.push('\n');
-            out.push_str(&listing_line(prefix, info));
+            out.push_str(&listing_line(prefix, info, width));
         }
         out.push_str(&format!("\n`{prefix}help <command>` explains one."));
         Ok(out)
