@@ -321,3 +321,42 @@ async fn the_bsd_quiz_files_import() {
     let started = bot.send_as("ann", "!trivia start africa 1").await.text();
     assert!(question_in(&started).contains("What is the capital of "), "{started}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn multiple_choice_by_button_or_letter_one_pick_each() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("mc.toml"),
+        "[[question]]\ncategory = \"mc\"\nquestion = \"Which is a prime?\"\nanswers = [\"7\"]\nchoices = [\"7\", \"8\", \"9\", \"10\"]\n",
+    )
+    .unwrap();
+    let bot = TestBot::builder().plugin(Trivia::new(config(dir.path()))).owner("boss").start().await;
+    let mut chan = Channel::of(&bot);
+    bot.send_as("boss", "!trivia import mc.toml").await;
+    let started = bot.send_as("ann", "!trivia start mc 1").await;
+    let buttons = &started.0[0].reply.buttons;
+    assert_eq!(buttons.len(), 4, "{started:?}");
+    let right = buttons.iter().find(|b| b.label.ends_with(") 7")).expect("a button for 7");
+    let wrong = buttons.iter().find(|b| b.label.ends_with(") 8")).expect("a button for 8");
+    assert!(right.custom_id.starts_with("trivia:pick:"), "{}", right.custom_id);
+    let picked = bot.click("bob", &wrong.custom_id).await;
+    assert_eq!(picked.text(), "You picked 8.");
+    assert!(picked.0[0].reply.ephemeral, "only bob sees it");
+    assert_eq!(bot.click("bob", &right.custom_id).await.text(), "You already picked for this question.");
+    assert_eq!(bot.click("carol", &right.custom_id).await.text(), "You picked 7.");
+    let won = chan.said("carol's win", |t| t.contains(" got it: ")).await;
+    assert!(won.starts_with("carol got it: 7 (+30 points)"), "{won}");
+    // The text lists the choices by letter; a letter answers too (here, after the win).
+    let letter = started
+        .text()
+        .lines()
+        .last()
+        .unwrap()
+        .split("   ")
+        .find(|c| c.ends_with(") 7"))
+        .unwrap()
+        .chars()
+        .next()
+        .unwrap();
+    assert_eq!(bot.send_as("dave", &letter.to_string()).await.text(), "dave, that question is taken.");
+}
