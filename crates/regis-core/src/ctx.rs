@@ -164,21 +164,25 @@ impl Ctx {
         &self.plugin.db
     }
 
-    /// Publishes an event under `topic` to the plugins subscribed to it (through the queue).
-    pub async fn publish<T: Serialize>(&self, topic: &str, data: &T) -> Result<(), CtxError> {
-        let mut envelope = Envelope::new(
-            self.envelope.source.clone(),
-            self.envelope.author.clone(),
-            EnvelopeKind::Event {
-                topic: topic.to_string(),
-                data: serde_json::to_value(data)?,
-                from_plugin: Some(self.plugin.meta.name.clone()),
-                to_plugin: None,
-            },
-        );
+    /// An event envelope from this plugin, with this invocation's author, channel and guild;
+    /// for `to_plugin` alone when it is set.
+    fn event_envelope<T: Serialize>(&self, topic: &str, data: &T, to_plugin: bool) -> Result<Envelope, CtxError> {
+        let plugin = self.plugin.meta.name.clone();
+        let kind = EnvelopeKind::Event {
+            topic: topic.to_string(),
+            data: serde_json::to_value(data)?,
+            to_plugin: to_plugin.then(|| plugin.clone()),
+            from_plugin: Some(plugin),
+        };
+        let mut envelope = Envelope::new(self.envelope.source.clone(), self.envelope.author.clone(), kind);
         envelope.channel = self.envelope.channel.clone();
         envelope.guild = self.envelope.guild.clone();
-        Ok(self.core.queue.push(envelope).await?)
+        Ok(envelope)
+    }
+
+    /// Publishes an event under `topic` to the plugins subscribed to it (through the queue).
+    pub async fn publish<T: Serialize>(&self, topic: &str, data: &T) -> Result<(), CtxError> {
+        Ok(self.core.queue.push(self.event_envelope(topic, data, false)?).await?)
     }
 
     /// Delivers an event of `topic` with `data` to this plugin's own `#[event(topic)]` handler
@@ -193,21 +197,9 @@ impl Ctx {
         topic: &str,
         data: &T,
     ) -> Result<crate::timers::TimerId, CtxError> {
-        let plugin = self.plugin.meta.name.clone();
-        let mut envelope = Envelope::new(
-            self.envelope.source.clone(),
-            self.envelope.author.clone(),
-            EnvelopeKind::Event {
-                topic: topic.to_string(),
-                data: serde_json::to_value(data)?,
-                from_plugin: Some(plugin.clone()),
-                to_plugin: Some(plugin.clone()),
-            },
-        );
+        let mut envelope = self.event_envelope(topic, data, true)?;
         envelope.id = format!("{}{}", crate::timers::TIMER_ID_PREFIX, envelope.id);
-        envelope.channel = self.envelope.channel.clone();
-        envelope.guild = self.envelope.guild.clone();
-        Ok(self.core.timers.set(&plugin, topic, delay, &envelope).await?)
+        Ok(self.core.timers.set(&self.plugin.meta.name, topic, delay, &envelope).await?)
     }
 
     /// Calls off a timer this plugin set; whether it had not fired yet.
