@@ -2,7 +2,7 @@
 //! deferring and editing. Each connector also runs its own ingress, turning what it receives
 //! into [`Envelope`]s for the queue.
 
-use crate::envelope::Envelope;
+use crate::envelope::{Envelope, FileRef};
 use crate::reply::Reply;
 use async_trait::async_trait;
 
@@ -112,6 +112,13 @@ pub trait Connector: Send + Sync + 'static {
     async fn suggest(&self, origin: &Envelope, choices: Vec<String>) -> Result<(), ConnectorError> {
         let _ = (origin, choices);
         Err(ConnectorError::Unsupported("autocomplete"))
+    }
+
+    /// Fetches a file attached to an incoming message, refusing one of more than `limit`
+    /// bytes (announced or received).
+    async fn download(&self, file: &FileRef, limit: u64) -> Result<Vec<u8>, ConnectorError> {
+        let _ = (file, limit);
+        Err(ConnectorError::Unsupported("downloading attached files"))
     }
 
     /// Looks a user up by id.

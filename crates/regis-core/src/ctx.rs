@@ -159,6 +159,17 @@ impl Ctx {
         &self.plugin.store
     }
 
+    /// The files attached to the message being handled.
+    pub fn files(&self) -> &[crate::envelope::FileRef] {
+        &self.envelope.files
+    }
+
+    /// Fetches a file attached to the message, through its connector; one of more than
+    /// `limit` bytes is refused.
+    pub async fn download(&self, file: &crate::envelope::FileRef, limit: u64) -> Result<Vec<u8>, CtxError> {
+        Ok(self.connector()?.download(file, limit).await?)
+    }
+
     /// This plugin's own SQL database, with its migrations applied.
     pub fn db(&self) -> &Db {
         &self.plugin.db

@@ -31,6 +31,20 @@ pub struct Envelope {
     /// [`Rendezvous`](crate::shared::Rendezvous).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reply_to: Option<String>,
+    /// Files attached to the message, to fetch with [`Ctx::download`](crate::Ctx::download).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub files: Vec<FileRef>,
+}
+
+/// A file attached to an incoming message: where the connector can fetch it from.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileRef {
+    /// The file's name, as its sender gave it.
+    pub name: String,
+    /// Where the connector fetches it (Discord's CDN address, for example).
+    pub url: String,
+    /// Its size in bytes, as the service announced it.
+    pub size: u64,
 }
 
 /// What an [`Envelope`] carries.
@@ -200,6 +214,7 @@ impl Envelope {
             time_ms: now_ms(),
             reply_handle: None,
             reply_to: None,
+            files: Vec::new(),
         }
     }
 

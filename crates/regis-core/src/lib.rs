@@ -36,7 +36,7 @@ pub use command::{
 };
 pub use connector::{Capabilities, ChannelInfo, Connector, ConnectorError, Destination, SentMessage, UserInfo};
 pub use ctx::{Admin, CommandInfo, Ctx, CtxError, PluginStatus};
-pub use envelope::{ChannelRef, Envelope, EnvelopeKind, UserRef};
+pub use envelope::{ChannelRef, Envelope, EnvelopeKind, FileRef, UserRef};
 pub use error::{Error, Result};
 pub use events::{Event, Subscription};
 pub use plugin::{BoxFuture, Migration, Plugin, PluginMeta};

@@ -109,6 +109,8 @@ struct FakeState {
 #[derive(Default)]
 struct World {
     gateway: Option<(String, u64)>,
+    /// Files served as Discord's CDN serves attachments, by path.
+    cdn: HashMap<String, Vec<u8>>,
     users: HashMap<String, Value>,
     channels: HashMap<String, Value>,
     dm_channels: HashMap<String, String>,
@@ -261,6 +263,17 @@ impl FakeDiscord {
     /// `failure`; other requests pass.
     pub fn fail_next_on(&self, path_prefix: &str, failure: Failure) {
         lock(&self.state.failures).push_back((Some(path_prefix.to_string()), failure));
+    }
+
+    /// A file as a message's attachment object (`id`, `filename`, `size`, `url`, ...), served
+    /// at its `url` as Discord's CDN serves attachments (this server stands for the CDN too).
+    pub fn attachment(&self, channel: u64, name: &str, data: Vec<u8>) -> Value {
+        let id = self.state.next_id.fetch_add(1, Ordering::Relaxed).to_string();
+        let path = format!("/attachments/{channel}/{id}/{name}");
+        let url = format!("http://{}{path}", self.addr);
+        let size = data.len();
+        lock(&self.state.world).cdn.insert(path, data);
+        json!({ "id": id, "filename": name, "size": size, "url": url, "proxy_url": url, "content_type": "text/plain; charset=utf-8" })
     }
 
     /// The bot this fake serves: routes other than interaction callbacks and interaction
@@ -646,6 +659,13 @@ fn overwrite_commands(state: &FakeState, app: &str, guild: Option<&str>, body: &
 async fn handle(State(state): State<Arc<FakeState>>, request: Request) -> Response {
     let method = request.method().clone();
     let full_path = request.uri().path().to_string();
+    if method == Method::GET && full_path.starts_with("/attachments/") {
+        // The CDN: no token, no rate limit; the file or 404.
+        return match lock(&state.world).cdn.get(&full_path) {
+            Some(data) => (StatusCode::OK, data.clone()).into_response(),
+            None => (StatusCode::NOT_FOUND, "404: Not Found").into_response(),
+        };
+    }
     let authorization = request.headers().get("authorization").and_then(|v| v.to_str().ok()).map(str::to_string);
     let path = full_path.strip_prefix("/api/v10").unwrap_or(&full_path).to_string();
     let refused = if needs_bot_token(&path) && !authorized(&state, authorization.as_deref()) {

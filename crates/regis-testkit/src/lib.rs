@@ -15,8 +15,8 @@ pub mod workers;
 use async_trait::async_trait;
 use regis_core::StorageBackend;
 use regis_core::{
-    Bot, Capabilities, ChannelInfo, ChannelRef, Connector, ConnectorError, CoreConfig, Destination, Envelope, Plugin,
-    Queue, Rank, Reply, SentMessage, SharedState, Stats, UserInfo, UserRef,
+    Bot, Capabilities, ChannelInfo, ChannelRef, Connector, ConnectorError, CoreConfig, Destination, Envelope, FileRef,
+    Plugin, Queue, Rank, Reply, SentMessage, SharedState, Stats, UserInfo, UserRef,
 };
 use regis_store::SqliteBackend;
 use std::path::{Path, PathBuf};
@@ -72,6 +72,8 @@ impl Replies {
 pub struct TestConnector {
     sent: Mutex<Vec<Sent>>,
     suggestions: Mutex<Vec<(String, Vec<String>)>>,
+    /// The files test messages carry, by URL.
+    files: Mutex<std::collections::HashMap<String, Vec<u8>>>,
 }
 
 impl TestConnector {
@@ -117,6 +119,14 @@ impl Connector for TestConnector {
     async fn suggest(&self, origin: &Envelope, choices: Vec<String>) -> Result<(), ConnectorError> {
         self.suggestions.lock().unwrap_or_else(|e| e.into_inner()).push((origin.id.clone(), choices));
         Ok(())
+    }
+
+    async fn download(&self, file: &FileRef, limit: u64) -> Result<Vec<u8>, ConnectorError> {
+        if file.size > limit {
+            return Err(ConnectorError::Failed(format!("{} is {} bytes, more than {limit}", file.name, file.size)));
+        }
+        let files = self.files.lock().unwrap_or_else(|e| e.into_inner());
+        files.get(&file.url).cloned().ok_or_else(|| ConnectorError::NotFound(file.url.clone()))
     }
 
     async fn user(&self, id: &str) -> Result<Option<UserInfo>, ConnectorError> {
@@ -278,6 +288,18 @@ impl TestBot {
     /// Sends `text` as `user` and returns what the bot sent in answer.
     pub async fn send_as(&self, user: &str, text: &str) -> Replies {
         let envelope = Envelope::message(CONNECTOR, TestBot::user(user), text).in_channel(ChannelRef::new(CHANNEL));
+        self.submit(envelope).await
+    }
+
+    /// Sends `text` as `user` with files attached (name and content each), as a chat service
+    /// delivers an upload, and returns what the bot sent in answer.
+    pub async fn send_files_as(&self, user: &str, text: &str, files: &[(&str, &[u8])]) -> Replies {
+        let mut envelope = Envelope::message(CONNECTOR, TestBot::user(user), text).in_channel(ChannelRef::new(CHANNEL));
+        for (name, data) in files {
+            let url = format!("test://files/{}/{name}", envelope.id);
+            self.connector.files.lock().unwrap_or_else(|e| e.into_inner()).insert(url.clone(), data.to_vec());
+            envelope.files.push(FileRef { name: name.to_string(), url, size: data.len() as u64 });
+        }
         self.submit(envelope).await
     }
 

@@ -467,18 +467,21 @@ impl Games {
         })
     }
 
-    /// Replaces question set `set` with `questions` in one transaction: all or nothing.
-    pub async fn import(&self, set: &str, questions: &[Question]) -> Result<(), regis::Error> {
+    /// Replaces each question set (name, questions) with its new questions, all in one
+    /// transaction: all or nothing.
+    pub async fn import(&self, sets: &[(String, Vec<Question>)]) -> Result<(), regis::Error> {
         let mut tx = self.db.pool().begin().await?;
-        sqlx::query("DELETE FROM trivia_questions WHERE set_name = $1").bind(set).execute(&mut *tx).await?;
-        for (i, q) in questions.iter().enumerate() {
-            sqlx::query("INSERT INTO trivia_questions (id, set_name, category, body) VALUES ($1, $2, $3, $4)")
-                .bind(format!("{set}:{}", i + 1))
-                .bind(set)
-                .bind(&q.category)
-                .bind(serde_json::to_string(q)?)
-                .execute(&mut *tx)
-                .await?;
+        for (set, questions) in sets {
+            sqlx::query("DELETE FROM trivia_questions WHERE set_name = $1").bind(set).execute(&mut *tx).await?;
+            for (i, q) in questions.iter().enumerate() {
+                sqlx::query("INSERT INTO trivia_questions (id, set_name, category, body) VALUES ($1, $2, $3, $4)")
+                    .bind(format!("{set}:{}", i + 1))
+                    .bind(set)
+                    .bind(&q.category)
+                    .bind(serde_json::to_string(q)?)
+                    .execute(&mut *tx)
+                    .await?;
+            }
         }
         tx.commit().await?;
         Ok(())

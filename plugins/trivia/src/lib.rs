@@ -164,7 +164,49 @@ fn scoreboard(board: &[(String, i64)]) -> String {
     lines.join("\n")
 }
 
+/// The largest question file accepted from the chat.
+pub const MAX_UPLOAD: u64 = 4 * 1024 * 1024;
+
+fn refused(e: &questions::FileError) -> String {
+    tracing::warn!(file = %e.file, reason = %e.reason, "trivia file refused");
+    format!("Nothing imported: {e}")
+}
+
 impl Trivia {
+    /// The questions of file `file` in `trivia_dir` (as set `file`), or the refusal to show.
+    fn read_from_dir(&self, file: &str) -> Result<Vec<(String, Vec<Question>)>, String> {
+        let Some(dir) = &self.config.dir else {
+            return Err("No trivia directory is set (`trivia_dir` in the configuration).".into());
+        };
+        if file.contains(['/', '\\']) || file.starts_with('.') {
+            return Err(format!("`{file}` must be a file name in the trivia directory, without a path."));
+        }
+        let questions = questions::read_file(&dir.join(file)).map_err(|e| refused(&e))?;
+        Ok(vec![(file.to_string(), questions)])
+    }
+
+    /// The questions of the files attached to the message (each a set named as the file), or
+    /// the refusal to show.
+    async fn read_attached(&self, ctx: &Ctx) -> Result<Vec<(String, Vec<Question>)>, String> {
+        let mut sets = Vec::new();
+        for file in ctx.files() {
+            let name = file.name.rsplit(['/', '\\']).next().unwrap_or_default().to_string();
+            if name.is_empty() || name.starts_with('.') {
+                return Err(format!("Nothing imported: `{}` is not a usable file name.", file.name));
+            }
+            let bytes = match ctx.download(file, MAX_UPLOAD).await {
+                Ok(bytes) => bytes,
+                Err(e) => return Err(format!("Nothing imported: could not fetch {name}: {e}")),
+            };
+            let Ok(text) = String::from_utf8(bytes) else {
+                return Err(format!("Nothing imported: {name}: not UTF-8 text"));
+            };
+            let questions = questions::parse_named(&name, &text, None).map_err(|e| refused(&e))?;
+            sets.push((name, questions));
+        }
+        Ok(sets)
+    }
+
     /// A question of `category` (all when empty) not asked yet in this game, with its id and
     /// its choices shuffled.
     async fn pick_question(
@@ -428,35 +470,41 @@ impl Trivia {
         }
     }
 
-    /// Import trivia questions from a file in the trivia directory.
+    /// Import trivia questions from files attached to the message, or from the trivia directory.
     ///
-    /// The file is Regis TOML (`.toml`), OpenTDB JSON (`.json`) or a BSD `quiz` data file.
-    ///
-    /// Importing a file again replaces its questions; a file with any error is refused whole.
+    /// A file is Regis TOML (`.toml`), OpenTDB JSON (`.json`) or a BSD `quiz` data file.
+    /// Importing a file again replaces its questions; if any file has an error, nothing is
+    /// imported.
     ///
     /// # Arguments
-    /// * `file` - the file's name in `trivia_dir`
+    /// * `file` - a file's name in `trivia_dir` (none: the attached files)
     #[command(name = "trivia import", rank = 999)]
-    async fn import(&self, ctx: &Ctx, file: String) -> Result<String> {
-        let Some(dir) = &self.config.dir else {
-            return Ok("No trivia directory is set (`trivia_dir` in the configuration).".into());
-        };
-        if file.contains(['/', '\\']) || file.starts_with('.') {
-            return Ok(format!("`{file}` must be a file name in the trivia directory, without a path."));
-        }
-        let set = file.rsplit_once('.').map_or(file.as_str(), |(stem, _)| stem).to_string();
-        let questions = match questions::read_file(&dir.join(&file)) {
-            Ok(questions) => questions,
-            Err(e) => {
-                tracing::warn!(file = %e.file, reason = %e.reason, "trivia file refused");
-                return Ok(format!("Nothing imported: {e}"));
+    async fn import(&self, ctx: &Ctx, file: Option<String>) -> Result<String> {
+        let read = match file {
+            Some(file) => self.read_from_dir(&file),
+            None if ctx.files().is_empty() => {
+                return Ok(format!(
+                    "Attach question files to the message, or name a file in the trivia directory: `{}trivia import <file>`.",
+                    ctx.prefix()
+                ))
             }
+            None => self.read_attached(ctx).await,
         };
-        Games::new(ctx.db().clone()).import(&set, &questions).await?;
-        let mut categories: Vec<&str> = questions.iter().map(|q| q.category.as_str()).collect();
-        categories.sort_unstable();
-        categories.dedup();
-        Ok(format!("Imported {} question(s) from {file} ({}).", questions.len(), categories.join(", ")))
+        let sets = match read {
+            Ok(sets) => sets,
+            Err(refusal) => return Ok(refusal),
+        };
+        Games::new(ctx.db().clone()).import(&sets).await?;
+        let lines: Vec<String> = sets
+            .iter()
+            .map(|(set, questions)| {
+                let mut categories: Vec<&str> = questions.iter().map(|q| q.category.as_str()).collect();
+                categories.sort_unstable();
+                categories.dedup();
+                format!("Imported {} question(s) from {set} ({}).", questions.len(), categories.join(", "))
+            })
+            .collect();
+        Ok(lines.join("\n"))
     }
 
     #[event("message")]

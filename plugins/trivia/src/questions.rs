@@ -72,17 +72,20 @@ pub fn read_file(path: &Path) -> Result<Vec<Question>, FileError> {
     let name = path.file_name().map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned());
     let text =
         std::fs::read_to_string(path).map_err(|e| FileError::new(&name, None, format!("cannot read it: {e}")))?;
-    let questions = match path.extension().and_then(|e| e.to_str()) {
-        Some("toml") => parse_toml(&name, &text)?,
-        Some("json") => parse_opentdb(&name, &text)?,
-        _ => {
-            let stem = path.file_name().and_then(|n| n.to_str()).unwrap_or("quiz");
-            let titles = path.parent().and_then(|dir| bsd_titles(&dir.join("index"), stem));
-            parse_bsd_quiz(&name, &text, stem, titles.as_ref())?
-        }
+    let titles = path.parent().and_then(|dir| bsd_titles(&dir.join("index"), &name));
+    parse_named(&name, &text, titles.as_ref())
+}
+
+/// Reads the text of a question file named `name` (its format chosen by the name, as
+/// [`read_file`] does); a BSD `quiz` file's category titles are `titles` when known.
+pub fn parse_named(name: &str, text: &str, titles: Option<&Vec<String>>) -> Result<Vec<Question>, FileError> {
+    let questions = match Path::new(name).extension().and_then(|e| e.to_str()) {
+        Some("toml") => parse_toml(name, text)?,
+        Some("json") => parse_opentdb(name, text)?,
+        _ => parse_bsd_quiz(name, text, name, titles)?,
     };
     if questions.is_empty() {
-        return Err(FileError::new(&name, None, "it holds no questions"));
+        return Err(FileError::new(name, None, "it holds no questions"));
     }
     Ok(questions)
 }

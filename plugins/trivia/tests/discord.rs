@@ -4,7 +4,7 @@
 use regis::{Bot, CoreConfig, SqliteBackend};
 use regis_discord::gateway::{Gateway, GatewayConfig, IdentifyQueue};
 use regis_discord::{DiscordConnector, RestConfig};
-use regis_plugin_trivia::{questions, Trivia, TriviaConfig};
+use regis_plugin_trivia::{Trivia, TriviaConfig};
 use regis_testkit::fake_discord::FakeDiscord;
 use regis_testkit::fake_gateway::{message_create, FakeGateway, GatewayOptions, AUTHOR_ID, CHANNEL_ID, GUILD_ID};
 use std::sync::Arc;
@@ -61,7 +61,8 @@ async fn a_game_over_the_discord_gateway() {
         settle: Duration::from_millis(100),
         ..TriviaConfig::default()
     };
-    let bot = Bot::builder(CoreConfig::default())
+    let core = CoreConfig { owners: vec![format!("discord:{AUTHOR_ID}")], ..CoreConfig::default() };
+    let bot = Bot::builder(core)
         .storage(SqliteBackend::new(dir.path()))
         .connector(connector.connector())
         .plugin(regis_plugin_admin::Admin)
@@ -80,16 +81,28 @@ async fn a_game_over_the_discord_gateway() {
             .dispatch("MESSAGE_CREATE", message_create(id, CHANNEL_ID, Some(GUILD_ID), author, content))
             .expect("a session");
     };
-    say(2_001, (AUTHOR_ID, "Mason"), "!trivia start geography 1");
+    // The owner uploads a question file with the command; the bot fetches it from the CDN.
+    let set = "[[question]]\ncategory = \"uploaded\"\nquestion = \"Which port is HTTPS?\"\nanswers = [\"443\"]\n";
+    let mut upload = message_create(2_000, CHANNEL_ID, Some(GUILD_ID), (AUTHOR_ID, "Mason"), "!trivia import");
+    upload["attachments"] = serde_json::json!([fake.attachment(CHANNEL_ID, "ports.toml", set.as_bytes().to_vec())]);
+    gateway.dispatch("MESSAGE_CREATE", upload).expect("a session");
+    wait_posted(&fake, "the import", |t| t == "Imported 1 question(s) from ports.toml (uploaded).").await;
+    // A file somewhere else than Discord's CDN is never fetched.
+    let mut elsewhere = message_create(2_001, CHANNEL_ID, Some(GUILD_ID), (AUTHOR_ID, "Mason"), "!trivia import");
+    let url = "http://127.0.0.2:9/x.toml";
+    elsewhere["attachments"] =
+        serde_json::json!([{ "id": "9", "filename": "x.toml", "size": 10, "url": url, "proxy_url": url }]);
+    gateway.dispatch("MESSAGE_CREATE", elsewhere).expect("a session");
+    let refusal = "Nothing imported: could not fetch x.toml: x.toml is not on Discord's CDN; not fetched";
+    wait_posted(&fake, "the refusal", |t| t == refusal).await;
+
+    say(2_002, (AUTHOR_ID, "Mason"), "!trivia start uploaded 1");
     let question = wait_posted(&fake, "the question", |t| t.contains("Question 1/1: ")).await;
-    let asked =
-        question.lines().find(|l| l.starts_with("Question 1/1: ")).unwrap().trim_start_matches("Question 1/1: ");
-    let answer =
-        questions::builtin().into_iter().find(|q| q.question == asked).expect("a built-in question").answers[0].clone();
-    say(2_002, (AUTHOR_ID + 1, "Ada"), "no idea");
-    say(2_003, (AUTHOR_ID + 1, "Ada"), &answer.to_lowercase());
+    assert!(question.ends_with("Question 1/1: Which port is HTTPS?"), "{question}");
+    say(2_003, (AUTHOR_ID + 1, "Ada"), "no idea");
+    say(2_004, (AUTHOR_ID + 1, "Ada"), "443");
     let won = wait_posted(&fake, "the win", |t| t.contains(" got it: ")).await;
-    assert_eq!(won, format!("Ada got it: {answer} (+20 points)"));
+    assert_eq!(won, "Ada got it: 443 (+20 points)");
     let end = wait_posted(&fake, "the end", |t| t.starts_with("Trivia over!")).await;
     assert_eq!(end, "Trivia over! Final scores:\n1. Ada 20");
     let _ = stop.send(());

@@ -360,3 +360,39 @@ async fn multiple_choice_by_button_or_letter_one_pick_each() {
         .unwrap();
     assert_eq!(bot.send_as("dave", &letter.to_string()).await.text(), "dave, that question is taken.");
 }
+
+#[tokio::test]
+async fn question_files_uploaded_in_the_chat_import_all_or_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let bot = bot_with(dir.path()).await;
+    let before = bot.send("!trivia categories").await.text();
+    let up = "[[question]]\ncategory = \"uploaded\"\nquestion = \"Q?\"\nanswers = [\"A\"]\n";
+    let bad = "fine:ok\nbroken{:x\n";
+    let refused = bot
+        .send_files_as("boss", "!trivia import", &[("up.toml", up.as_bytes()), ("quiz", bad.as_bytes())])
+        .await
+        .text();
+    assert_eq!(refused, "Nothing imported: quiz line 2: a `}` is missing");
+    assert_eq!(bot.send("!trivia categories").await.text(), before, "the good file was not imported either");
+    let refused = bot.send_files_as("boss", "!trivia import", &[("bin.toml", &[0xff, 0xfe, 0x00])]).await.text();
+    assert_eq!(refused, "Nothing imported: bin.toml: not UTF-8 text");
+    let huge = vec![b'#'; 4 * 1024 * 1024 + 1];
+    let refused = bot.send_files_as("boss", "!trivia import", &[("huge.toml", &huge)]).await.text();
+    assert!(
+        refused
+            .starts_with("Nothing imported: could not fetch huge.toml: huge.toml is 4194305 bytes, more than 4194304"),
+        "{refused}"
+    );
+    let usage = bot.send_as("boss", "!trivia import").await.text();
+    assert!(usage.starts_with("Attach question files to the message, or name a file"), "{usage}");
+
+    let done = bot
+        .send_files_as("boss", "!trivia import", &[("up.toml", up.as_bytes()), ("quiz", b"ping:pong\n")])
+        .await
+        .text();
+    assert_eq!(done, "Imported 1 question(s) from up.toml (uploaded).\nImported 1 question(s) from quiz (quiz).");
+    let started = bot.send_as("ann", "!trivia start quiz 1").await.text();
+    assert!(started.contains("Question 1/1: ping?"), "{started}");
+    let refused = bot.send_files_as("ann", "!trivia import", &[("up.toml", up.as_bytes())]).await.text();
+    assert!(refused.contains("rank 999"), "owners only: {refused}");
+}

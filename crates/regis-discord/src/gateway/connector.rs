@@ -152,6 +152,10 @@ impl Connector for GatewayConnector {
         self.rest.suggest(origin, choices).await
     }
 
+    async fn download(&self, file: &regis_core::FileRef, limit: u64) -> Result<Vec<u8>, ConnectorError> {
+        self.rest.download(file, limit).await
+    }
+
     async fn user(&self, id: &str) -> Result<Option<UserInfo>, ConnectorError> {
         if let Some(user) = id.parse::<u64>().ok().and_then(Id::new_checked).and_then(|id| self.cache.user(id)) {
             return Ok(Some(crate::convert::user_info(&user)));

@@ -3,7 +3,7 @@
 
 use crate::convert::user_ref;
 use crate::CONNECTOR;
-use regis_core::{ChannelRef, Envelope, EnvelopeKind, UserRef};
+use regis_core::{ChannelRef, Envelope, EnvelopeKind, FileRef, UserRef};
 use serde_json::json;
 use twilight_model::channel::message::EmojiReactionType;
 use twilight_model::channel::Message;
@@ -54,6 +54,11 @@ pub fn message_envelope(message: &Message, bot: Option<Id<UserMarker>>, prefix: 
     envelope.channel =
         Some(ChannelRef { id: message.channel_id.to_string(), name: None, direct: message.guild_id.is_none() });
     envelope.reply_handle = Some(json!({ "message_id": message.id.to_string() }));
+    envelope.files = message
+        .attachments
+        .iter()
+        .map(|a| FileRef { name: a.filename.clone(), url: a.url.clone(), size: a.size })
+        .collect();
     Some(envelope)
 }
 

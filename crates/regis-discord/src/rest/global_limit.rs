@@ -38,7 +38,21 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 /// The HTTP client that reaches Discord (or whatever `api_url` names).
-type Upstream = Client<hyper_rustls::HttpsConnector<HttpConnector>, Body>;
+pub(crate) type Upstream = Client<hyper_rustls::HttpsConnector<HttpConnector>, Body>;
+
+/// An HTTP(S) client with the TLS stack and protocols twilight-http uses.
+pub(crate) fn https_client() -> Upstream {
+    use hyper_rustls::ConfigBuilderExt;
+    crate::install_crypto_provider();
+    let tls = rustls::ClientConfig::builder().with_webpki_roots().with_no_client_auth();
+    let https = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_tls_config(tls)
+        .https_or_http()
+        .enable_http1()
+        .enable_http2()
+        .build();
+    Client::builder(hyper_util::rt::TokioExecutor::new()).build(https)
+}
 
 /// Wait used when a global 429 says neither `Retry-After` nor `retry_after`.
 const DEFAULT_WAIT: Duration = Duration::from_secs(1);
@@ -197,18 +211,7 @@ fn wait_of(headers: &HeaderMap, body: &[u8], default: Duration) -> Duration {
 
 impl ForwarderState {
     fn upstream(&self) -> &Upstream {
-        self.upstream.get_or_init(|| {
-            use hyper_rustls::ConfigBuilderExt;
-            crate::install_crypto_provider();
-            let tls = rustls::ClientConfig::builder().with_webpki_roots().with_no_client_auth();
-            let https = hyper_rustls::HttpsConnectorBuilder::new()
-                .with_tls_config(tls)
-                .https_or_http()
-                .enable_http1()
-                .enable_http2()
-                .build();
-            Client::builder(hyper_util::rt::TokioExecutor::new()).build(https)
-        })
+        self.upstream.get_or_init(https_client)
     }
 
     /// Waits until no hold applies to a request with (`bot`) or without the bot token, then,

@@ -4,6 +4,7 @@
 //! [`global_limit`]'s forwarder; interaction replies that fail are retried with backoff while the
 //! interaction token is still valid.
 
+mod files;
 mod global_limit;
 
 pub use global_limit::ForwarderError;
@@ -163,6 +164,7 @@ pub struct DiscordConnector {
     expired: AtomicU64,
     retries: AtomicU64,
     rendezvous: Option<Arc<dyn Rendezvous>>,
+    files: files::Files,
 }
 
 impl DiscordConnector {
@@ -177,6 +179,7 @@ impl DiscordConnector {
             expired: AtomicU64::new(0),
             retries: AtomicU64::new(0),
             rendezvous: None,
+            files: files::Files::new(&config.api_url),
         })
     }
 
@@ -415,6 +418,10 @@ impl DiscordConnector {
 impl Connector for DiscordConnector {
     fn name(&self) -> &str {
         crate::CONNECTOR
+    }
+
+    async fn download(&self, file: &regis_core::FileRef, limit: u64) -> Result<Vec<u8>, ConnectorError> {
+        self.files.download(file, limit).await
     }
 
     fn capabilities(&self) -> Capabilities {
