@@ -233,3 +233,59 @@ fn to_db(ms: u64) -> i64 {
 fn from_db(ms: i64) -> u64 {
     u64::try_from(ms).unwrap_or(0)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::envelope::{EnvelopeKind, UserRef};
+    use crate::queue::InProcessQueue;
+
+    async fn timers(lease: Duration) -> Timers {
+        sqlx::any::install_default_drivers();
+        let pool = sqlx::any::AnyPoolOptions::new().max_connections(1).connect("sqlite::memory:").await.unwrap();
+        sqlx::raw_sql(CORE_MIGRATIONS[0].sql).execute(&pool).await.unwrap();
+        Timers::new(Db::new(pool), lease)
+    }
+
+    fn firing(id: &str) -> Envelope {
+        let kind = EnvelopeKind::Event {
+            topic: "t".into(),
+            data: serde_json::Value::Null,
+            from_plugin: Some("p".into()),
+            to_plugin: Some("p".into()),
+        };
+        let mut envelope = Envelope::new("test", UserRef::new("test", "u"), kind);
+        envelope.id = format!("{TIMER_ID_PREFIX}{id}");
+        envelope
+    }
+
+    #[tokio::test]
+    async fn a_due_timer_is_taken_once_until_its_lease_ends_and_gone_once_handled() {
+        let timers = timers(Duration::from_millis(100)).await;
+        let (a, b) = (InProcessQueue::new(10), InProcessQueue::new(10));
+        let id = timers.set("p", "t", Duration::ZERO, &firing("1")).await.unwrap();
+        let now = now_ms();
+        assert_eq!(timers.fire_due(&a, now).await.unwrap(), 1, "worker a takes it");
+        assert_eq!(timers.fire_due(&b, now).await.unwrap(), 0, "leased to a");
+        assert_eq!(timers.next_due().await.unwrap(), Some(now + 100), "looked at again when the lease ends");
+        // Worker a died with it unhandled: past the lease, b takes it, under the same id.
+        assert_eq!(timers.fire_due(&b, now + 101).await.unwrap(), 1);
+        let delivered = b.pop().await.unwrap().split().0;
+        assert_eq!(TimerId(delivered.id.clone()), id);
+        timers.done(&delivered.id).await;
+        assert_eq!(timers.fire_due(&b, now + 1_000).await.unwrap(), 0, "handled: gone");
+        assert_eq!(timers.next_due().await.unwrap(), None);
+    }
+
+    #[tokio::test]
+    async fn a_timer_not_due_stays_and_another_plugins_cannot_cancel_it() {
+        let timers = timers(Duration::from_secs(10)).await;
+        let queue = InProcessQueue::new(10);
+        let id = timers.set("p", "t", Duration::from_secs(60), &firing("2")).await.unwrap();
+        assert_eq!(timers.fire_due(&queue, now_ms()).await.unwrap(), 0);
+        assert!(!timers.cancel("other", &id).await.unwrap());
+        assert_eq!(timers.pending("p").await.unwrap().len(), 1);
+        assert!(timers.cancel("p", &id).await.unwrap());
+        assert!(timers.pending("p").await.unwrap().is_empty());
+    }
+}

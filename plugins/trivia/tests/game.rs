@@ -396,3 +396,39 @@ async fn question_files_uploaded_in_the_chat_import_all_or_nothing() {
     let refused = bot.send_files_as("ann", "!trivia import", &[("up.toml", up.as_bytes())]).await.text();
     assert!(refused.contains("rank 999"), "owners only: {refused}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn channels_play_their_own_games_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let bot = bot_with(dir.path()).await;
+    let mut chan = Channel::of(&bot);
+    let in_channel = |channel: &str, user: &str, text: &str| {
+        let mut e = Envelope::message(CONNECTOR, TestBot::user(user), text).in_channel(ChannelRef::new(channel));
+        e.guild = Some("guild-1".into());
+        e
+    };
+    let one = bot.submit(in_channel("one", "ann", "!trivia start test 1")).await.text();
+    let two = bot.submit(in_channel("two", "bob", "!trivia start test 1")).await.text();
+    assert!(one.starts_with("Trivia!") && two.starts_with("Trivia!"), "{one} / {two}");
+    // Each channel's right answer wins there, and only there.
+    let answer_one = answer_to(&question_in(&one));
+    let answer_two = answer_to(&question_in(&two));
+    bot.submit(in_channel("two", "carol", answer_two)).await;
+    bot.submit(in_channel("one", "dave", answer_one)).await;
+    let first = chan.said("a win", |t| t.contains(" got it: ")).await;
+    let second = chan.said("the other win", |t| t.contains(" got it: ")).await;
+    let mut wins = vec![first, second];
+    wins.sort();
+    assert!(wins[0].starts_with("carol got it: ") && wins[1].starts_with("dave got it: "), "{wins:?}");
+    assert_eq!(
+        bot.submit(in_channel("one", "x", "!trivia top")).await.text(),
+        "Trivia top, this channel:\n1. dave 30 points (1 right)"
+    );
+    assert_eq!(
+        bot.submit(in_channel("two", "x", "!trivia top")).await.text(),
+        "Trivia top, this channel:\n1. carol 30 points (1 right)"
+    );
+    let server = bot.submit(in_channel("two", "x", "!trivia top server")).await.text();
+    assert_eq!(server, "Trivia top, this server:\n1. carol 30 points (1 right)\n2. dave 30 points (1 right)");
+    assert_eq!(bot.send("!trivia top server").await.text(), "This is not on a server; try `trivia top channel`.");
+}
