@@ -107,6 +107,11 @@ pub struct Settings {
     /// What a right answer after the question was won gets: `tell` (the question is taken)
     /// or `ignore`.
     pub trivia_late_answers: String,
+    /// Largest accepted webhook body, in bytes.
+    pub webhook_body_limit: usize,
+    /// Webhooks served at `POST /hooks/<plugin>/<name>`, by plugin and name.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub hooks: BTreeMap<String, BTreeMap<String, crate::hooks::HookSettings>>,
 }
 
 impl Default for Settings {
@@ -147,6 +152,8 @@ impl Default for Settings {
             trivia_hints: 3,
             trivia_hint_interval: "10s".into(),
             trivia_late_answers: "tell".into(),
+            webhook_body_limit: 4 * 1024 * 1024,
+            hooks: BTreeMap::new(),
         }
     }
 }
@@ -220,7 +227,11 @@ pub fn load(file: Option<&Path>, overrides: Figment) -> Result<Settings> {
         }
         None => figment = figment.merge(Toml::file(DEFAULT_FILE)),
     }
-    figment = figment.merge(Env::prefixed("REGIS_").ignore(&["config"])).merge(overrides);
+    // Hook secrets (REGIS_HOOK_<PLUGIN>_<NAME>_SECRET) are read where the hooks are built.
+    let env = Env::prefixed("REGIS_")
+        .ignore(&["config"])
+        .filter(|key| !(key.as_str().starts_with("hook_") && key.as_str().ends_with("_secret")));
+    figment = figment.merge(env).merge(overrides);
     let settings: Settings = figment.extract().map_err(|e| anyhow!(describe(e)))?;
     settings.check()?;
     Ok(settings)
@@ -526,6 +537,7 @@ mod tests {
         let parsed: Settings = Figment::from(Toml::string(example)).extract().expect("example parses");
         parsed.check().expect("example values are valid");
         for key in [
+            "webhook_body_limit",
             "trivia_hints",
             "trivia_hint_interval",
             "trivia_late_answers",

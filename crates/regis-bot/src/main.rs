@@ -5,6 +5,7 @@ mod bench_plugin;
 mod cli;
 mod commands_sync;
 mod config;
+mod hooks;
 mod mandala_cmd;
 mod run;
 mod secrets;

@@ -9,6 +9,7 @@ use anyhow::{bail, Context, Result};
 use regis_discord::gateway::{parse_intents, Gateway, GatewayConfig, GatewayError, IdentifyQueue};
 use regis_discord::{DiscordConnector, InteractionsConfig, InteractionsServer, RestConfig};
 use regis_http::{health_router, HttpServer, ServeReport};
+use regis_webhooks::Webhooks;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
@@ -162,20 +163,29 @@ pub async fn run(settings: Settings) -> Result<()> {
     let shutdown = Shutdown::new(settings.duration("shutdown_grace", &settings.shutdown_grace)?);
     let signal =
         shutdown.on_signal(format!("regis: stopping (waiting up to {} for running commands)", settings.shutdown_grace));
-    let server = match &secrets.public_key {
-        Some(public_key) => {
-            let http = HttpServer::bind(settings.http()?).await.context("configuration key `http_addr`")?;
+    let hooks = crate::hooks::configured(&settings, Some(&bot.webhooks()), |v| std::env::var(v).ok())?;
+    let server = if secrets.public_key.is_some() || !hooks.is_empty() {
+        let http = HttpServer::bind(settings.http()?).await.context("configuration key `http_addr`")?;
+        let ready = {
+            let shutdown = shutdown.clone();
+            move || !shutdown.begun()
+        };
+        let mut router = health_router(ready);
+        if let Some(public_key) = &secrets.public_key {
             let interactions = interactions_config(&settings, public_key, budget)?;
             let endpoint = InteractionsServer::new(&interactions, bot.ingress(), rest.pending(), http.bodies())?;
-            let ready = {
-                let shutdown = shutdown.clone();
-                move || !shutdown.begun()
-            };
-            let router = endpoint.router().merge(health_router(ready));
+            router = router.merge(endpoint.router());
             eprintln!("regis: Discord interactions endpoint on http://{}/interactions", http.local_addr()?);
-            Some(shutdown.serve(http, router))
         }
-        None => None,
+        if !hooks.is_empty() {
+            let names: Vec<String> = hooks.iter().map(|h| format!("/hooks/{}/{}", h.plugin, h.name)).collect();
+            eprintln!("regis: webhooks on http://{}: {}", http.local_addr()?, names.join(", "));
+            router =
+                router.merge(Webhooks::new(hooks, bot.ingress(), http.bodies(), settings.webhook_body_limit).router());
+        }
+        Some(shutdown.serve(http, router))
+    } else {
+        None
     };
     let gateway_result = match gateway {
         Some(gateway) => shutdown.run_gateway(gateway, bot.ingress()).await,

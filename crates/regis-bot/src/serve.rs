@@ -146,7 +146,14 @@ pub async fn serve(settings: Settings, roles: Roles) -> Result<()> {
                 let (shutdown, queue) = (shutdown.clone(), queue.clone());
                 move || !shutdown.begun() && queue.connected()
             };
-            let router = endpoint.router().merge(health_router(ready));
+            let mut router = endpoint.router().merge(health_router(ready));
+            // Webhooks come in through receivers too; the workers' plugins handle them.
+            let hooks = crate::hooks::configured(&settings, None, |v| std::env::var(v).ok())?;
+            if !hooks.is_empty() {
+                let limit = settings.webhook_body_limit;
+                router =
+                    router.merge(regis_webhooks::Webhooks::new(hooks, ingress.clone(), http.bodies(), limit).router());
+            }
             eprintln!("regis: receiver on http://{}/interactions", http.local_addr()?);
             Some(shutdown.serve(http, router))
         }

@@ -483,6 +483,12 @@ impl Bot {
             .collect()
     }
 
+    /// The webhooks the plugins declare: (plugin, hook name).
+    pub fn webhooks(&self) -> Vec<(String, String)> {
+        let plugins = self.core.registry.plugins();
+        plugins.iter().flat_map(|p| p.plugin.webhooks().into_iter().map(|h| (p.meta.name.clone(), h))).collect()
+    }
+
     /// Waits until nothing is queued or being handled.
     pub async fn idle(&self) {
         if let Some(mut unfinished) = self.core.queue.unfinished() {

@@ -15,6 +15,7 @@ use crate::registry::{LoadedPlugin, Resolved};
 use crate::reply::Reply;
 use crate::shared::Claim;
 use crate::timers::TIMER_ID_PREFIX;
+use crate::webhook::WebhookRequest;
 use std::future::Future;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
@@ -244,6 +245,8 @@ enum Job<'a> {
     Autocomplete(&'a str),
     /// An event handler of a plugin.
     Event { plugin: &'a str, topic: &'a str },
+    /// A webhook handler of a plugin.
+    Webhook { plugin: &'a str, hook: &'a str },
 }
 
 impl Job<'_> {
@@ -254,6 +257,7 @@ impl Job<'_> {
             Job::Button(custom_id) => format!("button `{custom_id}`"),
             Job::Autocomplete(name) => format!("autocomplete of `{name}`"),
             Job::Event { plugin, topic } => format!("event handler of `{plugin}` for `{topic}`"),
+            Job::Webhook { plugin, hook } => format!("webhook `{plugin}/{hook}`"),
         }
     }
 
@@ -270,7 +274,7 @@ impl Job<'_> {
                 format!("That button crashed with an internal error (logged as {envelope}).")
             }
             (Job::Button(_), Problem::TimedOut(_)) => "That button timed out.".to_string(),
-            (Job::Autocomplete(_) | Job::Event { .. }, _) => return None,
+            (Job::Autocomplete(_) | Job::Event { .. } | Job::Webhook { .. }, _) => return None,
         };
         Some(Reply::text(text))
     }
@@ -336,6 +340,11 @@ async fn handle(core: &Arc<Core>, envelope: Arc<Envelope>, attempt: &Attempt) {
             Rank::EVERYONE
         }
     };
+    if let EnvelopeKind::Webhook { plugin, hook, headers, body } = &envelope.kind {
+        let request = WebhookRequest { hook: hook.clone(), headers: headers.clone(), body: body.clone() };
+        webhook(core, &envelope, rank, plugin, request).await;
+        return;
+    }
     if let EnvelopeKind::Event { to_plugin: Some(target), .. } = &envelope.kind {
         // A timer's firing: for the plugin that set it alone, whoever set it.
         match (core.registry.plugin(target), Event::from_envelope(&envelope)) {
@@ -443,6 +452,33 @@ async fn component(core: &Arc<Core>, envelope: &Arc<Envelope>, rank: Rank, custo
         Err(reply) => reply.unwrap_or_default(),
     };
     send_reply(&ctx, reply, attempt).await;
+}
+
+/// Runs a plugin's webhook handler; failures are logged and counted (the sender was answered
+/// when the request was queued).
+async fn webhook(core: &Arc<Core>, envelope: &Arc<Envelope>, rank: Rank, plugin: &str, request: WebhookRequest) {
+    let Some(loaded) = core.registry.plugin(plugin).filter(|p| p.is_enabled()) else {
+        tracing::warn!(envelope = %envelope.id, plugin, hook = %request.hook, "webhook of a plugin that is not running; dropped");
+        return;
+    };
+    let ctx = Ctx {
+        envelope: Arc::clone(envelope),
+        rank,
+        plugin: Arc::clone(&loaded),
+        core: Arc::clone(core),
+        command: None,
+        answered: Arc::default(),
+    };
+    let handler = Arc::clone(&loaded.plugin);
+    let hook = request.hook.clone();
+    let outcome = guarded(core, async move { handler.on_webhook(&ctx, &request).await }).await;
+    match settle(core, &envelope.id, Job::Webhook { plugin, hook: &hook }, outcome, None) {
+        Ok(Some(())) => {}
+        Ok(None) => {
+            tracing::warn!(envelope = %envelope.id, plugin, hook = %hook, "the plugin has no such webhook; dropped")
+        }
+        Err(_) => {}
+    }
 }
 
 async fn deliver_event(core: &Arc<Core>, event: &Event, rank: Rank) {

@@ -88,6 +88,18 @@ pub enum EnvelopeKind {
         /// The emoji, as text.
         emoji: String,
     },
+    /// An HTTP request to a plugin's webhook (`POST /hooks/<plugin>/<hook>`), authenticated.
+    Webhook {
+        /// The plugin.
+        plugin: String,
+        /// The hook's name.
+        hook: String,
+        /// The request headers (names lowercase; authentication headers left out).
+        #[serde(default)]
+        headers: std::collections::BTreeMap<String, String>,
+        /// The raw body.
+        body: String,
+    },
     /// An event published by a plugin (or a webhook) under a topic.
     Event {
         /// Topic name, such as `trivia.answered`.

@@ -34,9 +34,10 @@ impl Event {
                 (REACTION.to_string(), serde_json::json!({ "message_id": message_id, "emoji": emoji }))
             }
             EnvelopeKind::Event { topic, data, .. } => (topic.clone(), data.clone()),
-            EnvelopeKind::Command { .. } | EnvelopeKind::Autocomplete { .. } | EnvelopeKind::Component { .. } => {
-                return None
-            }
+            EnvelopeKind::Command { .. }
+            | EnvelopeKind::Autocomplete { .. }
+            | EnvelopeKind::Component { .. }
+            | EnvelopeKind::Webhook { .. } => return None,
         };
         Some(Event { topic, data, envelope: Arc::clone(envelope) })
     }

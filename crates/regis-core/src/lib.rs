@@ -28,6 +28,7 @@ pub mod reply;
 pub mod shared;
 pub mod storage;
 pub mod timers;
+pub mod webhook;
 
 pub use bot::{Bot, BotBuilder, BotError, Completion, CoreConfig, Ingress, Stats};
 pub use command::{
@@ -46,6 +47,7 @@ pub use reply::{Attachment, Button, Embed, EmbedField, IntoReply, Reply};
 pub use shared::{Change, Claim, SharedState, StateError};
 pub use storage::{Db, KvBackend, PluginStorage, StorageBackend, StorageError, Store};
 pub use timers::{PendingTimer, TimerId};
+pub use webhook::WebhookRequest;
 
 /// The SQL toolkit behind [`Ctx::db`]: `regis::sqlx::query("...").bind(x).execute(ctx.db().pool())`.
 pub use sqlx;

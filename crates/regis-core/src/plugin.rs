@@ -69,6 +69,22 @@ pub trait Plugin: Send + Sync + 'static {
         Box::pin(async { Ok(None) })
     }
 
+    /// The names of the webhooks it handles with [`Plugin::on_webhook`]
+    /// (`POST /hooks/<plugin>/<name>`).
+    fn webhooks(&self) -> Vec<String> {
+        Vec::new()
+    }
+
+    /// Handles a request to its webhook `hook`; `None` when it has no such hook.
+    fn on_webhook<'a>(
+        &'a self,
+        ctx: &'a Ctx,
+        request: &'a crate::webhook::WebhookRequest,
+    ) -> BoxFuture<'a, Result<Option<()>>> {
+        let _ = (ctx, request);
+        Box::pin(async { Ok(None) })
+    }
+
     /// Handles an event of a subscribed topic.
     fn on_event<'a>(&'a self, ctx: &'a Ctx, event: &'a Event) -> BoxFuture<'a, Result<()>> {
         let _ = (ctx, event);

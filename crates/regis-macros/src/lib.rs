@@ -52,6 +52,14 @@ pub fn component(_attr: TokenStream, item: TokenStream) -> TokenStream {
     outside_plugin("component", item)
 }
 
+/// Marks a method of a `#[plugin]` impl block as the handler of webhook `name`
+/// (`POST /hooks/<plugin>/<name>`): `async fn f(&self, ctx: &Ctx, request: &WebhookRequest)
+/// -> Result<()>`. It has no effect elsewhere.
+#[proc_macro_attribute]
+pub fn webhook(_attr: TokenStream, item: TokenStream) -> TokenStream {
+    outside_plugin("webhook", item)
+}
+
 /// Makes a fieldless enum usable as a choice parameter: each variant is a choice whose value is
 /// the variant's name in snake_case (override with `#[choice(name = "...")]`).
 #[proc_macro_derive(Choice, attributes(choice))]

@@ -225,6 +225,7 @@ pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> Result<TokenStream
     let mut events: Vec<(String, syn::Ident)> = Vec::new();
     let mut autocompletes = Vec::new();
     let mut components: Vec<(String, syn::Ident)> = Vec::new();
+    let mut webhooks: Vec<(String, syn::Ident)> = Vec::new();
     for impl_item in &mut item.items {
         let ImplItem::Fn(method) = impl_item else {
             continue;
@@ -247,6 +248,22 @@ pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> Result<TokenStream
                 .parse_args::<LitStr>()
                 .map_err(|e| Error::new(e.span(), "write #[component(\"id\")]: it handles that id and `id:...`"))?;
             components.push((id.value(), method.sig.ident.clone()));
+        } else if let Some(attr) = take_attr(&mut method.attrs, "webhook") {
+            if method.sig.asyncness.is_none() {
+                return Err(Error::new(method.sig.span(), "a #[webhook] method must be `async fn`"));
+            }
+            let name = attr.parse_args::<LitStr>().map_err(|e| {
+                Error::new(e.span(), "write #[webhook(\"name\")]: it handles POST /hooks/<plugin>/<name>")
+            })?;
+            let valid = !name.value().is_empty()
+                && name.value().chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_');
+            if !valid {
+                return Err(Error::new(name.span(), "a webhook name is lowercase letters, digits, `-` and `_`"));
+            }
+            if webhooks.iter().any(|(n, _)| *n == name.value()) {
+                return Err(Error::new(name.span(), "two #[webhook] methods have this name"));
+            }
+            webhooks.push((name.value(), method.sig.ident.clone()));
         }
     }
     let migrations = args.migrations.iter().enumerate().map(|(i, sql)| {
@@ -281,6 +298,17 @@ pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> Result<TokenStream
                     ::core::result::Result::Ok(value) => {
                         ::core::result::Result::Ok(::core::option::Option::Some(#krate::IntoReply::into_reply(value)))
                     }
+                    ::core::result::Result::Err(error) => ::core::result::Result::Err(::core::convert::Into::into(error)),
+                };
+            }
+        }
+    });
+    let webhook_names = webhooks.iter().map(|(name, _)| name);
+    let webhook_calls = webhooks.iter().map(|(name, method)| {
+        quote! {
+            if __request.hook == #name {
+                return match self.#method(__ctx, __request).await {
+                    ::core::result::Result::Ok(()) => ::core::result::Result::Ok(::core::option::Option::Some(())),
                     ::core::result::Result::Err(error) => ::core::result::Result::Err(::core::convert::Into::into(error)),
                 };
             }
@@ -347,6 +375,22 @@ pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> Result<TokenStream
                 ::std::boxed::Box::pin(async move {
                     let _ = (__ctx, __id);
                     #(#component_calls)*
+                    ::core::result::Result::Ok(::core::option::Option::None)
+                })
+            }
+
+            fn webhooks(&self) -> ::std::vec::Vec<::std::string::String> {
+                ::std::vec![#(::std::string::String::from(#webhook_names)),*]
+            }
+
+            fn on_webhook<'__a>(
+                &'__a self,
+                __ctx: &'__a #krate::Ctx,
+                __request: &'__a #krate::WebhookRequest,
+            ) -> #krate::BoxFuture<'__a, #krate::Result<::core::option::Option<()>>> {
+                ::std::boxed::Box::pin(async move {
+                    let _ = (__ctx, __request);
+                    #(#webhook_calls)*
                     ::core::result::Result::Ok(::core::option::Option::None)
                 })
             }

@@ -115,6 +115,7 @@ impl Names {
             EnvelopeKind::MemberJoin => "member_join",
             EnvelopeKind::Reaction { .. } => "reaction",
             EnvelopeKind::Event { .. } => "event",
+            EnvelopeKind::Webhook { .. } => "webhook",
         };
         let source: String =
             envelope.source.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '_' }).collect();

@@ -39,13 +39,14 @@
 extern crate self as regis;
 
 pub use regis_core::*;
-pub use regis_macros::{command, component, event, plugin, Choice};
+pub use regis_macros::{command, component, event, plugin, webhook, Choice};
 pub use regis_store::{PostgresBackend, SqliteBackend};
 
 /// Everything a plugin author needs: `use regis::prelude::*;`.
 pub mod prelude {
     pub use regis_core::{
         Attachment, Button, ChannelRef, Ctx, Embed, Error, Event, Plugin, Rank, Reply, Rest, Result, UserRef,
+        WebhookRequest,
     };
-    pub use regis_macros::{command, component, event, plugin, Choice};
+    pub use regis_macros::{command, component, event, plugin, webhook, Choice};
 }
