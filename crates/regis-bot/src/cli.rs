@@ -156,6 +156,7 @@ pub(crate) fn bot_builder(settings: &Settings) -> Result<regis::BotBuilder> {
         .plugin(regis_plugin_admin::Admin)
         .plugin(regis_plugin_dice::Dice)
         .plugin(regis_plugin_trivia::Trivia::new(settings.trivia()?))
+        .plugin(regis_plugin_github::GitHub)
         .plugin(mandala_cmd::plugin(settings)?);
     #[cfg(feature = "bench-commands")]
     let builder = builder.plugin(crate::bench_plugin::Bench);
