@@ -157,6 +157,7 @@ pub(crate) fn bot_builder(settings: &Settings) -> Result<regis::BotBuilder> {
         .plugin(regis_plugin_dice::Dice)
         .plugin(regis_plugin_trivia::Trivia::new(settings.trivia()?))
         .plugin(regis_plugin_github::GitHub)
+        .plugin(regis_plugin_alertmanager::Alertmanager)
         .plugin(mandala_cmd::plugin(settings)?);
     #[cfg(feature = "bench-commands")]
     let builder = builder.plugin(crate::bench_plugin::Bench);

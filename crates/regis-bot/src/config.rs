@@ -228,9 +228,10 @@ pub fn load(file: Option<&Path>, overrides: Figment) -> Result<Settings> {
         None => figment = figment.merge(Toml::file(DEFAULT_FILE)),
     }
     // Hook secrets (REGIS_HOOK_<PLUGIN>_<NAME>_SECRET) are read where the hooks are built.
-    let env = Env::prefixed("REGIS_")
-        .ignore(&["config"])
-        .filter(|key| !(key.as_str().starts_with("hook_") && key.as_str().ends_with("_secret")));
+    let env = Env::prefixed("REGIS_").ignore(&["config"]).filter(|key| {
+        let key = key.as_str().to_ascii_lowercase();
+        !(key.starts_with("hook_") && key.ends_with("_secret"))
+    });
     figment = figment.merge(env).merge(overrides);
     let settings: Settings = figment.extract().map_err(|e| anyhow!(describe(e)))?;
     settings.check()?;

@@ -207,7 +207,7 @@ fn backup_copies_complete_databases_while_the_bot_runs() {
     assert!(out.status.success(), "{}", stderr(&out));
     let listed = stdout(&out);
     assert!(listed.contains("saved/core.db\n") && listed.contains("saved/plugins/dice.db\n"), "{listed}");
-    assert!(listed.ends_with("backed up 6 database(s) from ./regis-data into saved\n"), "{listed}");
+    assert!(listed.ends_with("backed up 7 database(s) from ./regis-data into saved\n"), "{listed}");
     let again = Running::spawn(regis(dir.path(), &["backup", "saved"])).finish_within(WAIT);
     assert!(
         !again.status.success() && stderr(&again).contains("already there"),

@@ -140,9 +140,11 @@ impl Admin {
     #[command]
     async fn plugins(&self, ctx: &Ctx) -> Result<String> {
         let mut out = String::from("Plugins:");
-        for p in ctx.admin().plugins() {
+        let plugins = ctx.admin().plugins();
+        let width = plugins.iter().map(|p| p.name.chars().count()).max().unwrap_or(0).max(10);
+        for p in plugins {
             let state = if p.enabled { "enabled" } else { "disabled" };
-            out.push_str(&format!("\n  {:<10} {:<9} {}", p.name, state, p.description));
+            out.push_str(&format!("\n  {:<width$} {:<9} {}", p.name, state, p.description));
         }
         Ok(out)
     }

@@ -74,6 +74,16 @@ pub struct TestConnector {
     suggestions: Mutex<Vec<(String, Vec<String>)>>,
     /// The files test messages carry, by URL.
     files: Mutex<std::collections::HashMap<String, Vec<u8>>>,
+    /// Edits of sent messages: the message's id and its new content.
+    edits: Mutex<Vec<(String, Reply)>>,
+    /// Messages sent so far (message ids are 1, 2, 3, ...).
+    count: std::sync::atomic::AtomicUsize,
+}
+
+impl TestConnector {
+    fn sent_count(&self) -> usize {
+        self.count.load(std::sync::atomic::Ordering::Relaxed)
+    }
 }
 
 impl TestConnector {
@@ -113,11 +123,25 @@ impl Connector for TestConnector {
     ) -> Result<SentMessage, ConnectorError> {
         let mut sent = self.sent.lock().unwrap_or_else(|e| e.into_inner());
         sent.push(Sent { origin: origin.map(|o| o.id.clone()), to: to.clone(), reply });
-        Ok(SentMessage { id: sent.len().to_string(), channel: None })
+        let id = self.count.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+        let channel = match to {
+            Destination::Channel(c) => Some(c.clone()),
+            _ => None,
+        };
+        Ok(SentMessage { id: id.to_string(), channel })
     }
 
     async fn suggest(&self, origin: &Envelope, choices: Vec<String>) -> Result<(), ConnectorError> {
         self.suggestions.lock().unwrap_or_else(|e| e.into_inner()).push((origin.id.clone(), choices));
+        Ok(())
+    }
+
+    async fn edit(&self, message: &SentMessage, reply: Reply) -> Result<(), ConnectorError> {
+        let known = message.id.parse::<usize>().is_ok_and(|n| n >= 1 && n <= self.sent_count());
+        if !known {
+            return Err(ConnectorError::NotFound(format!("message {}", message.id)));
+        }
+        self.edits.lock().unwrap_or_else(|e| e.into_inner()).push((message.id.clone(), reply));
         Ok(())
     }
 
@@ -368,6 +392,12 @@ impl TestBot {
             assert!(std::time::Instant::now() < deadline, "{n} in flight never reached: {:?}", self.bot.stats());
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
+    }
+
+    /// Takes the edits of sent messages so far: each message's id (as `send` returned it in
+    /// [`SentMessage`]) and its new content.
+    pub fn edits(&self) -> Vec<(String, Reply)> {
+        std::mem::take(&mut *self.connector.edits.lock().unwrap_or_else(|e| e.into_inner()))
     }
 
     /// Takes everything sent so far and not yet taken, without waiting (for bots whose
