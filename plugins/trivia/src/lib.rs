@@ -141,8 +141,8 @@ fn letter(i: usize) -> char {
 }
 
 /// The question as posted: text, the choices as letters and (where shown) buttons.
-fn question_reply(game: &Game, question: &Question) -> Reply {
-    let mut text = format!("Question {}/{}: {}", game.round, game.rounds, question.question);
+fn question_reply(game: &str, round: i64, rounds: i64, question: &Question) -> Reply {
+    let mut text = format!("Question {round}/{rounds}: {}", question.question);
     if !question.choices.is_empty() {
         let options: Vec<String> =
             question.choices.iter().enumerate().map(|(i, c)| format!("{}) {c}", letter(i))).collect();
@@ -150,7 +150,7 @@ fn question_reply(game: &Game, question: &Question) -> Reply {
     }
     let mut reply = Reply::text(text);
     for (i, choice) in question.choices.iter().enumerate() {
-        reply = reply.button(format!("{}) {choice}", letter(i)), format!("pick:{}:{}:{i}", game.game, game.round));
+        reply = reply.button(format!("{}) {choice}", letter(i)), format!("pick:{game}:{round}:{i}"));
     }
     reply
 }
@@ -281,9 +281,7 @@ impl Trivia {
     }
 
     /// Handles a guess by the author of `ctx`, sent at `at_ms`; what to tell them, if anything.
-    async fn guess(&self, ctx: &Ctx, channel: &str, guess: &str, at_ms: u64) -> Result<Option<String>> {
-        let games = Games::new(ctx.db().clone());
-        let Some(game) = games.get(channel).await? else { return Ok(None) };
+    async fn guess(&self, ctx: &Ctx, games: &Games, game: &Game, guess: &str, at_ms: u64) -> Result<Option<String>> {
         let question = &game.question;
         let guess = match guess.trim().chars().collect::<Vec<_>>().as_slice() {
             // A letter answers a multiple-choice question.
@@ -367,9 +365,8 @@ impl Trivia {
                 ctx.prefix()
             )));
         }
-        let Some(state) = games.get(&channel).await? else { return Ok(Reply::text("The game ended at once.")) };
         let what = if category.is_empty() { String::new() } else { format!(" of {category}") };
-        let mut reply = question_reply(&state, &question);
+        let mut reply = question_reply(&game, 1, rounds, &question);
         reply.text = format!(
             "Trivia! {rounds} question(s){what}; answer in the channel, the first right answer wins.\n{}",
             reply.text
@@ -514,7 +511,9 @@ impl Trivia {
             return Ok(()); // a command, not an answer
         }
         let Ok(channel) = channel_of(ctx) else { return Ok(()) };
-        if let Some(notice) = self.guess(ctx, &channel, text, ctx.envelope().time_ms).await? {
+        let games = Games::new(ctx.db().clone());
+        let Some(game) = games.get(&channel).await? else { return Ok(()) };
+        if let Some(notice) = self.guess(ctx, &games, &game, text, ctx.envelope().time_ms).await? {
             ctx.reply(notice).await?;
         }
         Ok(())
@@ -541,7 +540,7 @@ impl Trivia {
         if !games.pick(game_id, round, &ctx.author().key()).await? {
             return Ok(Reply::text("You already picked for this question.").ephemeral());
         }
-        let notice = self.guess(ctx, &channel, &text, ctx.envelope().time_ms).await?;
+        let notice = self.guess(ctx, &games, &game, &text, ctx.envelope().time_ms).await?;
         Ok(Reply::text(notice.unwrap_or_else(|| format!("You picked {text}."))).ephemeral())
     }
 
@@ -634,8 +633,7 @@ impl Trivia {
         };
         self.after(ctx, self.config.hint_interval, "trivia.tick", &self.tick(&game.game, game.round + 1, 0)).await?;
         if games.advance(&game.game, game.round, (&id, &question), &game.asked).await? {
-            let state = Game { round: game.round + 1, ..game };
-            ctx.say(&channel, question_reply(&state, &question)).await?;
+            ctx.say(&channel, question_reply(&game.game, game.round + 1, game.rounds, &question)).await?;
         }
         Ok(())
     }

@@ -72,8 +72,14 @@ pub fn read_file(path: &Path) -> Result<Vec<Question>, FileError> {
     let name = path.file_name().map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned());
     let text =
         std::fs::read_to_string(path).map_err(|e| FileError::new(&name, None, format!("cannot read it: {e}")))?;
-    let titles = path.parent().and_then(|dir| bsd_titles(&dir.join("index"), &name));
-    parse_named(&name, &text, titles.as_ref())
+    // Only a BSD quiz file takes its titles from an `index` beside it.
+    let titles = is_bsd_quiz(&name).then(|| path.parent().and_then(|dir| bsd_titles(&dir.join("index"), &name)));
+    parse_named(&name, &text, titles.flatten().as_ref())
+}
+
+/// Whether a file of this name is read as a BSD `quiz` file (neither `.toml` nor `.json`).
+fn is_bsd_quiz(name: &str) -> bool {
+    !matches!(Path::new(name).extension().and_then(|e| e.to_str()), Some("toml" | "json"))
 }
 
 /// Reads the text of a question file named `name` (its format chosen by the name, as
