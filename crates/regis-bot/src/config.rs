@@ -33,6 +33,8 @@ pub struct Settings {
     pub queue_capacity: usize,
     /// Grace period for in-flight handlers at shutdown, e.g. `10s`.
     pub shutdown_grace: String,
+    /// How late a schedule's firing missed while the bot was down still runs (once), e.g. `15m`.
+    pub schedule_grace: String,
     /// Log filter (tracing syntax), e.g. `warn` or `regis=debug`; `RUST_LOG` wins if set.
     pub log: String,
     /// Required-rank overrides by command name.
@@ -124,6 +126,7 @@ impl Default for Settings {
             workers: 32,
             queue_capacity: 10_000,
             shutdown_grace: "10s".into(),
+            schedule_grace: "15m".into(),
             log: "warn".into(),
             command_ranks: BTreeMap::new(),
             object_store_url: None,
@@ -297,6 +300,7 @@ impl Settings {
     fn check(&self) -> Result<()> {
         positive("handler_timeout", &self.handler_timeout)?;
         duration("shutdown_grace", &self.shutdown_grace)?;
+        duration("schedule_grace", &self.schedule_grace)?;
         let budget = duration("interaction_budget", &self.interaction_budget)?;
         if budget >= Duration::from_secs(3) {
             bail!(
@@ -409,6 +413,7 @@ impl Settings {
             workers: self.workers,
             queue_capacity: self.queue_capacity,
             shutdown_grace: duration("shutdown_grace", &self.shutdown_grace)?,
+            schedule_grace: duration("schedule_grace", &self.schedule_grace)?,
             command_ranks,
             ..CoreConfig::default()
         })
@@ -558,6 +563,7 @@ mod tests {
             "http_max_connections",
             "http_body_memory",
             "shutdown_grace",
+            "schedule_grace",
             "log",
             "command_ranks",
             "object_store_url",

@@ -1,5 +1,5 @@
 //! The built-in admin plugin: `help`, `ping`, `rank`, `rank set`, `ban`, `unban`, `plugins`,
-//! `plugin enable`, `plugin disable`. It lives in the core because every bot (and every test
+//! `plugin enable`, `plugin disable`, `schedules`. It lives in the core because every bot (and every test
 //! bot) has it: help is generated from the doc comments, and ranks and plugin switches are
 //! core state.
 
@@ -39,7 +39,19 @@ fn command_help(prefix: &str, info: &CommandInfo) -> String {
     out
 }
 
-/// Built-in commands: help, ping, ranks, bans and plugins.
+/// A time as `2026-12-03 09:00:00 UTC (in 16h 2m)`.
+fn when(at_ms: u64, now_ms: u64) -> String {
+    let stamp = chrono::DateTime::from_timestamp_millis(i64::try_from(at_ms).unwrap_or(i64::MAX))
+        .map_or_else(|| "far in the future".to_string(), |t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string());
+    let seconds = std::time::Duration::from_secs(at_ms.saturating_sub(now_ms).div_ceil(1000));
+    if at_ms <= now_ms {
+        format!("{stamp} (due now)")
+    } else {
+        format!("{stamp} (in {})", humantime::format_duration(seconds))
+    }
+}
+
+/// Built-in commands: help, ping, ranks, bans, plugins and schedules.
 #[plugin(name = "admin")]
 impl Admin {
     /// List the commands you may run, or explain one.
@@ -145,6 +157,44 @@ impl Admin {
         for p in plugins {
             let state = if p.enabled { "enabled" } else { "disabled" };
             out.push_str(&format!("\n  {:<width$} {:<9} {}", p.name, state, p.description));
+        }
+        Ok(out)
+    }
+
+    /// List the schedules and timers with when they fire next.
+    #[command]
+    async fn schedules(&self, ctx: &Ctx) -> Result<String> {
+        let admin = ctx.admin();
+        let (schedules, timers) = (admin.schedules().await?, admin.timers().await?);
+        if schedules.is_empty() && timers.is_empty() {
+            return Ok("No schedules or timers.".into());
+        }
+        let now = crate::envelope::now_ms();
+        let mut out = String::new();
+        if !schedules.is_empty() {
+            out.push_str("Schedules:");
+            let names: Vec<String> = schedules.iter().map(|s| format!("{}/{}", s.plugin, s.spec.name)).collect();
+            let width = names.iter().map(|n| n.chars().count()).max().unwrap_or(0);
+            for (name, schedule) in names.iter().zip(&schedules) {
+                let next = schedule.next_ms.map_or_else(|| "never again".to_string(), |at| when(at, now));
+                out.push_str(&format!("\n  {name:<width$}  {}  next {next}", schedule.spec.describe()));
+            }
+        }
+        if !timers.is_empty() {
+            if !out.is_empty() {
+                out.push('\n');
+            }
+            out.push_str("Timers:");
+            for timer in &timers {
+                let every =
+                    timer.every.map(|e| format!(", every {}", humantime::format_duration(e))).unwrap_or_default();
+                out.push_str(&format!(
+                    "\n  {}  {}  next {}{every}",
+                    timer.plugin,
+                    timer.topic,
+                    when(timer.due_ms, now)
+                ));
+            }
         }
         Ok(out)
     }

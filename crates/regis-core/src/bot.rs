@@ -5,6 +5,7 @@ use crate::command::CommandSpec;
 use crate::command::SpecError;
 use crate::connector::Connector;
 use crate::cooldown::CooldownSpec;
+use crate::core_tables::CORE_MIGRATIONS;
 use crate::dispatcher;
 use crate::envelope::Envelope;
 use crate::plugin::Plugin;
@@ -12,9 +13,10 @@ use crate::queue::{InProcessQueue, Queue, QueueError};
 use crate::rank::Rank;
 use crate::ranks::{lock, Ranks};
 use crate::registry::{LoadedPlugin, Registry, RegistryError};
+use crate::schedule::{ScheduleError, Schedules};
 use crate::shared::{Change, InProcessRendezvous, Rendezvous, SharedState};
 use crate::storage::{StorageBackend, StorageError, Store};
-use crate::timers::{Timers, CORE_MIGRATIONS, TIMER_LEASE_MARGIN};
+use crate::timers::{Timers, TIMER_LEASE_MARGIN};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
@@ -41,6 +43,12 @@ pub struct CoreConfig {
     pub command_ranks: HashMap<String, Rank>,
     /// How many answered envelope ids the in-process dedupe remembers to drop redeliveries.
     pub dedup_window: usize,
+    /// How late a schedule's firing may still run when no worker was running at its time
+    /// (once, on return); firings missed by longer are skipped.
+    pub schedule_grace: Duration,
+    /// The connector schedule handlers speak through (`ctx.say`); the first attached connector
+    /// when `None`.
+    pub schedule_connector: Option<String>,
 }
 
 impl Default for CoreConfig {
@@ -54,6 +62,8 @@ impl Default for CoreConfig {
             shutdown_grace: Duration::from_secs(10),
             command_ranks: HashMap::new(),
             dedup_window: 10_000,
+            schedule_grace: Duration::from_secs(15 * 60),
+            schedule_connector: None,
         }
     }
 }
@@ -81,6 +91,16 @@ pub enum BotError {
     /// A configuration value is invalid.
     #[error("configuration: {0}")]
     Config(String),
+    /// A `#[schedule]` declaration cannot be read.
+    #[error("plugin `{plugin}`, schedule `{schedule}`: {source}")]
+    Schedule {
+        /// The plugin.
+        plugin: String,
+        /// The schedule's name.
+        schedule: String,
+        /// What is wrong.
+        source: ScheduleError,
+    },
 }
 
 /// Counters of the dispatcher, for tests, benchmarks and diagnostics.
@@ -132,6 +152,7 @@ pub(crate) struct Core {
     pub(crate) stats: Counters,
     pub(crate) rendezvous: Arc<dyn Rendezvous>,
     pub(crate) timers: Timers,
+    pub(crate) schedules: Schedules,
     in_flight: watch::Sender<usize>,
     pub(crate) handlers: Mutex<HashMap<tokio::task::Id, tokio::task::AbortHandle>>,
 }
@@ -249,6 +270,22 @@ impl BotBuilder {
         let core_store = Store::new(core_storage.kv);
         let queue = self.queue.unwrap_or_else(|| Arc::new(InProcessQueue::new(config.queue_capacity)));
         let shared = self.shared.unwrap_or_else(|| SharedState::in_process(config.dedup_window));
+        let schedule_connector = config
+            .schedule_connector
+            .clone()
+            .or_else(|| self.connectors.first().map(|c| c.name().to_string()))
+            .unwrap_or_default();
+        let lease = config.handler_timeout + TIMER_LEASE_MARGIN;
+        let timers = Timers::new(core_storage.db.clone(), lease);
+        let mut schedules =
+            Schedules::new(core_storage.db, lease, config.schedule_grace, schedule_connector, timers.wake());
+        for loaded in &prepared {
+            for spec in loaded.plugin.schedules() {
+                let (plugin, schedule) = (loaded.meta.name.clone(), spec.name.clone());
+                schedules.declare(&plugin, spec).map_err(|source| BotError::Schedule { plugin, schedule, source })?;
+            }
+        }
+        schedules.register(crate::envelope::now_ms()).await?;
         let connectors = self.connectors.into_iter().map(|c| (c.name().to_string(), c)).collect();
         let core = Arc::new(Core {
             ranks: Ranks::new(config.owners.clone(), core_store.clone(), Arc::clone(&shared.changes)),
@@ -259,7 +296,8 @@ impl BotBuilder {
             connectors: RwLock::new(connectors),
             stats: Counters::default(),
             rendezvous: self.rendezvous.unwrap_or_else(|| Arc::new(InProcessRendezvous::default())),
-            timers: Timers::new(core_storage.db, config.handler_timeout + TIMER_LEASE_MARGIN),
+            timers,
+            schedules,
             in_flight: watch::channel(0).0,
             handlers: Mutex::default(),
             config,
@@ -278,13 +316,16 @@ impl BotBuilder {
     }
 }
 
-/// Queues the timers as they fall due (every worker runs this; see [`crate::timers`]). Ends
-/// with the bot.
+/// Queues the timers and schedule firings as they fall due (every worker runs this; see
+/// [`crate::timers`] and [`crate::schedule`]). Ends with the bot.
 async fn fire_timers(core: std::sync::Weak<Core>) {
     let Some(wake) = core.upgrade().map(|core| core.timers.wake()) else { return };
     loop {
         let sleep = match core.upgrade() {
-            Some(core) => core.timers.tick(&*core.queue).await,
+            Some(core) => {
+                let timers = core.timers.tick(&*core.queue).await;
+                timers.min(core.schedules.tick(&*core.queue).await)
+            }
             None => return,
         };
         tokio::select! {

@@ -208,9 +208,35 @@ impl Ctx {
         topic: &str,
         data: &T,
     ) -> Result<crate::timers::TimerId, CtxError> {
+        self.set_timer(delay, None, topic, data).await
+    }
+
+    /// Like [`Ctx::after`], but delivered every `period` (the first `period` from now) until
+    /// called off with [`Ctx::cancel_timer`]. Each period fires once across all workers; periods
+    /// that pass while the bot is down, or while a handler runs longer than the period, are
+    /// skipped rather than delivered as a burst.
+    pub async fn every<T: Serialize>(
+        &self,
+        period: std::time::Duration,
+        topic: &str,
+        data: &T,
+    ) -> Result<crate::timers::TimerId, CtxError> {
+        if period.is_zero() {
+            return Err(CtxError::Refused("a repeating timer needs a period longer than zero".into()));
+        }
+        self.set_timer(period, Some(period), topic, data).await
+    }
+
+    async fn set_timer<T: Serialize>(
+        &self,
+        delay: std::time::Duration,
+        every: Option<std::time::Duration>,
+        topic: &str,
+        data: &T,
+    ) -> Result<crate::timers::TimerId, CtxError> {
         let mut envelope = self.event_envelope(topic, data, true)?;
         envelope.id = format!("{}{}", crate::timers::TIMER_ID_PREFIX, envelope.id);
-        Ok(self.core.timers.set(&self.plugin.meta.name, topic, delay, &envelope).await?)
+        Ok(self.core.timers.set(&self.plugin.meta.name, topic, delay, every, &envelope).await?)
     }
 
     /// Calls off a timer this plugin set; whether it had not fired yet.
@@ -220,7 +246,7 @@ impl Ctx {
 
     /// This plugin's timers that have not fired yet, soonest first.
     pub async fn timers(&self) -> Result<Vec<crate::timers::PendingTimer>, CtxError> {
-        Ok(self.core.timers.pending(&self.plugin.meta.name).await?)
+        Ok(self.core.timers.pending(Some(&self.plugin.meta.name)).await?)
     }
 
     /// A live stream of the events of `topic` from now on, e.g. to collect the answers to a
@@ -293,6 +319,16 @@ impl Admin<'_> {
             spec: r.spec().clone(),
             enabled: r.plugin.is_enabled(),
         })
+    }
+
+    /// Every plugin's schedules with their next firing, by plugin and name.
+    pub async fn schedules(&self) -> Result<Vec<crate::schedule::ScheduleStatus>, CtxError> {
+        Ok(self.ctx.core.schedules.list().await?)
+    }
+
+    /// Every plugin's pending timers, soonest first.
+    pub async fn timers(&self) -> Result<Vec<crate::timers::PendingTimer>, CtxError> {
+        Ok(self.ctx.core.timers.pending(None).await?)
     }
 
     /// A user's rank.

@@ -38,15 +38,15 @@ pub(crate) async fn run_worker(core: Arc<Core>) {
         let (envelope, settle) = delivery.split();
         let id = envelope.id.clone();
         let reply_to = envelope.reply_to.clone();
-        let timer = is_timer_firing(&envelope);
+        let firing = StoredFiring::of(&envelope);
         match core.shared.dedupe.claim(&id).await {
             Ok(Claim::Fresh) => {}
             Ok(Claim::Answered) => {
                 core.stats.duplicates.fetch_add(1, Ordering::Relaxed);
                 tracing::debug!(envelope = %id, attempt = settle.attempt(), "dropping redelivered envelope");
                 settle.ack().await;
-                if timer {
-                    core.timers.done(&id).await;
+                if let Some(firing) = &firing {
+                    firing.done(&core).await;
                 }
                 core.rendezvous.complete(&id, reply_to.as_deref(), Completion::Duplicate).await;
                 continue;
@@ -110,8 +110,8 @@ pub(crate) async fn run_worker(core: Arc<Core>) {
             }
             core.stats.handled.fetch_add(1, Ordering::Relaxed);
             settle.terminate(envelope, &reason).await;
-            if timer {
-                core.timers.done(&id).await;
+            if let Some(firing) = &firing {
+                firing.done(&core).await;
             }
             core.finish();
             core.rendezvous.complete(&id, reply_to.as_deref(), Completion::Handled).await;
@@ -126,17 +126,46 @@ pub(crate) async fn run_worker(core: Arc<Core>) {
             }
         }
         settle.ack().await;
-        if timer {
-            core.timers.done(&id).await;
+        if let Some(firing) = &firing {
+            firing.done(&core).await;
         }
         core.finish();
         core.rendezvous.complete(&id, reply_to.as_deref(), Completion::Handled).await;
     }
 }
 
-/// Whether the envelope is a timer's firing, whose stored timer is deleted once it was handled.
-fn is_timer_firing(envelope: &Envelope) -> bool {
-    matches!(&envelope.kind, EnvelopeKind::Event { to_plugin: Some(_), .. }) && envelope.id.starts_with(TIMER_ID_PREFIX)
+/// A firing of something stored (a timer, a schedule), settled in storage once handled.
+enum StoredFiring {
+    /// A timer's firing, by envelope id: the timer is deleted or moved to its next period.
+    Timer(String),
+    /// A schedule's firing: the schedule moves on to its next firing.
+    Schedule { plugin: String, schedule: String, firing_ms: u64 },
+}
+
+impl StoredFiring {
+    fn of(envelope: &Envelope) -> Option<Self> {
+        match &envelope.kind {
+            EnvelopeKind::Event { to_plugin: Some(_), .. } if envelope.id.starts_with(TIMER_ID_PREFIX) => {
+                Some(StoredFiring::Timer(envelope.id.clone()))
+            }
+            EnvelopeKind::Schedule { plugin, schedule, firing_ms } => Some(StoredFiring::Schedule {
+                plugin: plugin.clone(),
+                schedule: schedule.clone(),
+                firing_ms: *firing_ms,
+            }),
+            _ => None,
+        }
+    }
+
+    async fn done(&self, core: &Core) {
+        let now = crate::envelope::now_ms();
+        match self {
+            StoredFiring::Timer(id) => core.timers.done(id, now).await,
+            StoredFiring::Schedule { plugin, schedule, firing_ms } => {
+                core.schedules.done(plugin, schedule, *firing_ms, now).await
+            }
+        }
+    }
 }
 
 /// When a delivery whose envelope is being handled by another one (or whose claim could not
@@ -247,6 +276,8 @@ enum Job<'a> {
     Event { plugin: &'a str, topic: &'a str },
     /// A webhook handler of a plugin.
     Webhook { plugin: &'a str, hook: &'a str },
+    /// A schedule's handler of a plugin.
+    Schedule { plugin: &'a str, schedule: &'a str },
 }
 
 impl Job<'_> {
@@ -258,6 +289,7 @@ impl Job<'_> {
             Job::Autocomplete(name) => format!("autocomplete of `{name}`"),
             Job::Event { plugin, topic } => format!("event handler of `{plugin}` for `{topic}`"),
             Job::Webhook { plugin, hook } => format!("webhook `{plugin}/{hook}`"),
+            Job::Schedule { plugin, schedule } => format!("schedule `{plugin}/{schedule}`"),
         }
     }
 
@@ -274,7 +306,7 @@ impl Job<'_> {
                 format!("That button crashed with an internal error (logged as {envelope}).")
             }
             (Job::Button(_), Problem::TimedOut(_)) => "That button timed out.".to_string(),
-            (Job::Autocomplete(_) | Job::Event { .. } | Job::Webhook { .. }, _) => return None,
+            (Job::Autocomplete(_) | Job::Event { .. } | Job::Webhook { .. } | Job::Schedule { .. }, _) => return None,
         };
         Some(Reply::text(text))
     }
@@ -343,6 +375,10 @@ async fn handle(core: &Arc<Core>, envelope: Arc<Envelope>, attempt: &Attempt) {
     if let EnvelopeKind::Webhook { plugin, hook, headers, body } = &envelope.kind {
         let request = WebhookRequest { hook: hook.clone(), headers: headers.clone(), body: body.clone() };
         webhook(core, &envelope, rank, plugin, request).await;
+        return;
+    }
+    if let EnvelopeKind::Schedule { plugin, schedule: name, .. } = &envelope.kind {
+        scheduled(core, &envelope, rank, plugin, name).await;
         return;
     }
     if let EnvelopeKind::Event { to_plugin: Some(target), .. } = &envelope.kind {
@@ -454,6 +490,35 @@ async fn component(core: &Arc<Core>, envelope: &Arc<Envelope>, rank: Rank, custo
     send_reply(&ctx, reply, attempt).await;
 }
 
+/// The context of a handler nobody is waiting on (a schedule's, a webhook's): no command, no
+/// answer expected.
+fn unprompted_ctx(core: &Arc<Core>, envelope: &Arc<Envelope>, rank: Rank, plugin: &Arc<LoadedPlugin>) -> Ctx {
+    Ctx {
+        envelope: Arc::clone(envelope),
+        rank,
+        plugin: Arc::clone(plugin),
+        core: Arc::clone(core),
+        command: None,
+        answered: Arc::default(),
+    }
+}
+
+/// Runs a plugin's schedule handler for one firing; failures are logged and counted (nobody
+/// asked), and the schedule moves on to its next firing either way.
+async fn scheduled(core: &Arc<Core>, envelope: &Arc<Envelope>, rank: Rank, plugin: &str, name: &str) {
+    let Some(loaded) = core.registry.plugin(plugin).filter(|p| p.is_enabled()) else {
+        tracing::info!(envelope = %envelope.id, plugin, schedule = name, "a schedule of a plugin that is not running; skipped");
+        return;
+    };
+    let ctx = unprompted_ctx(core, envelope, rank, &loaded);
+    let handler = Arc::clone(&loaded.plugin);
+    let schedule = name.to_string();
+    let outcome = guarded(core, async move { handler.on_schedule(&ctx, &schedule).await }).await;
+    if let Ok(None) = settle(core, &envelope.id, Job::Schedule { plugin, schedule: name }, outcome, None) {
+        tracing::warn!(envelope = %envelope.id, plugin, schedule = name, "the plugin has no such schedule; skipped");
+    }
+}
+
 /// Runs a plugin's webhook handler; failures are logged and counted (the sender was answered
 /// when the request was queued).
 async fn webhook(core: &Arc<Core>, envelope: &Arc<Envelope>, rank: Rank, plugin: &str, request: WebhookRequest) {
@@ -461,14 +526,7 @@ async fn webhook(core: &Arc<Core>, envelope: &Arc<Envelope>, rank: Rank, plugin:
         tracing::warn!(envelope = %envelope.id, plugin, hook = %request.hook, "webhook of a plugin that is not running; dropped");
         return;
     };
-    let ctx = Ctx {
-        envelope: Arc::clone(envelope),
-        rank,
-        plugin: Arc::clone(&loaded),
-        core: Arc::clone(core),
-        command: None,
-        answered: Arc::default(),
-    };
+    let ctx = unprompted_ctx(core, envelope, rank, &loaded);
     let handler = Arc::clone(&loaded.plugin);
     let hook = request.hook.clone();
     let outcome = guarded(core, async move { handler.on_webhook(&ctx, &request).await }).await;

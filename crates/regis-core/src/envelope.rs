@@ -100,6 +100,15 @@ pub enum EnvelopeKind {
         /// The raw body.
         body: String,
     },
+    /// One firing of a plugin's `#[schedule]`.
+    Schedule {
+        /// The plugin.
+        plugin: String,
+        /// The schedule's name (its handler's).
+        schedule: String,
+        /// When it was due, milliseconds since the Unix epoch.
+        firing_ms: u64,
+    },
     /// An event published by a plugin (or a webhook) under a topic.
     Event {
         /// Topic name, such as `trivia.answered`.

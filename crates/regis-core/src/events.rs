@@ -37,7 +37,8 @@ impl Event {
             EnvelopeKind::Command { .. }
             | EnvelopeKind::Autocomplete { .. }
             | EnvelopeKind::Component { .. }
-            | EnvelopeKind::Webhook { .. } => return None,
+            | EnvelopeKind::Webhook { .. }
+            | EnvelopeKind::Schedule { .. } => return None,
         };
         Some(Event { topic, data, envelope: Arc::clone(envelope) })
     }

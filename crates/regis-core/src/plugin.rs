@@ -85,6 +85,17 @@ pub trait Plugin: Send + Sync + 'static {
         Box::pin(async { Ok(None) })
     }
 
+    /// The schedules it handles with [`Plugin::on_schedule`] (`#[schedule("cron")]` methods).
+    fn schedules(&self) -> Vec<crate::schedule::ScheduleSpec> {
+        Vec::new()
+    }
+
+    /// Runs its schedule `name` for one firing; `None` when it has no such schedule.
+    fn on_schedule<'a>(&'a self, ctx: &'a Ctx, name: &'a str) -> BoxFuture<'a, Result<Option<()>>> {
+        let _ = (ctx, name);
+        Box::pin(async { Ok(None) })
+    }
+
     /// Handles an event of a subscribed topic.
     fn on_event<'a>(&'a self, ctx: &'a Ctx, event: &'a Event) -> BoxFuture<'a, Result<()>> {
         let _ = (ctx, event);

@@ -9,7 +9,6 @@
 //! set, so the dispatcher's redelivery dedupe lets it run once.
 
 use crate::envelope::{now_ms, Envelope};
-use crate::plugin::Migration;
 use crate::queue::Queue;
 use crate::storage::{Db, StorageError};
 use serde::{Deserialize, Serialize};
@@ -17,20 +16,6 @@ use sqlx::Row;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Notify;
-
-/// The core's own tables.
-pub(crate) const CORE_MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    sql: "CREATE TABLE regis_timers (
-            id TEXT PRIMARY KEY NOT NULL,
-            plugin TEXT NOT NULL,
-            topic TEXT NOT NULL,
-            due_ms BIGINT NOT NULL,
-            lease_until_ms BIGINT NOT NULL,
-            envelope TEXT NOT NULL
-        );
-        CREATE INDEX regis_timers_due ON regis_timers (due_ms)",
-}];
 
 /// A timer's lease lasts the handler timeout and this: time to wait in the queue.
 pub(crate) const TIMER_LEASE_MARGIN: Duration = Duration::from_secs(10);
@@ -61,11 +46,19 @@ impl std::fmt::Display for TimerId {
 pub struct PendingTimer {
     /// Its id.
     pub id: TimerId,
+    /// The plugin that set it.
+    pub plugin: String,
     /// The event topic it will deliver.
     pub topic: String,
     /// When it is due, milliseconds since the Unix epoch.
     pub due_ms: u64,
+    /// For a timer set with [`Ctx::every`](crate::Ctx::every): how often it fires.
+    pub every: Option<Duration>,
 }
+
+/// The separator of a repeating timer's id and the firing time in a firing's envelope id
+/// (`timer-<id>@<due ms>`), so that each firing is one envelope to the redelivery dedupe.
+const FIRING_SEPARATOR: char = '@';
 
 /// The timer table of one bot (its core database).
 pub(crate) struct Timers {
@@ -82,25 +75,28 @@ impl Timers {
         Timers { db, lease, wake: Arc::new(Notify::new()) }
     }
 
-    /// Stores `envelope` to be queued `delay` from now; its id becomes the timer's id.
+    /// Stores `envelope` to be queued `delay` from now (and, with `every`, every `every` after
+    /// that); its id becomes the timer's id.
     pub(crate) async fn set(
         &self,
         plugin: &str,
         topic: &str,
         delay: Duration,
+        every: Option<Duration>,
         envelope: &Envelope,
     ) -> Result<TimerId, StorageError> {
         let json = serde_json::to_string(envelope)
             .map_err(|source| StorageError::Serde { key: envelope.id.clone(), source })?;
         let due = now_ms().saturating_add(delay.as_millis().min(u64::MAX as u128) as u64);
         sqlx::query(
-            "INSERT INTO regis_timers (id, plugin, topic, due_ms, lease_until_ms, envelope) VALUES ($1, $2, $3, $4, 0, $5)",
+            "INSERT INTO regis_timers (id, plugin, topic, due_ms, lease_until_ms, envelope, every_ms) VALUES ($1, $2, $3, $4, 0, $5, $6)",
         )
         .bind(&envelope.id)
         .bind(plugin)
         .bind(topic)
         .bind(to_db(due))
         .bind(json)
+        .bind(every.map_or(0, |every| to_db(every.as_millis().max(1) as u64)))
         .execute(self.db.pool())
         .await?;
         self.wake.notify_one();
@@ -117,18 +113,27 @@ impl Timers {
         Ok(done.rows_affected() > 0)
     }
 
-    /// The pending timers of `plugin`, soonest first.
-    pub(crate) async fn pending(&self, plugin: &str) -> Result<Vec<PendingTimer>, StorageError> {
-        let rows = sqlx::query("SELECT id, topic, due_ms FROM regis_timers WHERE plugin = $1 ORDER BY due_ms, id")
-            .bind(plugin)
-            .fetch_all(self.db.pool())
-            .await?;
+    /// The pending timers of `plugin` (of every plugin when `None`), soonest first.
+    pub(crate) async fn pending(&self, plugin: Option<&str>) -> Result<Vec<PendingTimer>, StorageError> {
+        const COLUMNS: &str = "SELECT id, plugin, topic, due_ms, every_ms FROM regis_timers";
+        let rows = match plugin {
+            Some(plugin) => {
+                sqlx::query(&format!("{COLUMNS} WHERE plugin = $1 ORDER BY due_ms, id"))
+                    .bind(plugin)
+                    .fetch_all(self.db.pool())
+                    .await?
+            }
+            None => sqlx::query(&format!("{COLUMNS} ORDER BY due_ms, id")).fetch_all(self.db.pool()).await?,
+        };
         rows.iter()
             .map(|row| {
+                let every = from_db(row.try_get("every_ms")?);
                 Ok(PendingTimer {
                     id: TimerId(row.try_get("id")?),
+                    plugin: row.try_get("plugin")?,
                     topic: row.try_get("topic")?,
                     due_ms: from_db(row.try_get("due_ms")?),
+                    every: (every > 0).then(|| Duration::from_millis(every)),
                 })
             })
             .collect()
@@ -138,7 +143,7 @@ impl Timers {
     /// returns how many were queued.
     pub(crate) async fn fire_due(&self, queue: &dyn Queue, now: u64) -> Result<usize, StorageError> {
         let rows = sqlx::query(
-            "SELECT id, envelope FROM regis_timers WHERE due_ms <= $1 AND lease_until_ms <= $1 ORDER BY due_ms LIMIT $2",
+            "SELECT id, envelope, due_ms, every_ms FROM regis_timers WHERE due_ms <= $1 AND lease_until_ms <= $1 ORDER BY due_ms LIMIT $2",
         )
         .bind(to_db(now))
         .bind(BATCH)
@@ -158,7 +163,7 @@ impl Timers {
                 continue; // another worker took it
             }
             let text: String = row.try_get("envelope")?;
-            let envelope: Envelope = match serde_json::from_str(&text) {
+            let mut envelope: Envelope = match serde_json::from_str(&text) {
                 Ok(envelope) => envelope,
                 Err(e) => {
                     tracing::error!(timer = %id, error = %e, "a stored timer cannot be read; deleted it");
@@ -166,7 +171,11 @@ impl Timers {
                     continue;
                 }
             };
-            // Deleted once handled (see `done`): until then its lease keeps other workers off,
+            if row.try_get::<i64, _>("every_ms")? > 0 {
+                let due: i64 = row.try_get("due_ms")?;
+                envelope.id = format!("{id}{FIRING_SEPARATOR}{due}");
+            }
+            // Deleted (or, repeating, moved on) once handled (see `done`): until then its lease keeps other workers off,
             // and a worker that dies holding it, or a bot stopped before handling it, leaves
             // it to be queued again.
             match queue.push(envelope).await {
@@ -200,12 +209,43 @@ impl Timers {
         Ok(())
     }
 
-    /// The firing `id` was handled: the timer is gone. A failure is logged; the timer then
-    /// fires again at the end of its lease and its envelope is dropped as a redelivery.
-    pub(crate) async fn done(&self, id: &str) {
-        if let Err(e) = self.delete(id).await {
-            tracing::warn!(timer = %id, error = %e, "could not delete a fired timer");
+    /// The firing with envelope id `firing` was handled: a timer is gone; a repeating one is
+    /// due next at the first of its periods after `now` (periods missed meanwhile are skipped,
+    /// not fired as a burst). A failure is logged; the timer then fires again at the end of its
+    /// lease and its envelope is dropped as a redelivery.
+    pub(crate) async fn done(&self, firing: &str, now: u64) {
+        let outcome = match firing.rsplit_once(FIRING_SEPARATOR).and_then(|(id, due)| Some((id, due.parse().ok()?))) {
+            Some((id, due)) => self.repeat(id, due, now).await,
+            None => self.delete(firing).await,
+        };
+        if let Err(e) = outcome {
+            tracing::warn!(timer = %firing, error = %e, "could not settle a fired timer");
         }
+        // A repeating timer may be due again before the loop would look.
+        self.wake.notify_one();
+    }
+
+    /// Moves a repeating timer whose firing at `due` was handled on to its next period.
+    async fn repeat(&self, id: &str, due: i64, now: u64) -> Result<(), StorageError> {
+        let row = sqlx::query("SELECT every_ms FROM regis_timers WHERE id = $1 AND due_ms = $2")
+            .bind(id)
+            .bind(due)
+            .fetch_optional(self.db.pool())
+            .await?;
+        let Some(row) = row else {
+            return Ok(()); // cancelled, or moved on already
+        };
+        let every = from_db(row.try_get("every_ms")?).max(1);
+        let due = from_db(due);
+        let periods = now.saturating_sub(due) / every + 1;
+        let next = due.saturating_add(periods.saturating_mul(every));
+        sqlx::query("UPDATE regis_timers SET due_ms = $1, lease_until_ms = 0 WHERE id = $2 AND due_ms = $3")
+            .bind(to_db(next))
+            .bind(id)
+            .bind(to_db(due))
+            .execute(self.db.pool())
+            .await?;
+        Ok(())
     }
 
     /// One look: queues what is due, and says how long to sleep before the next look (until
@@ -241,10 +281,7 @@ mod tests {
     use crate::queue::InProcessQueue;
 
     async fn timers(lease: Duration) -> Timers {
-        sqlx::any::install_default_drivers();
-        let pool = sqlx::any::AnyPoolOptions::new().max_connections(1).connect("sqlite::memory:").await.unwrap();
-        sqlx::raw_sql(CORE_MIGRATIONS[0].sql).execute(&pool).await.unwrap();
-        Timers::new(Db::new(pool), lease)
+        Timers::new(crate::core_tables::test_db().await, lease)
     }
 
     fn firing(id: &str) -> Envelope {
@@ -263,7 +300,7 @@ mod tests {
     async fn a_due_timer_is_taken_once_until_its_lease_ends_and_gone_once_handled() {
         let timers = timers(Duration::from_millis(100)).await;
         let (a, b) = (InProcessQueue::new(10), InProcessQueue::new(10));
-        let id = timers.set("p", "t", Duration::ZERO, &firing("1")).await.unwrap();
+        let id = timers.set("p", "t", Duration::ZERO, None, &firing("1")).await.unwrap();
         let now = now_ms();
         assert_eq!(timers.fire_due(&a, now).await.unwrap(), 1, "worker a takes it");
         assert_eq!(timers.fire_due(&b, now).await.unwrap(), 0, "leased to a");
@@ -272,20 +309,47 @@ mod tests {
         assert_eq!(timers.fire_due(&b, now + 101).await.unwrap(), 1);
         let delivered = b.pop().await.unwrap().split().0;
         assert_eq!(TimerId(delivered.id.clone()), id);
-        timers.done(&delivered.id).await;
+        timers.done(&delivered.id, now + 101).await;
         assert_eq!(timers.fire_due(&b, now + 1_000).await.unwrap(), 0, "handled: gone");
         assert_eq!(timers.next_due().await.unwrap(), None);
+    }
+
+    #[tokio::test]
+    async fn a_repeating_timer_fires_each_period_once_under_its_own_id_and_skips_missed_ones() {
+        let timers = timers(Duration::from_secs(10)).await;
+        let queue = InProcessQueue::new(10);
+        let every = Duration::from_secs(60);
+        let id = timers.set("p", "t", every, Some(every), &firing("3")).await.unwrap();
+        let first = timers.pending(Some("p")).await.unwrap()[0].due_ms;
+        assert_eq!(timers.fire_due(&queue, first).await.unwrap(), 1);
+        let delivered = queue.pop().await.unwrap().split().0;
+        assert_eq!(delivered.id, format!("{id}@{first}"), "one envelope per period");
+        timers.done(&delivered.id, first + 5).await;
+        let pending = timers.pending(None).await.unwrap();
+        assert_eq!((pending[0].due_ms, pending[0].every), (first + 60_000, Some(every)));
+        // Handled again only at its next period.
+        assert_eq!(timers.fire_due(&queue, first + 59_999).await.unwrap(), 0);
+        // Down for three periods: the next firing is the first period after now, once.
+        assert_eq!(timers.fire_due(&queue, first + 200_000).await.unwrap(), 1);
+        let delivered = queue.pop().await.unwrap().split().0;
+        assert_eq!(delivered.id, format!("{id}@{}", first + 60_000));
+        timers.done(&delivered.id, first + 200_000).await;
+        assert_eq!(timers.pending(None).await.unwrap()[0].due_ms, first + 240_000);
+        // A redelivered firing of a period already moved on changes nothing.
+        timers.done(&delivered.id, first + 200_001).await;
+        assert_eq!(timers.pending(None).await.unwrap()[0].due_ms, first + 240_000);
+        assert!(timers.cancel("p", &id).await.unwrap());
     }
 
     #[tokio::test]
     async fn a_timer_not_due_stays_and_another_plugins_cannot_cancel_it() {
         let timers = timers(Duration::from_secs(10)).await;
         let queue = InProcessQueue::new(10);
-        let id = timers.set("p", "t", Duration::from_secs(60), &firing("2")).await.unwrap();
+        let id = timers.set("p", "t", Duration::from_secs(60), None, &firing("2")).await.unwrap();
         assert_eq!(timers.fire_due(&queue, now_ms()).await.unwrap(), 0);
         assert!(!timers.cancel("other", &id).await.unwrap());
-        assert_eq!(timers.pending("p").await.unwrap().len(), 1);
+        assert_eq!(timers.pending(Some("p")).await.unwrap().len(), 1);
         assert!(timers.cancel("p", &id).await.unwrap());
-        assert!(timers.pending("p").await.unwrap().is_empty());
+        assert!(timers.pending(Some("p")).await.unwrap().is_empty());
     }
 }

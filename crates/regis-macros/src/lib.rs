@@ -60,6 +60,15 @@ pub fn webhook(_attr: TokenStream, item: TokenStream) -> TokenStream {
     outside_plugin("webhook", item)
 }
 
+/// Marks a method of a `#[plugin]` impl block as a schedule: `#[schedule("0 9 * * 1-5", tz =
+/// "Europe/London")]` on `async fn f(&self, ctx: &Ctx) -> Result<()>` runs it at each time the
+/// cron pattern matches on the zone's wall clock (seconds optional; UTC without `tz`), once
+/// across all workers. It has no effect elsewhere.
+#[proc_macro_attribute]
+pub fn schedule(_attr: TokenStream, item: TokenStream) -> TokenStream {
+    outside_plugin("schedule", item)
+}
+
 /// Makes a fieldless enum usable as a choice parameter: each variant is a choice whose value is
 /// the variant's name in snake_case (override with `#[choice(name = "...")]`).
 #[proc_macro_derive(Choice, attributes(choice))]

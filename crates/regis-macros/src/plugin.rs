@@ -200,6 +200,42 @@ fn expand_command(method: &mut ImplItemFn, attr: Attribute, krate: &TokenStream)
     Ok(Command { spec, arm, autocompletes })
 }
 
+/// A `#[schedule("pattern", tz = "Zone")]` method.
+struct Schedule {
+    method: syn::Ident,
+    cron: LitStr,
+    tz: Option<LitStr>,
+}
+
+/// Reads `#[schedule("pattern")]` or `#[schedule("pattern", tz = "Zone")]`; the pattern and
+/// the zone are checked when the bot starts (a bad one stops it with the plugin's name).
+fn schedule_args(attr: &Attribute, method: syn::Ident) -> Result<Schedule> {
+    const USAGE: &str = "write #[schedule(\"0 9 * * 1-5\")] or #[schedule(\"0 9 * * 1-5\", tz = \"Europe/London\")]";
+    let mut cron = None;
+    let mut tz = None;
+    attr.parse_args_with(|input: syn::parse::ParseStream| {
+        cron = Some(input.parse::<LitStr>().map_err(|e| Error::new(e.span(), USAGE))?);
+        while input.parse::<syn::Token![,]>().is_ok() {
+            if input.is_empty() {
+                break;
+            }
+            let key: syn::Ident = input.parse().map_err(|e| Error::new(e.span(), USAGE))?;
+            if key != "tz" {
+                return Err(Error::new(key.span(), "the only option of #[schedule] is `tz = \"Zone/Name\"`"));
+            }
+            input.parse::<syn::Token![=]>()?;
+            tz = Some(input.parse::<LitStr>()?);
+        }
+        Ok(())
+    })
+    .map_err(|e| if e.to_string().contains("expected") { Error::new(e.span(), USAGE) } else { e })?;
+    let cron = cron.ok_or_else(|| Error::new(attr.span(), USAGE))?;
+    if cron.value().trim().is_empty() {
+        return Err(Error::new(cron.span(), "a schedule's cron pattern is empty"));
+    }
+    Ok(Schedule { method, cron, tz })
+}
+
 fn event_topic(attr: &Attribute) -> Result<String> {
     attr.parse_args::<LitStr>()
         .map(|s| s.value())
@@ -226,6 +262,7 @@ pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> Result<TokenStream
     let mut autocompletes = Vec::new();
     let mut components: Vec<(String, syn::Ident)> = Vec::new();
     let mut webhooks: Vec<(String, syn::Ident)> = Vec::new();
+    let mut schedules: Vec<Schedule> = Vec::new();
     for impl_item in &mut item.items {
         let ImplItem::Fn(method) = impl_item else {
             continue;
@@ -264,6 +301,11 @@ pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> Result<TokenStream
                 return Err(Error::new(name.span(), "two #[webhook] methods have this name"));
             }
             webhooks.push((name.value(), method.sig.ident.clone()));
+        } else if let Some(attr) = take_attr(&mut method.attrs, "schedule") {
+            if method.sig.asyncness.is_none() {
+                return Err(Error::new(method.sig.span(), "a #[schedule] method must be `async fn`"));
+            }
+            schedules.push(schedule_args(&attr, method.sig.ident.clone())?);
         }
     }
     let migrations = args.migrations.iter().enumerate().map(|(i, sql)| {
@@ -308,6 +350,32 @@ pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> Result<TokenStream
         quote! {
             if __request.hook == #name {
                 return match self.#method(__ctx, __request).await {
+                    ::core::result::Result::Ok(()) => ::core::result::Result::Ok(::core::option::Option::Some(())),
+                    ::core::result::Result::Err(error) => ::core::result::Result::Err(::core::convert::Into::into(error)),
+                };
+            }
+        }
+    });
+    let schedule_specs = schedules.iter().map(|s| {
+        let name = s.method.to_string();
+        let cron = &s.cron;
+        let tz = match &s.tz {
+            Some(tz) => quote!(::core::option::Option::Some(::std::string::String::from(#tz))),
+            None => quote!(::core::option::Option::None),
+        };
+        quote! {
+            #krate::ScheduleSpec {
+                name: ::std::string::String::from(#name),
+                cron: ::std::string::String::from(#cron),
+                tz: #tz,
+            }
+        }
+    });
+    let schedule_calls = schedules.iter().map(|s| {
+        let (name, method) = (s.method.to_string(), &s.method);
+        quote! {
+            if __name == #name {
+                return match self.#method(__ctx).await {
                     ::core::result::Result::Ok(()) => ::core::result::Result::Ok(::core::option::Option::Some(())),
                     ::core::result::Result::Err(error) => ::core::result::Result::Err(::core::convert::Into::into(error)),
                 };
@@ -395,6 +463,22 @@ pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> Result<TokenStream
                 })
             }
 
+            fn schedules(&self) -> ::std::vec::Vec<#krate::ScheduleSpec> {
+                ::std::vec![#(#schedule_specs),*]
+            }
+
+            fn on_schedule<'__a>(
+                &'__a self,
+                __ctx: &'__a #krate::Ctx,
+                __name: &'__a str,
+            ) -> #krate::BoxFuture<'__a, #krate::Result<::core::option::Option<()>>> {
+                ::std::boxed::Box::pin(async move {
+                    let _ = (__ctx, __name);
+                    #(#schedule_calls)*
+                    ::core::result::Result::Ok(::core::option::Option::None)
+                })
+            }
+
             fn on_event<'__a>(
                 &'__a self,
                 __ctx: &'__a #krate::Ctx,
@@ -416,6 +500,27 @@ mod tests {
 
     fn expand_str(item: &str) -> std::result::Result<TokenStream, String> {
         expand(TokenStream::new(), item.parse().unwrap()).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn a_schedule_takes_a_pattern_and_an_optional_zone() {
+        let with = |attr: &str| {
+            format!("impl Ops {{ #[schedule({attr})] async fn standup(&self, ctx: &Ctx) -> Result<()> {{ Ok(()) }} }}")
+        };
+        let expanded = expand_str(&with(r#""0 9 * * 1-5", tz = "Europe/London""#)).unwrap().to_string();
+        assert!(expanded.contains(r#""0 9 * * 1-5""#) && expanded.contains(r#""Europe/London""#), "{expanded}");
+        assert!(expanded.contains(r#""standup""#));
+        assert!(expand_str(&with(r#""@hourly""#)).is_ok());
+        assert!(expand_str(&with(r#""@hourly","#)).is_ok());
+        assert_eq!(
+            expand_str(&with(r#""0 9 * * *", zone = "UTC""#)).unwrap_err(),
+            "the only option of #[schedule] is `tz = \"Zone/Name\"`"
+        );
+        assert!(expand_str(&with("")).unwrap_err().starts_with("write #[schedule("));
+        assert!(expand_str(&with("9")).unwrap_err().starts_with("write #[schedule("));
+        assert_eq!(expand_str(&with(r#"" ""#)).unwrap_err(), "a schedule's cron pattern is empty");
+        let blocking = with(r#""@hourly""#).replace("async fn", "fn");
+        assert_eq!(expand_str(&blocking).unwrap_err(), "a #[schedule] method must be `async fn`");
     }
 
     #[test]

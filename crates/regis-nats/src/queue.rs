@@ -116,6 +116,7 @@ impl Names {
             EnvelopeKind::Reaction { .. } => "reaction",
             EnvelopeKind::Event { .. } => "event",
             EnvelopeKind::Webhook { .. } => "webhook",
+            EnvelopeKind::Schedule { .. } => "schedule",
         };
         let source: String =
             envelope.source.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '_' }).collect();

@@ -39,7 +39,7 @@
 extern crate self as regis;
 
 pub use regis_core::*;
-pub use regis_macros::{command, component, event, plugin, webhook, Choice};
+pub use regis_macros::{command, component, event, plugin, schedule, webhook, Choice};
 pub use regis_store::{PostgresBackend, SqliteBackend};
 
 /// Everything a plugin author needs: `use regis::prelude::*;`.
@@ -48,5 +48,5 @@ pub mod prelude {
         Attachment, Button, ChannelRef, Ctx, Embed, Error, Event, Plugin, Rank, Reply, Rest, Result, UserRef,
         WebhookRequest,
     };
-    pub use regis_macros::{command, component, event, plugin, webhook, Choice};
+    pub use regis_macros::{command, component, event, plugin, schedule, webhook, Choice};
 }

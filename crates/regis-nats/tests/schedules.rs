@@ -1,0 +1,103 @@
+//! Schedules and repeating timers with three workers, as three worker processes of one bot run
+//! them: each worker with its own JetStream connection to one stream, its own NATS shared
+//! state and its own PostgreSQL connections (`TEST_DATABASE_URL`). Every firing runs once.
+
+use regis_core::{Ctx, Result, StorageBackend};
+use regis_nats::{JetStreamConfig, JetStreamQueue};
+use regis_testkit::services::{database_url, nats_url};
+use regis_testkit::TestBot;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Says what fired, with its firing's envelope id.
+pub struct Heartbeat;
+
+#[regis_macros::plugin]
+impl Heartbeat {
+    /// Every second.
+    #[schedule("* * * * * *")]
+    async fn beat(&self, ctx: &Ctx) -> Result<()> {
+        ctx.say("ops", format!("beat {}", ctx.envelope().id)).await?;
+        Ok(())
+    }
+
+    /// Pulse every 300 ms from now on.
+    #[command]
+    async fn pulse(&self, ctx: &Ctx) -> Result<String> {
+        ctx.every(Duration::from_millis(300), "pulse", &()).await?;
+        Ok("pulsing".into())
+    }
+
+    #[event("pulse")]
+    async fn pulsed(&self, ctx: &Ctx, _event: &regis_core::Event) -> Result<()> {
+        ctx.say("ops", format!("pulse {}", ctx.envelope().id)).await?;
+        Ok(())
+    }
+}
+
+fn bot_name() -> String {
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos();
+    format!("sched-{:08x}", nanos ^ std::process::id().rotate_left(16))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_workers_run_each_schedule_firing_and_each_timer_period_once() {
+    let bot = bot_name();
+    let database = database_url();
+    let mut workers = Vec::new();
+    let mut queues = Vec::new();
+    for _ in 0..3 {
+        let queue = Arc::new(
+            JetStreamQueue::connect(JetStreamConfig::new(nats_url(), bot.clone()))
+                .await
+                .expect("a nats-server with JetStream (see scripts/test)"),
+        );
+        let shared = regis_nats::connect_state(&nats_url(), &bot, Duration::from_secs(5)).await.unwrap();
+        let storage: Arc<dyn StorageBackend> =
+            Arc::new(regis_store::PostgresBackend::new(database.clone(), bot.clone()));
+        queues.push(Arc::clone(&queue));
+        workers.push(
+            TestBot::builder().plugin(Heartbeat).queue(queue).shared_state(shared).storage(storage).start().await,
+        );
+    }
+    // Whichever worker takes the command answers it (on its own test connector).
+    let pulse = regis_core::Envelope::message("test", TestBot::user("ann"), "!pulse");
+    workers[1].bot().ingress().submit(pulse).await.unwrap();
+    let started = Instant::now();
+    let mut said: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+    while started.elapsed() < Duration::from_millis(3500) {
+        for (i, worker) in workers.iter().enumerate() {
+            for sent in worker.connector_sent() {
+                said.entry(sent.reply.text).or_default().push(i);
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    for worker in &workers {
+        worker.bot().shutdown().await;
+    }
+    for worker in &workers {
+        for sent in worker.connector_sent() {
+            said.entry(sent.reply.text).or_default().push(usize::MAX);
+        }
+    }
+    assert_eq!(said.remove("pulsing").map(|by| by.len()), Some(1), "the command answered once");
+    let twice: Vec<_> = said.iter().filter(|(_, by)| by.len() > 1).collect();
+    assert!(twice.is_empty(), "fired more than once: {twice:?}");
+    let beats: Vec<&String> = said.keys().filter(|t| t.starts_with("beat schedule/heartbeat/beat/")).collect();
+    let pulses: Vec<&String> = said.keys().filter(|t| t.starts_with("pulse timer-")).collect();
+    assert!(beats.len() >= 2, "a firing a second for 3.5 s: {said:?}");
+    assert!(pulses.len() >= 5, "a period every 300 ms for 3.5 s: {said:?}");
+    for beat in &beats {
+        let ms: u64 = beat.rsplit('/').next().unwrap().parse().unwrap();
+        assert_eq!(ms % 1000, 0, "fires on whole seconds: {beat}");
+    }
+    let workers_that_fired: std::collections::BTreeSet<usize> =
+        said.values().flatten().copied().filter(|&w| w != usize::MAX).collect();
+    println!("{} beats, {} pulses, handled by workers {workers_that_fired:?}", beats.len(), pulses.len());
+    for queue in queues {
+        let _ = queue.delete().await;
+    }
+    regis_testkit::services::drop_schemas(&database, &bot).await;
+}
