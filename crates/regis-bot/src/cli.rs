@@ -105,7 +105,7 @@ const OPERATOR: &str = "operator";
 pub async fn run(cli: Cli) -> Result<()> {
     let settings = || -> Result<Settings> {
         let settings = config::load(cli.global.config.as_deref(), Figment::from(Serialized::defaults(&cli.global)))?;
-        init_logging(&settings.log);
+        crate::logging::init(&settings.log, settings.log_format()?);
         Ok(settings)
     };
     match cli.command {
@@ -118,31 +118,6 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Serve(args) => crate::serve::serve(settings()?, args.role).await,
         Command::Backup(args) => backup(settings()?, &args.dir).await,
     }
-}
-
-fn init_logging(filter: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .or_else(|_| tracing_subscriber::EnvFilter::try_new(filter))
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    // Interaction tokens are secrets too, and twilight-http names the request path (which
-    // holds them) in its spans: every field is written through `redact_tokens`.
-    use tracing_subscriber::field::MakeExt;
-    let fields = tracing_subscriber::fmt::format::debug_fn(|writer, field, value| {
-        let value = regis_discord::redact_tokens(&format!("{value:?}"));
-        if field.name() == "message" {
-            write!(writer, "{value}")
-        } else {
-            write!(writer, "{field}={value}")
-        }
-    })
-    .delimited(" ");
-    // Colour only for a person at a terminal: log files and collectors get plain text.
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(std::io::stderr().is_terminal())
-        .fmt_fields(fields)
-        .with_writer(std::io::stderr)
-        .try_init();
 }
 
 /// The bot of the configuration: its storage and the built-in plugins.

@@ -14,6 +14,9 @@ use std::time::Duration;
 /// The settings file read when present and no `--config` is given.
 pub const DEFAULT_FILE: &str = "regis.toml";
 
+/// Where the HTTP listener serves when `http_addr` is not set.
+pub const DEFAULT_HTTP_ADDR: &str = "127.0.0.1:8080";
+
 /// Every setting of the `regis` binary (see `regis.example.toml`).
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
@@ -37,6 +40,8 @@ pub struct Settings {
     pub schedule_grace: String,
     /// Log filter (tracing syntax), e.g. `warn` or `regis=debug`; `RUST_LOG` wins if set.
     pub log: String,
+    /// How log lines are written: `text` (the default) or `json` (one object per line).
+    pub log_format: String,
     /// Required-rank overrides by command name.
     pub command_ranks: BTreeMap<String, i64>,
     /// Where `/mando` keeps a copy of every image: `file:///dir`, `s3://bucket[/prefix]` or
@@ -48,8 +53,11 @@ pub struct Settings {
     /// then shown from `public_base_url/mandalas/<name>.png` instead of being attached.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub public_base_url: Option<String>,
-    /// Where `regis run` serves Discord's HTTP interactions (`POST /interactions`).
-    pub http_addr: String,
+    /// Where the HTTP listener serves (interactions, webhooks, health, `/metrics`); `regis
+    /// run` and receivers listen on [`DEFAULT_HTTP_ADDR`] without it, `serve`'s other roles
+    /// only when it is set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub http_addr: Option<String>,
     /// Discord's REST API base; point it at a rate-limit proxy or a test server.
     pub discord_api_url: String,
     /// How long an interaction waits for its handler before answering "deferred" (Discord's
@@ -128,10 +136,11 @@ impl Default for Settings {
             shutdown_grace: "10s".into(),
             schedule_grace: "15m".into(),
             log: "warn".into(),
+            log_format: "text".into(),
             command_ranks: BTreeMap::new(),
             object_store_url: None,
             public_base_url: None,
-            http_addr: "127.0.0.1:8080".into(),
+            http_addr: None,
             discord_api_url: "https://discord.com/api/v10".into(),
             interaction_budget: "2s".into(),
             interaction_defer_backlog: 1000,
@@ -301,6 +310,7 @@ impl Settings {
         positive("handler_timeout", &self.handler_timeout)?;
         duration("shutdown_grace", &self.shutdown_grace)?;
         duration("schedule_grace", &self.schedule_grace)?;
+        self.log_format()?;
         let budget = duration("interaction_budget", &self.interaction_budget)?;
         if budget >= Duration::from_secs(3) {
             bail!(
@@ -313,8 +323,8 @@ impl Settings {
             bail!("configuration key `body_limit`: must be at least 1 byte");
         }
         self.http()?.check()?;
-        if self.http_addr.parse::<std::net::SocketAddr>().is_err() {
-            bail!("configuration key `http_addr`: `{}` is not an address like 127.0.0.1:8080", self.http_addr);
+        if self.http_addr().parse::<std::net::SocketAddr>().is_err() {
+            bail!("configuration key `http_addr`: `{}` is not an address like 127.0.0.1:8080", self.http_addr());
         }
         if self.workers == 0 {
             bail!("configuration key `workers`: must be at least 1");
@@ -386,11 +396,21 @@ impl Settings {
         Ok(())
     }
 
+    /// The log format.
+    pub fn log_format(&self) -> Result<crate::logging::LogFormat> {
+        self.log_format.parse().map_err(|e: String| anyhow::anyhow!("configuration key `log_format`: {e}"))
+    }
+
+    /// The HTTP listener's address: `http_addr`, else [`DEFAULT_HTTP_ADDR`].
+    pub fn http_addr(&self) -> &str {
+        self.http_addr.as_deref().unwrap_or(DEFAULT_HTTP_ADDR)
+    }
+
     /// The HTTP listener's configuration.
     pub fn http(&self) -> Result<regis_http::HttpConfig> {
         Ok(regis_http::HttpConfig {
-            addr: self.http_addr.parse().with_context(|| {
-                format!("configuration key `http_addr`: `{}` is not an address like 127.0.0.1:8080", self.http_addr)
+            addr: self.http_addr().parse().with_context(|| {
+                format!("configuration key `http_addr`: `{}` is not an address like 127.0.0.1:8080", self.http_addr())
             })?,
             header_timeout: duration("http_header_timeout", &self.http_header_timeout)?,
             body_timeout: duration("http_body_timeout", &self.http_body_timeout)?,
@@ -565,6 +585,7 @@ mod tests {
             "shutdown_grace",
             "schedule_grace",
             "log",
+            "log_format",
             "command_ranks",
             "object_store_url",
             "public_base_url",

@@ -6,6 +6,7 @@ mod cli;
 mod commands_sync;
 mod config;
 mod hooks;
+mod logging;
 mod mandala_cmd;
 mod run;
 mod secrets;

@@ -14,6 +14,31 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
 
+/// `/readyz` of `regis run`: not shutting down, the storage answers, and (with a Gateway) every
+/// shard is connected.
+fn readiness(
+    shutdown: Shutdown,
+    bot: Arc<regis::Bot>,
+    gateway: Option<regis_discord::gateway::GatewayStatus>,
+) -> impl Fn() -> regis_http::ReadinessFuture + Send + Sync + 'static {
+    move || {
+        let (shutdown, bot, gateway) = (shutdown.clone(), Arc::clone(&bot), gateway.clone());
+        Box::pin(async move {
+            let mut checks = vec![
+                regis_http::Check::new("shutdown", if shutdown.begun() { Err("shutting down".into()) } else { Ok(()) }),
+                regis_http::Check::new("storage", bot.check_storage(READINESS_WAIT).await),
+            ];
+            if let Some(gateway) = gateway {
+                checks.push(regis_http::Check::new("discord", gateway.ready()));
+            }
+            checks
+        })
+    }
+}
+
+/// How long a readiness check waits for the storage.
+pub(crate) const READINESS_WAIT: Duration = Duration::from_secs(2);
+
 /// The process's shutdown: its deadline is set once, when the first reason to stop comes (a
 /// signal, a fatal Gateway close, a listener that stopped), and every part stops by it.
 #[derive(Clone)]
@@ -159,34 +184,33 @@ pub async fn run(settings: Settings) -> Result<()> {
         Some(gateway) => gateway.connector(),
         None => rest.clone(),
     };
-    let bot = crate::cli::start_bot(&settings, Some(connector)).await?;
+    let bot = Arc::new(crate::cli::start_bot(&settings, Some(connector)).await?);
     let shutdown = Shutdown::new(settings.duration("shutdown_grace", &settings.shutdown_grace)?);
     let signal =
         shutdown.on_signal(format!("regis: stopping (waiting up to {} for running commands)", settings.shutdown_grace));
     let hooks = crate::hooks::configured(&settings, Some(&bot.webhooks()), |v| std::env::var(v).ok())?;
-    let server = if secrets.public_key.is_some() || !hooks.is_empty() {
-        let http = HttpServer::bind(settings.http()?).await.context("configuration key `http_addr`")?;
-        let ready = {
-            let shutdown = shutdown.clone();
-            move || !shutdown.begun()
-        };
-        let mut router = health_router(ready);
-        if let Some(public_key) = &secrets.public_key {
-            let interactions = interactions_config(&settings, public_key, budget)?;
-            let endpoint = InteractionsServer::new(&interactions, bot.ingress(), rest.pending(), http.bodies())?;
-            router = router.merge(endpoint.router());
-            eprintln!("regis: Discord interactions endpoint on http://{}/interactions", http.local_addr()?);
-        }
-        if !hooks.is_empty() {
-            let names: Vec<String> = hooks.iter().map(|h| format!("/hooks/{}/{}", h.plugin, h.name)).collect();
-            eprintln!("regis: webhooks on http://{}: {}", http.local_addr()?, names.join(", "));
-            router =
-                router.merge(Webhooks::new(hooks, bot.ingress(), http.bodies(), settings.webhook_body_limit).router());
-        }
-        Some(shutdown.serve(http, router))
-    } else {
-        None
-    };
+    // The one listener: health, readiness and metrics always; interactions and webhooks when
+    // configured.
+    let http = HttpServer::bind(settings.http()?).await.context("configuration key `http_addr`")?;
+    let metrics = regis_http::Metrics::install()?;
+    let status = gateway.as_ref().map(Gateway::status);
+    let mut router = health_router(readiness(shutdown.clone(), Arc::clone(&bot), status)).merge(metrics.router({
+        let bot = Arc::clone(&bot);
+        move || bot.sample_metrics()
+    }));
+    if let Some(public_key) = &secrets.public_key {
+        let interactions = interactions_config(&settings, public_key, budget)?;
+        let endpoint = InteractionsServer::new(&interactions, bot.ingress(), rest.pending(), http.bodies())?;
+        router = router.merge(endpoint.router());
+        eprintln!("regis: Discord interactions endpoint on http://{}/interactions", http.local_addr()?);
+    }
+    if !hooks.is_empty() {
+        let names: Vec<String> = hooks.iter().map(|h| format!("/hooks/{}/{}", h.plugin, h.name)).collect();
+        eprintln!("regis: webhooks on http://{}: {}", http.local_addr()?, names.join(", "));
+        router = router.merge(Webhooks::new(hooks, bot.ingress(), http.bodies(), settings.webhook_body_limit).router());
+    }
+    eprintln!("regis: health and metrics on http://{}/readyz and /metrics", http.local_addr()?);
+    let server = Some(shutdown.serve(http, router));
     let gateway_result = match gateway {
         Some(gateway) => shutdown.run_gateway(gateway, bot.ingress()).await,
         None => Ok(()),

@@ -135,18 +135,29 @@ pub async fn serve(settings: Settings, roles: Roles) -> Result<()> {
     let ingress = Ingress::new(queue.clone(), rendezvous.clone(), &settings.prefix);
     let shutdown = Shutdown::new(settings.duration("shutdown_grace", &settings.shutdown_grace)?);
     let signal = shutdown.on_signal("regis: stopping".to_string());
-    let server = match &secrets.public_key {
-        Some(public_key) if roles.receiver => {
-            let http = HttpServer::bind(settings.http()?).await.context("configuration key `http_addr`")?;
+    let bot = bot.map(Arc::new);
+    let receiving = secrets.public_key.as_ref().filter(|_| roles.receiver);
+    // The listener: a receiver's always, another role's when `http_addr` is set (health,
+    // readiness and metrics for its orchestrator).
+    let server = if receiving.is_some() || settings.http_addr.is_some() {
+        let http = HttpServer::bind(settings.http()?).await.context("configuration key `http_addr`")?;
+        let metrics = regis_http::Metrics::install()?;
+        let sample = {
+            let (bot, queue) = (bot.clone(), queue.clone());
+            move || match &bot {
+                Some(bot) => bot.sample_metrics(),
+                None => regis::metrics::sample_queue(&*queue),
+            }
+        };
+        let status = gateway.as_ref().map(Gateway::status);
+        let mut router = health_router(readiness(shutdown.clone(), queue.clone(), bot.clone(), status))
+            .merge(metrics.router(sample));
+        if let Some(public_key) = receiving {
             let interactions = interactions_config(&settings, public_key, budget)?;
             // With a worker here, its replies to what this receiver took are decided locally.
             let pending = rest.as_ref().map(|r| r.pending()).unwrap_or_else(|| Arc::new(Pending::default()));
             let endpoint = InteractionsServer::new(&interactions, ingress.clone(), pending, http.bodies())?;
-            let ready = {
-                let (shutdown, queue) = (shutdown.clone(), queue.clone());
-                move || !shutdown.begun() && queue.connected()
-            };
-            let mut router = endpoint.router().merge(health_router(ready));
+            router = router.merge(endpoint.router());
             // Webhooks come in through receivers too; the workers' plugins handle them.
             let hooks = crate::hooks::configured(&settings, None, |v| std::env::var(v).ok())?;
             if !hooks.is_empty() {
@@ -155,9 +166,12 @@ pub async fn serve(settings: Settings, roles: Roles) -> Result<()> {
                     router.merge(regis_webhooks::Webhooks::new(hooks, ingress.clone(), http.bodies(), limit).router());
             }
             eprintln!("regis: receiver on http://{}/interactions", http.local_addr()?);
-            Some(shutdown.serve(http, router))
+        } else {
+            eprintln!("regis: health and metrics on http://{}/readyz and /metrics", http.local_addr()?);
         }
-        _ => None,
+        Some(shutdown.serve(http, router))
+    } else {
+        None
     };
     if bot.is_some() {
         eprintln!("regis: worker consuming bot `{}` on {queue_url}", settings.bot_name);
@@ -186,4 +200,33 @@ pub async fn serve(settings: Settings, roles: Roles) -> Result<()> {
         eprintln!("regis: {cancelled} envelope(s) were still being handled; JetStream delivers them again");
     }
     gateway_result.context("the Discord Gateway connector stopped")
+}
+
+/// `/readyz` of a `serve` process: not shutting down, connected to NATS, and, for the roles
+/// it runs, the storage answering (worker) and every shard connected (gateway).
+fn readiness(
+    shutdown: Shutdown,
+    queue: Arc<JetStreamQueue>,
+    bot: Option<Arc<regis::Bot>>,
+    gateway: Option<regis_discord::gateway::GatewayStatus>,
+) -> impl Fn() -> regis_http::ReadinessFuture + Send + Sync + 'static {
+    move || {
+        let (shutdown, queue, bot, gateway) = (shutdown.clone(), queue.clone(), bot.clone(), gateway.clone());
+        Box::pin(async move {
+            let mut checks = vec![
+                regis_http::Check::new("shutdown", if shutdown.begun() { Err("shutting down".into()) } else { Ok(()) }),
+                regis_http::Check::new(
+                    "queue",
+                    if queue.connected() { Ok(()) } else { Err("not connected to NATS".into()) },
+                ),
+            ];
+            if let Some(bot) = bot {
+                checks.push(regis_http::Check::new("storage", bot.check_storage(crate::run::READINESS_WAIT).await));
+            }
+            if let Some(gateway) = gateway {
+                checks.push(regis_http::Check::new("discord", gateway.ready()));
+            }
+            checks
+        })
+    }
 }

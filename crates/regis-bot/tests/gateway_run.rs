@@ -38,6 +38,17 @@ async fn wait_for(fake: &FakeDiscord, what: &str, check: impl Fn(&regis_testkit:
 }
 
 /// A signed PING to the interactions endpoint; the raw HTTP answer.
+/// `GET path`: the body.
+fn get(port: u16, path: &str) -> String {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    stream.set_read_timeout(Some(WAIT)).unwrap();
+    write!(stream, "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    response.split_once("\r\n\r\n").map(|(_, body)| body.to_string()).unwrap_or_default()
+}
+
 fn signed_ping(port: u16, key: &ed25519_dalek::SigningKey) -> String {
     use ed25519_dalek::Signer;
     use std::io::{Read, Write};
@@ -108,6 +119,12 @@ async fn a_token_runs_the_gateway_and_never_reaches_the_logs() {
     })
     .await;
 
+    // Ready: the shard's session is active; and its state is in the metrics.
+    let (readiness, metrics) =
+        tokio::task::spawn_blocking(move || (get(port, "/readyz"), get(port, "/metrics"))).await.unwrap();
+    assert_eq!(readiness, "ready\nshutdown: ok\nstorage: ok\ndiscord: ok\n");
+    assert!(metrics.contains("regis_gateway_shard_connected{shard=\"0\"} 1"), "{metrics}");
+
     assert!(Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap().success());
     let out = finish(child).await;
     let logs = String::from_utf8_lossy(&out.stderr);
@@ -138,6 +155,10 @@ async fn a_refused_token_stops_the_process_with_a_clear_error() {
     fake.set_gateway(&gateway.url(), 1);
     // The Gateway URL and shard count configured: the IDENTIFY is the first thing refused.
     let child = regis(dir.path(), &fake, "not-the-token", &["run"])
+        .env(
+            "REGIS_HTTP_ADDR",
+            format!("127.0.0.1:{}", std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()),
+        )
         .env("REGIS_DISCORD_GATEWAY_URL", gateway.url())
         .env("REGIS_DISCORD_SHARDS", "1")
         .spawn()

@@ -415,6 +415,7 @@ impl Ingress {
 
     /// Queues an envelope; returns at once, never waiting for a handler.
     pub async fn submit(&self, envelope: Envelope) -> Result<(), QueueError> {
+        crate::metrics::received(&envelope);
         self.queue.push(envelope).await
     }
 
@@ -426,6 +427,7 @@ impl Ingress {
         let id = envelope.id.clone();
         envelope.reply_to = self.rendezvous.address();
         let rx = self.rendezvous.expect(&id);
+        crate::metrics::received(&envelope);
         if let Err(e) = self.queue.push(envelope).await {
             self.rendezvous.abandon(&id);
             return Err(e);
@@ -469,6 +471,22 @@ impl Bot {
             shared: None,
             rendezvous: None,
         }
+    }
+
+    /// Whether the bot's storage answers within `within` (for a readiness check): `Err` says
+    /// what is wrong.
+    pub async fn check_storage(&self, within: Duration) -> Result<(), String> {
+        match tokio::time::timeout(within, self.core.timers.reachable()).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(e.to_string()),
+            Err(_) => Err(format!("no answer within {}", humantime::format_duration(within))),
+        }
+    }
+
+    /// Sets the gauges read on demand (queue depth, live workers) for a metrics scrape.
+    pub fn sample_metrics(&self) {
+        crate::metrics::sample_queue(&*self.core.queue);
+        crate::metrics::sample_workers(self.core.stats.workers_alive.load(Ordering::Relaxed));
     }
 
     /// The handle connectors push envelopes to.

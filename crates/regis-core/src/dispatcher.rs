@@ -9,6 +9,7 @@ use crate::ctx::Ctx;
 use crate::envelope::{Envelope, EnvelopeKind};
 use crate::error::Error;
 use crate::events::Event;
+use crate::metrics::HandlerLabels;
 use crate::rank::Rank;
 use crate::ranks::lock;
 use crate::registry::{LoadedPlugin, Resolved};
@@ -43,6 +44,7 @@ pub(crate) async fn run_worker(core: Arc<Core>) {
             Ok(Claim::Fresh) => {}
             Ok(Claim::Answered) => {
                 core.stats.duplicates.fetch_add(1, Ordering::Relaxed);
+                crate::metrics::duplicate(&envelope.source);
                 tracing::debug!(envelope = %id, attempt = settle.attempt(), "dropping redelivered envelope");
                 settle.ack().await;
                 if let Some(firing) = &firing {
@@ -69,7 +71,9 @@ pub(crate) async fn run_worker(core: Arc<Core>) {
         core.begin();
         let attempt = Attempt::new(settle.attempt(), core.queue.max_deliver());
         let envelope = Arc::new(envelope);
-        let handled = handle(&core, Arc::clone(&envelope), &attempt);
+        // Every line logged while it is handled (plugins' own too) carries its id.
+        let span = tracing::info_span!("handling", envelope = %id);
+        let handled = tracing::Instrument::instrument(handle(&core, Arc::clone(&envelope), &attempt), span);
         match core.queue.progress_interval() {
             // Tell the queue, now and then, that the envelope is still being handled, so that
             // it is not delivered to another worker while this one works on it.
@@ -109,6 +113,7 @@ pub(crate) async fn run_worker(core: Arc<Core>) {
                 tracing::warn!(envelope = %id, error = %e, "cannot record the envelope as answered");
             }
             core.stats.handled.fetch_add(1, Ordering::Relaxed);
+            crate::metrics::dead_lettered(&envelope.source);
             settle.terminate(envelope, &reason).await;
             if let Some(firing) = &firing {
                 firing.done(&core).await;
@@ -117,6 +122,7 @@ pub(crate) async fn run_worker(core: Arc<Core>) {
             core.rendezvous.complete(&id, reply_to.as_deref(), Completion::Handled).await;
             continue;
         }
+        crate::metrics::handled(&envelope.source);
         drop(envelope);
         core.stats.handled.fetch_add(1, Ordering::Relaxed);
         // Recorded already when its first reply went out.
@@ -236,9 +242,11 @@ enum Outcome<T> {
 /// worker.
 async fn guarded<T: Send + 'static>(
     core: &Arc<Core>,
+    labels: HandlerLabels,
     fut: impl Future<Output = Result<T, Error>> + Send + 'static,
 ) -> Outcome<T> {
-    let mut task = tokio::spawn(fut);
+    let started = std::time::Instant::now();
+    let mut task = tokio::spawn(tracing::Instrument::in_current_span(fut));
     let task_id = task.id();
     lock(&core.handlers).insert(task_id, task.abort_handle());
     let outcome = match tokio::time::timeout(core.config.handler_timeout, &mut task).await {
@@ -252,7 +260,20 @@ async fn guarded<T: Send + 'static>(
         }
     };
     lock(&core.handlers).remove(&task_id);
+    let name = match &outcome {
+        Outcome::Done(_) => "ok",
+        Outcome::Failed(e) if crate::error::is_transient(e) => "unavailable",
+        Outcome::Failed(_) => "failed",
+        Outcome::Panicked(_) => "panicked",
+        Outcome::TimedOut => "timed_out",
+    };
+    crate::metrics::handler_ran(&labels, name, started.elapsed());
     outcome
+}
+
+/// The labels of a handler's metrics.
+fn labels(envelope: &Envelope, plugin: &str, handler: String) -> HandlerLabels {
+    HandlerLabels { source: envelope.source.clone(), plugin: plugin.to_string(), handler }
 }
 
 fn panic_message(payload: Box<dyn std::any::Any + Send>) -> String {
@@ -451,7 +472,9 @@ async fn suggest(core: &Arc<Core>, envelope: &Arc<Envelope>, rank: Rank, command
             let plugin = Arc::clone(&found.plugin.plugin);
             let (name, param, partial) = (spec.name.clone(), param.to_string(), partial.to_string());
             let command = spec.name.clone();
-            let outcome = guarded(core, async move { plugin.autocomplete(&ctx, &name, &param, &partial).await }).await;
+            let labels = labels(envelope, &found.plugin.meta.name, format!("autocomplete:{}", spec.name));
+            let outcome =
+                guarded(core, labels, async move { plugin.autocomplete(&ctx, &name, &param, &partial).await }).await;
             if let Ok(list) = settle(core, &envelope.id, Job::Autocomplete(&command), outcome, None) {
                 choices = list;
             }
@@ -481,7 +504,8 @@ async fn component(core: &Arc<Core>, envelope: &Arc<Envelope>, rank: Rank, custo
     };
     let handler = Arc::clone(&plugin.plugin);
     let (run_ctx, id) = (ctx.clone(), id.to_string());
-    let outcome = guarded(core, async move { handler.on_component(&run_ctx, &id).await }).await;
+    let labels = labels(envelope, &plugin.meta.name, "button".into());
+    let outcome = guarded(core, labels, async move { handler.on_component(&run_ctx, &id).await }).await;
     let reply = match settle(core, &envelope.id, Job::Button(custom_id), outcome, Some(attempt)) {
         Ok(Some(reply)) => reply,
         Ok(None) => Reply::text("This button is no longer handled."),
@@ -513,7 +537,8 @@ async fn scheduled(core: &Arc<Core>, envelope: &Arc<Envelope>, rank: Rank, plugi
     let ctx = unprompted_ctx(core, envelope, rank, &loaded);
     let handler = Arc::clone(&loaded.plugin);
     let schedule = name.to_string();
-    let outcome = guarded(core, async move { handler.on_schedule(&ctx, &schedule).await }).await;
+    let labels = labels(envelope, plugin, format!("schedule:{name}"));
+    let outcome = guarded(core, labels, async move { handler.on_schedule(&ctx, &schedule).await }).await;
     if let Ok(None) = settle(core, &envelope.id, Job::Schedule { plugin, schedule: name }, outcome, None) {
         tracing::warn!(envelope = %envelope.id, plugin, schedule = name, "the plugin has no such schedule; skipped");
     }
@@ -529,7 +554,8 @@ async fn webhook(core: &Arc<Core>, envelope: &Arc<Envelope>, rank: Rank, plugin:
     let ctx = unprompted_ctx(core, envelope, rank, &loaded);
     let handler = Arc::clone(&loaded.plugin);
     let hook = request.hook.clone();
-    let outcome = guarded(core, async move { handler.on_webhook(&ctx, &request).await }).await;
+    let labels = labels(envelope, plugin, format!("webhook:{hook}"));
+    let outcome = guarded(core, labels, async move { handler.on_webhook(&ctx, &request).await }).await;
     match settle(core, &envelope.id, Job::Webhook { plugin, hook: &hook }, outcome, None) {
         Ok(Some(())) => {}
         Ok(None) => {
@@ -563,7 +589,8 @@ async fn run_event_handlers(core: &Arc<Core>, event: &Event, rank: Rank, plugins
             let name = plugin.meta.name.clone();
             let topic = event.topic.clone();
             let handler = Arc::clone(&plugin.plugin);
-            let outcome = guarded(core, async move { handler.on_event(&ctx, &event).await }).await;
+            let labels = labels(&event.envelope, &name, format!("event:{topic}"));
+            let outcome = guarded(core, labels, async move { handler.on_event(&ctx, &event).await }).await;
             let _ = settle(core, &envelope_id, Job::Event { plugin: &name, topic: &topic }, outcome, None);
         }
     });
@@ -631,7 +658,8 @@ async fn run_command(
     let plugin = Arc::clone(&found.plugin.plugin);
     let run_ctx = ctx.clone();
     let command = name.clone();
-    let outcome = guarded(core, async move { plugin.invoke(&run_ctx, &command, args).await }).await;
+    let labels = labels(envelope, &found.plugin.meta.name, name.clone());
+    let outcome = guarded(core, labels, async move { plugin.invoke(&run_ctx, &command, args).await }).await;
     let reply = match settle(core, &envelope.id, Job::Command(&name), outcome, Some(attempt)) {
         Ok(reply) => reply,
         Err(reply) => reply.unwrap_or_default(),

@@ -125,6 +125,24 @@ pub enum EnvelopeKind {
     },
 }
 
+impl EnvelopeKind {
+    /// The kind's name in snake case (`message`, `command`, `webhook`, ...), as queue subjects
+    /// and metrics label it.
+    pub fn name(&self) -> &'static str {
+        match self {
+            EnvelopeKind::Message { .. } => "message",
+            EnvelopeKind::Command { .. } => "command",
+            EnvelopeKind::Autocomplete { .. } => "autocomplete",
+            EnvelopeKind::Component { .. } => "component",
+            EnvelopeKind::MemberJoin => "member_join",
+            EnvelopeKind::Reaction { .. } => "reaction",
+            EnvelopeKind::Webhook { .. } => "webhook",
+            EnvelopeKind::Schedule { .. } => "schedule",
+            EnvelopeKind::Event { .. } => "event",
+        }
+    }
+}
+
 /// A user on some connector. `connector:id` identifies them across the bot (ranks, bans).
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct UserRef {

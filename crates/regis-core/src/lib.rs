@@ -20,6 +20,7 @@ pub mod dispatcher;
 pub mod envelope;
 pub mod error;
 pub mod events;
+pub mod metrics;
 pub mod plugin;
 pub mod queue;
 pub mod rank;

@@ -260,6 +260,12 @@ impl Timers {
         }
     }
 
+    /// Whether the core database answers (a readiness check).
+    pub(crate) async fn reachable(&self) -> Result<(), StorageError> {
+        sqlx::query("SELECT COUNT(*) AS n FROM regis_timers").fetch_one(self.db.pool()).await?;
+        Ok(())
+    }
+
     /// Notified when this process sets a timer (the loop then looks again at once).
     pub(crate) fn wake(&self) -> Arc<Notify> {
         Arc::clone(&self.wake)

@@ -129,6 +129,7 @@ async fn interaction(State(state): State<Arc<AppState>>, headers: HeaderMap, bod
         Ok(signed) => signed,
         Err(e) => {
             tracing::debug!(error = %e, "refused interaction");
+            count("unsigned");
             return refuse(StatusCode::UNAUTHORIZED, e);
         }
     };
@@ -138,15 +139,29 @@ async fn interaction(State(state): State<Arc<AppState>>, headers: HeaderMap, bod
     };
     if let Err(e) = state.verifier.check_body(&signed, &body.bytes) {
         tracing::debug!(error = %e, "refused interaction");
+        count("unsigned");
         return refuse(StatusCode::UNAUTHORIZED, e);
     }
     let parsed = read_interaction(&body.bytes, regis_core::envelope::now_ms());
     drop(body);
     match parsed {
-        Ok(Incoming::Ping) => pong(),
+        Ok(Incoming::Ping) => {
+            count("pong");
+            pong()
+        }
         Ok(Incoming::Envelope(envelope)) => answer(&state, *envelope).await,
-        Err(reason) => refuse(StatusCode::BAD_REQUEST, reason),
+        Err(reason) => {
+            count("invalid");
+            refuse(StatusCode::BAD_REQUEST, reason)
+        }
     }
+}
+
+/// Counts an interaction by how it was answered (`regis_interactions_total{answer}`): `inline`
+/// (the reply itself, type 4), `deferred` (type 5), `suggestions`, `pong`, or refused as
+/// `unsigned`, `invalid`, `unavailable` or `duplicate`.
+fn count(answer: &'static str) {
+    metrics::counter!("regis_interactions_total", "answer" => answer).increment(1);
 }
 
 fn pong() -> Response {
@@ -204,7 +219,15 @@ async fn answer(state: &AppState, envelope: regis_core::Envelope) -> Response {
     // Far behind: the workers will not answer within the budget, so waiting for it only
     // delays the deferral.
     let budget = if backed_up { Duration::ZERO } else { state.budget };
-    match first_response(&state.pending, &state.ingress, envelope, budget).await {
+    let first = first_response(&state.pending, &state.ingress, envelope, budget).await;
+    count(match &first {
+        FirstResponse::Message(_) => "inline",
+        FirstResponse::Deferred { .. } => "deferred",
+        FirstResponse::Suggestions(_) => "suggestions",
+        FirstResponse::Closed | FirstResponse::Unavailable => "unavailable",
+        FirstResponse::Duplicate => "duplicate",
+    });
+    match first {
         FirstResponse::Message(reply) => json(StatusCode::OK, &convert::inline_response(&reply)),
         FirstResponse::Deferred { ephemeral } => json(StatusCode::OK, &convert::deferred_response(ephemeral)),
         FirstResponse::Suggestions(choices) => json(StatusCode::OK, &convert::suggestions_response(&choices)),

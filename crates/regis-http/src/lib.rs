@@ -21,9 +21,11 @@ mod body;
 mod config;
 mod connections;
 mod health;
+mod metrics;
 mod server;
 
 pub use body::{BodyError, BodyReader, ReadBody};
 pub use config::{ConfigError, HttpConfig};
-pub use health::health_router;
+pub use health::{health_router, Check, ReadinessFuture};
+pub use metrics::{Metrics, MetricsError};
 pub use server::{HttpServer, HttpStats, ServeReport};

@@ -16,7 +16,7 @@
 use async_nats::jetstream::{self, consumer, stream, AckKind};
 use async_trait::async_trait;
 use futures::StreamExt;
-use regis_core::{Ack, Delivery, Envelope, EnvelopeKind, Queue, QueueError};
+use regis_core::{Ack, Delivery, Envelope, Queue, QueueError};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -107,17 +107,7 @@ impl Names {
 
     /// The subject of an envelope: by source and kind.
     fn subject(&self, envelope: &Envelope) -> String {
-        let kind = match &envelope.kind {
-            EnvelopeKind::Message { .. } => "message",
-            EnvelopeKind::Command { .. } => "command",
-            EnvelopeKind::Autocomplete { .. } => "autocomplete",
-            EnvelopeKind::Component { .. } => "component",
-            EnvelopeKind::MemberJoin => "member_join",
-            EnvelopeKind::Reaction { .. } => "reaction",
-            EnvelopeKind::Event { .. } => "event",
-            EnvelopeKind::Webhook { .. } => "webhook",
-            EnvelopeKind::Schedule { .. } => "schedule",
-        };
+        let kind = envelope.kind.name();
         let source: String =
             envelope.source.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '_' }).collect();
         format!("{}.{source}.{kind}", self.prefix)
@@ -432,6 +422,9 @@ impl Queue for JetStreamQueue {
                 Err(e) => {
                     // A message that is not an envelope can never be handled: dead-letter it now.
                     let reason = format!("not an envelope: {e}");
+                    // Counted here by the queue: no worker saw it (those a worker gives up on,
+                    // the dispatcher counts by their source).
+                    metrics::counter!("regis_envelopes_dead_lettered_total", "source" => "unreadable").increment(1);
                     dead_letter(&self.js, &self.names.dead, &self.counters, &acker, &payload, &reason, attempt).await;
                 }
             }

@@ -190,6 +190,28 @@ pub fn is_fatal(code: u16) -> bool {
 struct Shared {
     cache: Arc<DefaultInMemoryCache>,
     bot: RwLock<Option<Id<UserMarker>>>,
+    /// Each running shard's number and whether its session is active now.
+    sessions: std::sync::Mutex<std::collections::BTreeMap<u32, bool>>,
+}
+
+/// Whether the Gateway's shards are connected, for a readiness check; see [`Gateway::status`].
+#[derive(Clone)]
+pub struct GatewayStatus(Arc<Shared>);
+
+impl GatewayStatus {
+    /// `Ok` when every shard this process runs has an active session; else which are not.
+    pub fn ready(&self) -> Result<(), String> {
+        let sessions = self.0.sessions.lock().unwrap_or_else(|e| e.into_inner());
+        if sessions.is_empty() {
+            return Err("no Gateway shard has connected yet".into());
+        }
+        let down: Vec<String> = sessions.iter().filter(|(_, up)| !**up).map(|(n, _)| n.to_string()).collect();
+        if down.is_empty() {
+            Ok(())
+        } else {
+            Err(format!("Gateway shard(s) {} not connected", down.join(", ")))
+        }
+    }
 }
 
 /// The Gateway connector: build it, attach [`Gateway::connector`] to the bot, then
@@ -227,12 +249,23 @@ impl Gateway {
         );
         let gates = Arc::new(Gates::default());
         let connector = Arc::new(GatewayConnector::new(Arc::clone(&rest), Arc::clone(&cache), Arc::clone(&gates)));
-        Ok(Gateway { config, rest, shared: Arc::new(Shared { cache, bot: RwLock::new(None) }), gates, connector })
+        Ok(Gateway {
+            config,
+            rest,
+            shared: Arc::new(Shared { cache, bot: RwLock::new(None), sessions: Default::default() }),
+            gates,
+            connector,
+        })
     }
 
     /// The `discord` connector to attach to the bot.
     pub fn connector(&self) -> Arc<GatewayConnector> {
         Arc::clone(&self.connector)
+    }
+
+    /// Whether the shards are connected, readable while [`Gateway::run`] runs.
+    pub fn status(&self) -> GatewayStatus {
+        GatewayStatus(Arc::clone(&self.shared))
     }
 
     /// Connects every shard and turns what arrives into envelopes on `ingress`, until
@@ -397,6 +430,11 @@ pub(crate) const BUSY: &str = "The bot is busy; try again in a moment.";
 /// How long a stopping shard waits for Discord's answer to its close frame.
 const STOP_WAIT: Duration = Duration::from_secs(2);
 
+/// Counts a lost Gateway connection that twilight reconnects (`regis_connector_reconnects_total`).
+fn reconnecting() {
+    metrics::counter!("regis_connector_reconnects_total", "connector" => "discord").increment(1);
+}
+
 /// One shard's receive loop.
 struct ShardRunner {
     shared: Arc<Shared>,
@@ -406,6 +444,19 @@ struct ShardRunner {
 }
 
 impl ShardRunner {
+    /// Notes a shard's state for [`GatewayStatus`] and sets its gauges:
+    /// `regis_gateway_shard_connected{shard}` (1 while its session is active) and
+    /// `regis_gateway_latency_seconds{shard}` (its latest heartbeat's round trip).
+    fn record(&self, shard: &Shard<IdentifyGate>) {
+        let active = matches!(shard.state(), twilight_gateway::ShardState::Active);
+        self.shared.sessions.lock().unwrap_or_else(|e| e.into_inner()).insert(shard.id().number(), active);
+        let number = shard.id().number().to_string();
+        metrics::gauge!("regis_gateway_shard_connected", "shard" => number.clone()).set(if active { 1.0 } else { 0.0 });
+        if let Some(latency) = shard.latency().recent().first() {
+            metrics::gauge!("regis_gateway_latency_seconds", "shard" => number).set(latency.as_secs_f64());
+        }
+    }
+
     async fn run(mut self, mut shard: Shard<IdentifyGate>) -> Result<(), GatewayError> {
         let id = shard.id();
         let mut stopping = false;
@@ -422,11 +473,16 @@ impl ShardRunner {
                     }
                 }
                 _ = &mut stop_deadline, if stopping => return Ok(()),
-                item = shard.next_event(EventTypeFlags::all()) => match item {
+                item = shard.next_event(EventTypeFlags::all()) => {
+                    self.record(&shard);
+                    match item {
                     None => return Ok(()),
                     Some(Ok(Event::GatewayClose(_))) if stopping => return Ok(()),
                     Some(_) if stopping => {}
-                    Some(Err(e)) => tracing::warn!(shard = id.number(), error = %describe_receive_error(&e), "Gateway error"),
+                    Some(Err(e)) => {
+                        tracing::warn!(shard = id.number(), error = %describe_receive_error(&e), "Gateway error");
+                        reconnecting();
+                    }
                     Some(Ok(Event::GatewayClose(frame))) => {
                         let Some(frame) = frame else { continue };
                         if is_fatal(frame.code) {
@@ -438,8 +494,10 @@ impl ShardRunner {
                             });
                         }
                         tracing::info!(shard = id.number(), code = frame.code, "Gateway connection closed; resuming");
+                        reconnecting();
                     }
                     Some(Ok(event)) => self.handle(id, event).await,
+                    }
                 },
             }
         }

@@ -297,10 +297,23 @@ async fn forward(State(forwarder): State<Arc<ForwarderState>>, request: Request)
     for name in HOP_BY_HOP {
         parts.headers.remove(name);
     }
+    let route = route_of(&path);
+    metrics::counter!(
+        "regis_discord_rest_requests_total",
+        "route" => route.clone(),
+        "status" => parts.status.as_u16().to_string()
+    )
+    .increment(1);
     if parts.status != StatusCode::TOO_MANY_REQUESTS {
         return Response::from_parts(parts, Body::new(body));
     }
     let hold = hold_of(&parts.headers);
+    let scope = match hold {
+        Hold::Route => "route",
+        Hold::Bot => "global",
+        Hold::Everything => "ban",
+    };
+    metrics::counter!("regis_discord_rest_rate_limited_total", "route" => route, "scope" => scope).increment(1);
     let bytes = match http_body_util::Limited::new(body, MAX_429_BODY).collect().await {
         Ok(collected) => collected.to_bytes(),
         Err(_) => Default::default(),
@@ -317,6 +330,16 @@ async fn forward(State(forwarder): State<Arc<ForwarderState>>, request: Request)
     Response::from_parts(parts, Body::from(bytes))
 }
 
+/// A request's route for the metrics, its ids (every all-digit segment) as `:id` so that the
+/// label has few values: `/api/v10/channels/:id/messages`. Tokens are redacted already.
+fn route_of(path: &str) -> String {
+    let segments: Vec<&str> = path
+        .split('/')
+        .map(|segment| if !segment.is_empty() && segment.bytes().all(|b| b.is_ascii_digit()) { ":id" } else { segment })
+        .collect();
+    segments.join("/")
+}
+
 /// An answer of the forwarder's own, in Discord's error shape.
 fn error(status: StatusCode, message: &str) -> Response {
     let body = serde_json::json!({ "message": message, "code": 0 });
@@ -326,6 +349,16 @@ fn error(status: StatusCode, message: &str) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_route_names_ids_and_keeps_the_rest() {
+        assert_eq!(route_of("/api/v10/channels/80351110224678912/messages"), "/api/v10/channels/:id/messages");
+        assert_eq!(
+            route_of("/api/v10/webhooks/1234/<token>/messages/@original"),
+            "/api/v10/webhooks/:id/<token>/messages/@original"
+        );
+        assert_eq!(route_of("/api/v10/gateway/bot"), "/api/v10/gateway/bot");
+    }
 
     fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
         let mut h = HeaderMap::new();
