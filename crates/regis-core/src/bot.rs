@@ -153,6 +153,7 @@ pub(crate) struct Core {
     pub(crate) rendezvous: Arc<dyn Rendezvous>,
     pub(crate) timers: Timers,
     pub(crate) schedules: Schedules,
+    pub(crate) questions: crate::ask::OpenQuestions,
     in_flight: watch::Sender<usize>,
     pub(crate) handlers: Mutex<HashMap<tokio::task::Id, tokio::task::AbortHandle>>,
 }
@@ -298,6 +299,7 @@ impl BotBuilder {
             rendezvous: self.rendezvous.unwrap_or_else(|| Arc::new(InProcessRendezvous::default())),
             timers,
             schedules,
+            questions: Default::default(),
             in_flight: watch::channel(0).0,
             handlers: Mutex::default(),
             config,
@@ -360,6 +362,8 @@ async fn apply_changes(core: std::sync::Weak<Core>, mut changes: tokio::sync::br
                     plugin.enabled.store(enabled, Ordering::Relaxed);
                 }
             }
+            Change::Asking { id, asked, until_ms } => core.questions.open(&id, asked, until_ms),
+            Change::Asked { id } => core.questions.close(&id),
         }
     }
 }
@@ -583,7 +587,14 @@ impl Bot {
         self.core.queue.close();
         let workers: Vec<JoinHandle<()>> = std::mem::take(&mut *lock(&self.workers));
         let worker_aborts: Vec<_> = workers.iter().map(JoinHandle::abort_handle).collect();
-        let finished = tokio::time::timeout_at(deadline.into(), futures::future::join_all(workers)).await.is_ok();
+        // The workers end once the queue is drained; handlers parked waiting for an answer
+        // (`ctx.ask`) may still run after them.
+        let mut in_flight = self.core.in_flight.subscribe();
+        let drained = async move {
+            futures::future::join_all(workers).await;
+            let _ = in_flight.wait_for(|n| *n == 0).await;
+        };
+        let finished = tokio::time::timeout_at(deadline.into(), drained).await.is_ok();
         let mut cancelled = 0;
         if !finished {
             let running = *self.core.in_flight.borrow();

@@ -52,6 +52,8 @@ pub struct Ctx {
     /// Set once a reply to the envelope's origin was sent (and the envelope recorded as
     /// answered), shared by every context of one handling.
     pub(crate) answered: Arc<std::sync::atomic::AtomicBool>,
+    /// Parks the handler while it waits for an answer ([`Ctx::ask`]), freeing its worker.
+    pub(crate) park: Arc<crate::ask::Park>,
 }
 
 impl Ctx {
@@ -247,6 +249,55 @@ impl Ctx {
     /// This plugin's timers that have not fired yet, soonest first.
     pub async fn timers(&self) -> Result<Vec<crate::timers::PendingTimer>, CtxError> {
         Ok(self.core.timers.pending(Some(&self.plugin.meta.name)).await?)
+    }
+
+    /// Asks the invoking user `question` (sent as a reply, with "Yes" and "No" buttons where
+    /// the connector has buttons) and waits up to `timeout` for their answer: their next
+    /// message in this channel, or a click on one of the buttons. Meant for confirming what
+    /// cannot be undone: `if ctx.ask("Deploy to prod?", 30s).await?.is_yes() { ... }`.
+    ///
+    /// While it waits, the worker that ran the handler goes on with other envelopes (the
+    /// wait does not count against the handler timeout), and the answer may be handled by
+    /// any worker of the bot. The message that answers is not also run as a command. A
+    /// message sent before the question reached every worker (a few milliseconds) may be
+    /// taken as an ordinary message.
+    pub async fn ask(
+        &self,
+        question: impl Into<Reply>,
+        timeout: std::time::Duration,
+    ) -> Result<crate::ask::Answer, CtxError> {
+        use crate::ask::{answer_topic, Answer, Asked, BUTTON_PREFIX};
+        use crate::shared::Change;
+        let id = crate::envelope::new_id();
+        let mut answers = self.core.shared.events.subscribe(&answer_topic(&id));
+        let asked = Asked::of(&self.envelope);
+        let until_ms = crate::envelope::now_ms().saturating_add(timeout.as_millis().min(u64::MAX as u128) as u64);
+        self.core.questions.open(&id, asked.clone(), until_ms);
+        let closed = || async {
+            self.core.questions.close(&id);
+            if let Err(e) = self.core.shared.changes.announce(Change::Asked { id: id.clone() }).await {
+                tracing::warn!(question = %id, error = %e, "cannot announce that a question is closed; it expires");
+            }
+        };
+        if let Err(e) = self.core.shared.changes.announce(Change::Asking { id: id.clone(), asked, until_ms }).await {
+            self.core.questions.close(&id);
+            return Err(CtxError::Refused(format!("cannot put the question to the other workers: {e}")));
+        }
+        let question = question
+            .into()
+            .button("Yes", format!("{BUTTON_PREFIX}{id}:yes"))
+            .button("No", format!("{BUTTON_PREFIX}{id}:no"));
+        if let Err(e) = self.reply(question).await {
+            closed().await;
+            return Err(e);
+        }
+        self.park.park(timeout);
+        let answer = match tokio::time::timeout(timeout, answers.next()).await {
+            Ok(Some(event)) => event.data::<Answer>().unwrap_or(Answer::TimedOut),
+            Ok(None) | Err(_) => Answer::TimedOut,
+        };
+        closed().await;
+        Ok(answer)
     }
 
     /// A live stream of the events of `topic` from now on, e.g. to collect the answers to a

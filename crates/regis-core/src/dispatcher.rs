@@ -3,6 +3,7 @@
 //! a handler that panics or hangs produces an error reply and a log line while the pool keeps
 //! its size.
 
+use crate::ask::{answer_topic, Answer, Park, BUTTON_PREFIX};
 use crate::bot::{Completion, Core};
 use crate::command::{parse_options, parse_prefix_args, split_invocation, ArgError, Args};
 use crate::ctx::Ctx;
@@ -31,113 +32,128 @@ impl Drop for WorkerGuard {
     }
 }
 
-/// One worker: takes envelopes until the queue is closed and drained.
+/// One worker: takes envelopes until the queue is closed and drained. Each envelope is
+/// handled in a task of its own; the worker waits for it, unless its handler parks to wait
+/// for an answer ([`Ctx::ask`]), and then takes the next envelope while it waits.
 pub(crate) async fn run_worker(core: Arc<Core>) {
     core.stats.workers_alive.fetch_add(1, Ordering::Relaxed);
     let _guard = WorkerGuard(Arc::clone(&core));
     while let Some(delivery) = core.queue.pop().await {
-        let (envelope, settle) = delivery.split();
-        let id = envelope.id.clone();
-        let reply_to = envelope.reply_to.clone();
-        let firing = StoredFiring::of(&envelope);
-        match core.shared.dedupe.claim(&id).await {
-            Ok(Claim::Fresh) => {}
-            Ok(Claim::Answered) => {
-                core.stats.duplicates.fetch_add(1, Ordering::Relaxed);
-                crate::metrics::duplicate(&envelope.source);
-                tracing::debug!(envelope = %id, attempt = settle.attempt(), "dropping redelivered envelope");
-                settle.ack().await;
-                if let Some(firing) = &firing {
-                    firing.done(&core).await;
-                }
-                core.rendezvous.complete(&id, reply_to.as_deref(), Completion::Duplicate).await;
-                continue;
-            }
-            Ok(Claim::Running) => {
-                core.stats.rechecks.fetch_add(1, Ordering::Relaxed);
-                // Looked at again once the claim could have expired: a claim held by a live
-                // worker is answered by then, one of a dead worker is taken over.
-                let later = core.shared.dedupe.claim_lifetime().map_or(RECHECK, |ttl| ttl.max(RECHECK));
-                tracing::debug!(envelope = %id, later_ms = later.as_millis() as u64, "another delivery of it is being handled; looking again later");
-                settle.nak(envelope, later).await;
-                continue;
-            }
-            Err(e) => {
-                tracing::warn!(envelope = %id, error = %e, "cannot claim the envelope; it is delivered again later");
-                settle.nak(envelope, RECHECK).await;
-                continue;
-            }
-        }
-        core.begin();
-        let attempt = Attempt::new(settle.attempt(), core.queue.max_deliver());
-        let envelope = Arc::new(envelope);
-        // Every line logged while it is handled (plugins' own too) carries its id.
-        let span = tracing::info_span!("handling", envelope = %id);
-        let handled = tracing::Instrument::instrument(handle(&core, Arc::clone(&envelope), &attempt), span);
-        match core.queue.progress_interval() {
-            // Tell the queue, now and then, that the envelope is still being handled, so that
-            // it is not delivered to another worker while this one works on it.
-            Some(every) => {
-                tokio::pin!(handled);
-                let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
-                loop {
-                    tokio::select! {
-                        () = &mut handled => break,
-                        _ = ticks.tick() => settle.in_progress().await,
-                    }
+        let park = Arc::new(Park::default());
+        let job = tokio::spawn(process(Arc::clone(&core), delivery, Arc::clone(&park)));
+        tokio::select! {
+            done = job => {
+                if let Err(e) = done {
+                    tracing::error!(error = %e, "the handling of an envelope ended abnormally");
                 }
             }
-            None => handled.await,
+            () = park.parked() => {} // it goes on by itself
         }
-        if let Some(reason) = attempt.retry_reason() {
-            // A service was unavailable: let go of the claim and have the queue deliver the
-            // envelope again later (to any worker), nothing answered yet.
-            if let Err(e) = core.shared.dedupe.release(&id).await {
-                tracing::warn!(envelope = %id, error = %e, "cannot release the claim; the next delivery waits for it to expire");
-            }
-            let delay = retry_delay(attempt.number);
-            tracing::warn!(envelope = %id, attempt = attempt.number, delay_ms = delay.as_millis() as u64, reason = %reason, "transient failure; the envelope is delivered again later");
-            core.stats.retries.fetch_add(1, Ordering::Relaxed);
-            let envelope = Arc::try_unwrap(envelope).unwrap_or_else(|shared| (*shared).clone());
-            settle.nak(envelope, delay).await;
-            core.finish();
-            continue;
-        }
-        if attempt.last && attempt.failed_transiently() {
-            // Retried as often as the queue allows: the user got the error; the envelope goes
-            // to the dead letters with why.
-            let envelope = Arc::try_unwrap(envelope).unwrap_or_else(|shared| (*shared).clone());
-            let reason =
-                format!("failed on all {} deliveries: {}", attempt.number, attempt.failure().unwrap_or_default());
-            if let Err(e) = core.shared.dedupe.answered(&id).await {
-                tracing::warn!(envelope = %id, error = %e, "cannot record the envelope as answered");
-            }
-            core.stats.handled.fetch_add(1, Ordering::Relaxed);
-            crate::metrics::dead_lettered(&envelope.source);
-            settle.terminate(envelope, &reason).await;
+    }
+}
+
+/// Handles one delivery: the redelivery dedupe, the handler, and settling it with the queue.
+async fn process(core: Arc<Core>, delivery: crate::queue::Delivery, park: Arc<Park>) {
+    let (envelope, settle) = delivery.split();
+    let id = envelope.id.clone();
+    let reply_to = envelope.reply_to.clone();
+    let firing = StoredFiring::of(&envelope);
+    match core.shared.dedupe.claim(&id).await {
+        Ok(Claim::Fresh) => {}
+        Ok(Claim::Answered) => {
+            core.stats.duplicates.fetch_add(1, Ordering::Relaxed);
+            crate::metrics::duplicate(&envelope.source);
+            tracing::debug!(envelope = %id, attempt = settle.attempt(), "dropping redelivered envelope");
+            settle.ack().await;
             if let Some(firing) = &firing {
                 firing.done(&core).await;
             }
-            core.finish();
-            core.rendezvous.complete(&id, reply_to.as_deref(), Completion::Handled).await;
-            continue;
+            core.rendezvous.complete(&id, reply_to.as_deref(), Completion::Duplicate).await;
+            return;
         }
-        crate::metrics::handled(&envelope.source);
-        drop(envelope);
-        core.stats.handled.fetch_add(1, Ordering::Relaxed);
-        // Recorded already when its first reply went out.
-        if !attempt.answered.load(Ordering::Acquire) {
-            if let Err(e) = core.shared.dedupe.answered(&id).await {
-                tracing::warn!(envelope = %id, error = %e, "cannot record the envelope as answered");
+        Ok(Claim::Running) => {
+            core.stats.rechecks.fetch_add(1, Ordering::Relaxed);
+            // Looked at again once the claim could have expired: a claim held by a live
+            // worker is answered by then, one of a dead worker is taken over.
+            let later = core.shared.dedupe.claim_lifetime().map_or(RECHECK, |ttl| ttl.max(RECHECK));
+            tracing::debug!(envelope = %id, later_ms = later.as_millis() as u64, "another delivery of it is being handled; looking again later");
+            settle.nak(envelope, later).await;
+            return;
+        }
+        Err(e) => {
+            tracing::warn!(envelope = %id, error = %e, "cannot claim the envelope; it is delivered again later");
+            settle.nak(envelope, RECHECK).await;
+            return;
+        }
+    }
+    core.begin();
+    let attempt = Attempt::new(settle.attempt(), core.queue.max_deliver(), park);
+    let envelope = Arc::new(envelope);
+    // Every line logged while it is handled (plugins' own too) carries its id.
+    let span = tracing::info_span!("handling", envelope = %id);
+    let handled = tracing::Instrument::instrument(handle(&core, Arc::clone(&envelope), &attempt), span);
+    match core.queue.progress_interval() {
+        // Tell the queue, now and then, that the envelope is still being handled, so that
+        // it is not delivered to another worker while this one works on it.
+        Some(every) => {
+            tokio::pin!(handled);
+            let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+            loop {
+                tokio::select! {
+                    () = &mut handled => break,
+                    _ = ticks.tick() => settle.in_progress().await,
+                }
             }
         }
-        settle.ack().await;
+        None => handled.await,
+    }
+    if let Some(reason) = attempt.retry_reason() {
+        // A service was unavailable: let go of the claim and have the queue deliver the
+        // envelope again later (to any worker), nothing answered yet.
+        if let Err(e) = core.shared.dedupe.release(&id).await {
+            tracing::warn!(envelope = %id, error = %e, "cannot release the claim; the next delivery waits for it to expire");
+        }
+        let delay = retry_delay(attempt.number);
+        tracing::warn!(envelope = %id, attempt = attempt.number, delay_ms = delay.as_millis() as u64, reason = %reason, "transient failure; the envelope is delivered again later");
+        core.stats.retries.fetch_add(1, Ordering::Relaxed);
+        let envelope = Arc::try_unwrap(envelope).unwrap_or_else(|shared| (*shared).clone());
+        settle.nak(envelope, delay).await;
+        core.finish();
+        return;
+    }
+    if attempt.last && attempt.failed_transiently() {
+        // Retried as often as the queue allows: the user got the error; the envelope goes
+        // to the dead letters with why.
+        let envelope = Arc::try_unwrap(envelope).unwrap_or_else(|shared| (*shared).clone());
+        let reason = format!("failed on all {} deliveries: {}", attempt.number, attempt.failure().unwrap_or_default());
+        if let Err(e) = core.shared.dedupe.answered(&id).await {
+            tracing::warn!(envelope = %id, error = %e, "cannot record the envelope as answered");
+        }
+        core.stats.handled.fetch_add(1, Ordering::Relaxed);
+        crate::metrics::dead_lettered(&envelope.source);
+        settle.terminate(envelope, &reason).await;
         if let Some(firing) = &firing {
             firing.done(&core).await;
         }
         core.finish();
         core.rendezvous.complete(&id, reply_to.as_deref(), Completion::Handled).await;
+        return;
     }
+    crate::metrics::handled(&envelope.source);
+    drop(envelope);
+    core.stats.handled.fetch_add(1, Ordering::Relaxed);
+    // Recorded already when its first reply went out.
+    if !attempt.answered.load(Ordering::Acquire) {
+        if let Err(e) = core.shared.dedupe.answered(&id).await {
+            tracing::warn!(envelope = %id, error = %e, "cannot record the envelope as answered");
+        }
+    }
+    settle.ack().await;
+    if let Some(firing) = &firing {
+        firing.done(&core).await;
+    }
+    core.finish();
+    core.rendezvous.complete(&id, reply_to.as_deref(), Completion::Handled).await;
 }
 
 /// A firing of something stored (a timer, a schedule), settled in storage once handled.
@@ -193,13 +209,16 @@ struct Attempt {
     /// No delivery follows this one: a transient failure is answered as any failure.
     last: bool,
     transient: Mutex<Option<String>>,
+    /// Parks the handler while it waits for an answer.
+    park: Arc<Park>,
 }
 
 impl Attempt {
-    fn new(number: u32, max_deliver: Option<u32>) -> Self {
+    fn new(number: u32, max_deliver: Option<u32>, park: Arc<Park>) -> Self {
         Attempt {
             number,
             answered: Arc::default(),
+            park,
             last: max_deliver.is_none_or(|max| number >= max),
             transient: Mutex::new(None),
         }
@@ -243,20 +262,27 @@ enum Outcome<T> {
 async fn guarded<T: Send + 'static>(
     core: &Arc<Core>,
     labels: HandlerLabels,
+    park: Arc<Park>,
     fut: impl Future<Output = Result<T, Error>> + Send + 'static,
 ) -> Outcome<T> {
     let started = std::time::Instant::now();
     let mut task = tokio::spawn(tracing::Instrument::in_current_span(fut));
     let task_id = task.id();
     lock(&core.handlers).insert(task_id, task.abort_handle());
-    let outcome = match tokio::time::timeout(core.config.handler_timeout, &mut task).await {
-        Ok(Ok(Ok(value))) => Outcome::Done(value),
-        Ok(Ok(Err(e))) => Outcome::Failed(e),
-        Ok(Err(join)) if join.is_panic() => Outcome::Panicked(panic_message(join.into_panic())),
-        Ok(Err(_)) => Outcome::Failed("cancelled at shutdown".into()),
-        Err(_) => {
-            task.abort();
-            Outcome::TimedOut
+    // The timeout, lengthened by the time the handler waits for answers.
+    let begun = tokio::time::Instant::now();
+    let deadline = || begun + core.config.handler_timeout + park.extra();
+    let outcome = loop {
+        match tokio::time::timeout_at(deadline(), &mut task).await {
+            Ok(Ok(Ok(value))) => break Outcome::Done(value),
+            Ok(Ok(Err(e))) => break Outcome::Failed(e),
+            Ok(Err(join)) if join.is_panic() => break Outcome::Panicked(panic_message(join.into_panic())),
+            Ok(Err(_)) => break Outcome::Failed("cancelled at shutdown".into()),
+            Err(_) if tokio::time::Instant::now() < deadline() => {} // lengthened meanwhile
+            Err(_) => {
+                task.abort();
+                break Outcome::TimedOut;
+            }
         }
     };
     lock(&core.handlers).remove(&task_id);
@@ -418,6 +444,13 @@ async fn handle(core: &Arc<Core>, envelope: Arc<Envelope>, attempt: &Attempt) {
         tracing::debug!(envelope = %envelope.id, author = %envelope.author.key(), "ignoring banned user");
         return;
     }
+    if let EnvelopeKind::Message { text } = &envelope.kind {
+        if let Some(question) = core.questions.waiting_for(&envelope, crate::envelope::now_ms()) {
+            // The answer to a question put to its sender there: not a command, not an event.
+            answer(core, &envelope, &question, Answer::Text(text.clone())).await;
+            return;
+        }
+    }
     if let Some(event) = Event::from_envelope(&envelope) {
         deliver_event(core, &event, rank).await;
     }
@@ -468,13 +501,16 @@ async fn suggest(core: &Arc<Core>, envelope: &Arc<Envelope>, rank: Rank, command
                 core: Arc::clone(core),
                 command: Some(spec.name.clone()),
                 answered: Arc::default(),
+                park: Arc::default(),
             };
             let plugin = Arc::clone(&found.plugin.plugin);
             let (name, param, partial) = (spec.name.clone(), param.to_string(), partial.to_string());
             let command = spec.name.clone();
             let labels = labels(envelope, &found.plugin.meta.name, format!("autocomplete:{}", spec.name));
-            let outcome =
-                guarded(core, labels, async move { plugin.autocomplete(&ctx, &name, &param, &partial).await }).await;
+            let outcome = guarded(core, labels, Arc::default(), async move {
+                plugin.autocomplete(&ctx, &name, &param, &partial).await
+            })
+            .await;
             if let Ok(list) = settle(core, &envelope.id, Job::Autocomplete(&command), outcome, None) {
                 choices = list;
             }
@@ -488,7 +524,41 @@ async fn suggest(core: &Arc<Core>, envelope: &Arc<Envelope>, rank: Rank, command
     }
 }
 
+/// Sends `answer` to the handler waiting for question `question`, wherever it runs.
+async fn answer(core: &Arc<Core>, envelope: &Arc<Envelope>, question: &str, answer: Answer) {
+    // Closed here at once, so that a second message is not taken as an answer too.
+    core.questions.close(question);
+    let data = serde_json::to_value(&answer).unwrap_or_default();
+    let event = Event { topic: answer_topic(question), data, envelope: Arc::clone(envelope) };
+    if let Err(e) = core.shared.events.publish(&event).await {
+        tracing::warn!(envelope = %envelope.id, question, error = %e, "cannot pass on the answer to a question");
+    }
+}
+
+/// A click on a question's Yes or No button (`<plugin>:regis-ask:<id>:<yes|no>`), if it is one:
+/// passed on when its clicker is the one asked; whether it was one.
+async fn question_button(core: &Arc<Core>, envelope: &Arc<Envelope>, custom_id: &str) -> bool {
+    let Some(rest) = custom_id.split_once(':').and_then(|(_, id)| id.strip_prefix(BUTTON_PREFIX)) else {
+        return false;
+    };
+    let (question, choice) = rest.rsplit_once(':').unwrap_or((rest, ""));
+    let notice = match core.questions.asked(question) {
+        None => "This question is no longer open.".to_string(),
+        Some(asked) if !asked.is(&envelope.author) => "This question is not yours to answer.".to_string(),
+        Some(_) => {
+            let (given, said) = if choice == "yes" { (Answer::Yes, "Yes") } else { (Answer::No, "No") };
+            answer(core, envelope, question, given).await;
+            format!("{}: {said}.", envelope.author.name)
+        }
+    };
+    send_notice(core, envelope, notice).await;
+    true
+}
+
 async fn component(core: &Arc<Core>, envelope: &Arc<Envelope>, rank: Rank, custom_id: &str, attempt: &Attempt) {
+    if question_button(core, envelope, custom_id).await {
+        return;
+    }
     let target = custom_id.split_once(':').and_then(|(p, id)| Some((core.registry.plugin(p)?, id)));
     let Some((plugin, id)) = target.filter(|(p, _)| p.is_enabled()) else {
         send_notice(core, envelope, "This button is no longer handled.".into()).await;
@@ -501,11 +571,14 @@ async fn component(core: &Arc<Core>, envelope: &Arc<Envelope>, rank: Rank, custo
         core: Arc::clone(core),
         command: None,
         answered: Arc::clone(&attempt.answered),
+        park: Arc::clone(&attempt.park),
     };
     let handler = Arc::clone(&plugin.plugin);
     let (run_ctx, id) = (ctx.clone(), id.to_string());
     let labels = labels(envelope, &plugin.meta.name, "button".into());
-    let outcome = guarded(core, labels, async move { handler.on_component(&run_ctx, &id).await }).await;
+    let outcome =
+        guarded(core, labels, Arc::clone(&attempt.park), async move { handler.on_component(&run_ctx, &id).await })
+            .await;
     let reply = match settle(core, &envelope.id, Job::Button(custom_id), outcome, Some(attempt)) {
         Ok(Some(reply)) => reply,
         Ok(None) => Reply::text("This button is no longer handled."),
@@ -524,6 +597,7 @@ fn unprompted_ctx(core: &Arc<Core>, envelope: &Arc<Envelope>, rank: Rank, plugin
         core: Arc::clone(core),
         command: None,
         answered: Arc::default(),
+        park: Arc::default(),
     }
 }
 
@@ -538,7 +612,8 @@ async fn scheduled(core: &Arc<Core>, envelope: &Arc<Envelope>, rank: Rank, plugi
     let handler = Arc::clone(&loaded.plugin);
     let schedule = name.to_string();
     let labels = labels(envelope, plugin, format!("schedule:{name}"));
-    let outcome = guarded(core, labels, async move { handler.on_schedule(&ctx, &schedule).await }).await;
+    let outcome =
+        guarded(core, labels, Arc::default(), async move { handler.on_schedule(&ctx, &schedule).await }).await;
     if let Ok(None) = settle(core, &envelope.id, Job::Schedule { plugin, schedule: name }, outcome, None) {
         tracing::warn!(envelope = %envelope.id, plugin, schedule = name, "the plugin has no such schedule; skipped");
     }
@@ -555,7 +630,7 @@ async fn webhook(core: &Arc<Core>, envelope: &Arc<Envelope>, rank: Rank, plugin:
     let handler = Arc::clone(&loaded.plugin);
     let hook = request.hook.clone();
     let labels = labels(envelope, plugin, format!("webhook:{hook}"));
-    let outcome = guarded(core, labels, async move { handler.on_webhook(&ctx, &request).await }).await;
+    let outcome = guarded(core, labels, Arc::default(), async move { handler.on_webhook(&ctx, &request).await }).await;
     match settle(core, &envelope.id, Job::Webhook { plugin, hook: &hook }, outcome, None) {
         Ok(Some(())) => {}
         Ok(None) => {
@@ -582,6 +657,7 @@ async fn run_event_handlers(core: &Arc<Core>, event: &Event, rank: Rank, plugins
             core: Arc::clone(core),
             command: None,
             answered: Arc::default(),
+            park: Arc::default(),
         };
         let event = event.clone();
         let envelope_id = event.envelope.id.clone();
@@ -590,7 +666,8 @@ async fn run_event_handlers(core: &Arc<Core>, event: &Event, rank: Rank, plugins
             let topic = event.topic.clone();
             let handler = Arc::clone(&plugin.plugin);
             let labels = labels(&event.envelope, &name, format!("event:{topic}"));
-            let outcome = guarded(core, labels, async move { handler.on_event(&ctx, &event).await }).await;
+            let outcome =
+                guarded(core, labels, Arc::default(), async move { handler.on_event(&ctx, &event).await }).await;
             let _ = settle(core, &envelope_id, Job::Event { plugin: &name, topic: &topic }, outcome, None);
         }
     });
@@ -654,12 +731,15 @@ async fn run_command(
         core: Arc::clone(core),
         command: Some(name.clone()),
         answered: Arc::clone(&attempt.answered),
+        park: Arc::clone(&attempt.park),
     };
     let plugin = Arc::clone(&found.plugin.plugin);
     let run_ctx = ctx.clone();
     let command = name.clone();
     let labels = labels(envelope, &found.plugin.meta.name, name.clone());
-    let outcome = guarded(core, labels, async move { plugin.invoke(&run_ctx, &command, args).await }).await;
+    let outcome =
+        guarded(core, labels, Arc::clone(&attempt.park), async move { plugin.invoke(&run_ctx, &command, args).await })
+            .await;
     let reply = match settle(core, &envelope.id, Job::Command(&name), outcome, Some(attempt)) {
         Ok(reply) => reply,
         Err(reply) => reply.unwrap_or_default(),

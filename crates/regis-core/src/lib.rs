@@ -10,6 +10,7 @@
 extern crate self as regis_core;
 
 pub mod admin;
+pub mod ask;
 pub mod bot;
 pub mod command;
 pub mod connector;
@@ -33,6 +34,7 @@ pub mod storage;
 pub mod timers;
 pub mod webhook;
 
+pub use ask::Answer;
 pub use bot::{Bot, BotBuilder, BotError, Completion, CoreConfig, Ingress, Stats};
 pub use command::{
     ArgError, ArgValue, Args, ChoiceOption, CommandSpec, Param, ParamKind, ParamShape, ParamSpec, ParamValue, Rest,

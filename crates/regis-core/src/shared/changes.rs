@@ -23,6 +23,21 @@ pub enum Change {
         /// Its new state.
         enabled: bool,
     },
+    /// A handler put a question to a user (`ctx.ask`): their next message there, or their
+    /// click on its buttons, answers it.
+    Asking {
+        /// The question's id.
+        id: String,
+        /// Who it waits for, and where.
+        asked: crate::ask::Asked,
+        /// Until when, milliseconds since the Unix epoch.
+        until_ms: u64,
+    },
+    /// The question was answered, or its handler stopped waiting.
+    Asked {
+        /// The question's id.
+        id: String,
+    },
 }
 
 /// Where changes are announced and heard.

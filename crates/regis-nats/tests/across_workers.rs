@@ -1,4 +1,4 @@
-//! Schedules and repeating timers with three workers, as three worker processes of one bot run
+//! Schedules, repeating timers and questions across workers, as worker processes of one bot run
 //! them: each worker with its own JetStream connection to one stream, its own NATS shared
 //! state and its own PostgreSQL connections (`TEST_DATABASE_URL`). Every firing runs once.
 
@@ -100,4 +100,51 @@ async fn three_workers_run_each_schedule_firing_and_each_timer_period_once() {
         let _ = queue.delete().await;
     }
     regis_testkit::services::drop_schemas(&database, &bot).await;
+}
+
+/// Deploys, once confirmed (`ctx.ask`).
+pub struct Deployer;
+
+#[regis_macros::plugin]
+impl Deployer {
+    /// Deploy, after a confirmation.
+    #[command]
+    async fn deploy(&self, ctx: &Ctx) -> Result<String> {
+        let answer = ctx.ask("Deploy to prod?", Duration::from_secs(10)).await?;
+        Ok(if answer.is_yes() { "Deploying.".into() } else { format!("Not deploying: {answer:?}") })
+    }
+}
+
+/// The question is put on one worker; the user's answer reaches another worker, which passes
+/// it on over NATS; the first worker's handler goes on with it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_question_asked_on_one_worker_is_answered_through_another() {
+    use regis_core::{ChannelRef, Envelope};
+    let bot = bot_name();
+    let url = nats_url();
+    let state = || regis_nats::connect_state(&url, &bot, Duration::from_secs(5));
+    let asker = TestBot::builder().plugin(Deployer).shared_state(state().await.unwrap()).start().await;
+    let other = TestBot::builder()
+        .plugin(Deployer)
+        .shared_state(state().await.unwrap())
+        .data_dir(asker.data_dir())
+        .start()
+        .await;
+    let user = TestBot::user("ann");
+    let command = Envelope::message("test", user.clone(), "!deploy").in_channel(ChannelRef::new("ops"));
+    asker.bot().ingress().submit(command).await.unwrap();
+    asker.wait_for_sent(Duration::from_secs(10), "the question", |s| s.reply.text == "Deploy to prod?").await;
+    // The change feed tells the other worker about the question a moment later.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let answer = Envelope::message("test", user.clone(), "yes").in_channel(ChannelRef::new("ops"));
+        let handled = other.submit(answer).await;
+        assert!(handled.is_empty(), "the answer is not answered itself: {handled:?}");
+        let done = asker.connector_sent().iter().any(|s| s.reply.text == "Deploying.");
+        if done {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the answer never reached the asking worker");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
