@@ -124,6 +124,7 @@ async fn a_token_runs_the_gateway_and_never_reaches_the_logs() {
         tokio::task::spawn_blocking(move || (get(port, "/readyz"), get(port, "/metrics"))).await.unwrap();
     assert_eq!(readiness, "ready\nshutdown: ok\nstorage: ok\ndiscord: ok\n");
     assert!(metrics.contains("regis_gateway_shard_connected{shard=\"0\"} 1"), "{metrics}");
+    assert!(metrics.contains("regis_interactions_total{ingress=\"gateway\",answer=\"inline\"} 1"), "{metrics}");
 
     assert!(Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap().success());
     let out = finish(child).await;

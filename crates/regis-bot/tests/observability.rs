@@ -94,10 +94,10 @@ async fn metrics_health_and_json_logs_after_a_run() {
     let metrics = tokio::task::spawn_blocking(move || scrape(port)).await.unwrap();
     let counter = |metric: &str, labels: &[(&str, &str)]| value(&metrics, metric, labels);
     let count = |n: usize| if n == 0 { None } else { Some(n as f64) };
-    assert_eq!(counter("regis_interactions_total", &[("answer", "deferred")]), count(deferred));
-    assert_eq!(counter("regis_interactions_total", &[("answer", "inline")]), count(inline));
-    assert_eq!(counter("regis_interactions_total", &[("answer", "pong")]), Some(1.0));
-    assert_eq!(counter("regis_interactions_total", &[("answer", "unsigned")]), Some(1.0));
+    assert_eq!(counter("regis_interactions_total", &[("ingress", "http"), ("answer", "deferred")]), count(deferred));
+    assert_eq!(counter("regis_interactions_total", &[("ingress", "http"), ("answer", "inline")]), count(inline));
+    assert_eq!(counter("regis_interactions_total", &[("ingress", "http"), ("answer", "pong")]), Some(1.0));
+    assert_eq!(counter("regis_interactions_total", &[("ingress", "http"), ("answer", "unsigned")]), Some(1.0));
     assert_eq!(counter("regis_envelopes_received_total", &[("source", "discord"), ("kind", "command")]), Some(2.0));
     assert_eq!(counter("regis_envelopes_handled_total", &[("source", "discord")]), Some(2.0));
     assert_eq!(

@@ -17,6 +17,17 @@ use std::time::{Duration, Instant};
 const WAIT: Duration = Duration::from_secs(60);
 const INTERACTIONS: u64 = 1000;
 
+/// `GET path` on a local port: the body.
+fn http_get(port: u16, path: &str) -> String {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).expect("the worker's listener");
+    stream.set_read_timeout(Some(WAIT)).unwrap();
+    write!(stream, "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    response.split_once("\r\n\r\n").map(|(_, body)| body.to_string()).unwrap_or_default()
+}
+
 fn serve(dir: &std::path::Path, roles: &str, env: &[(&str, String)]) -> std::process::Command {
     let mut command = regis(dir, &["serve", "--role", roles]);
     command.env("REGIS_LOG", "warn");
@@ -52,7 +63,17 @@ async fn a_thousand_interactions_through_two_receivers_and_three_workers_one_kil
         ("REGIS_HANDLER_TIMEOUT", "3s".into()),
     ];
     let dirs: Vec<tempfile::TempDir> = (0..5).map(|_| tempfile::tempdir().unwrap()).collect();
-    let mut workers: Vec<Running> = (0..3).map(|i| Running::spawn(serve(dirs[i].path(), "worker", &shared))).collect();
+    // The last worker has a listener of its own: health, readiness and metrics.
+    let worker_port = free_port();
+    let mut workers: Vec<Running> = (0..3)
+        .map(|i| {
+            let mut env = shared.to_vec();
+            if i == 2 {
+                env.push(("REGIS_HTTP_ADDR", format!("127.0.0.1:{worker_port}")));
+            }
+            Running::spawn(serve(dirs[i].path(), "worker", &env))
+        })
+        .collect();
     for worker in &mut workers {
         worker.wait_for_log("worker consuming", WAIT);
     }
@@ -182,6 +203,12 @@ async fn a_thousand_interactions_through_two_receivers_and_three_workers_one_kil
         deferred.len(),
         calls.iter().filter(|c| c.path.ends_with("@original")).count()
     );
+    let (readiness, metrics) =
+        tokio::task::spawn_blocking(move || (http_get(worker_port, "/readyz"), http_get(worker_port, "/metrics")))
+            .await
+            .unwrap();
+    assert_eq!(readiness, "ready\nshutdown: ok\nqueue: ok\nstorage: ok\n");
+    assert!(metrics.contains("regis_envelopes_handled_total{source=\"discord\"}"), "{metrics}");
     for process in receivers.into_iter().chain(workers) {
         process.terminate();
         let out = process.finish_within(WAIT);

@@ -157,11 +157,27 @@ async fn interaction(State(state): State<Arc<AppState>>, headers: HeaderMap, bod
     }
 }
 
-/// Counts an interaction by how it was answered (`regis_interactions_total{answer}`): `inline`
-/// (the reply itself, type 4), `deferred` (type 5), `suggestions`, `pong`, or refused as
-/// `unsigned`, `invalid`, `unavailable` or `duplicate`.
+/// Counts an interaction by how it came (`ingress`: `http` or `gateway`) and how it was
+/// answered (`regis_interactions_total{ingress, answer}`): `inline` (the reply itself, type 4),
+/// `deferred` (type 5), `suggestions`, `pong`, or refused as `unsigned`, `invalid`,
+/// `unavailable` or `duplicate`.
+pub(crate) fn count_answer(ingress: &'static str, answer: &'static str) {
+    metrics::counter!("regis_interactions_total", "ingress" => ingress, "answer" => answer).increment(1);
+}
+
 fn count(answer: &'static str) {
-    metrics::counter!("regis_interactions_total", "answer" => answer).increment(1);
+    count_answer("http", answer);
+}
+
+/// The `answer` label of a first response.
+pub(crate) fn answer_label(first: &FirstResponse) -> &'static str {
+    match first {
+        FirstResponse::Message(_) => "inline",
+        FirstResponse::Deferred { .. } => "deferred",
+        FirstResponse::Suggestions(_) => "suggestions",
+        FirstResponse::Closed | FirstResponse::Unavailable => "unavailable",
+        FirstResponse::Duplicate => "duplicate",
+    }
 }
 
 fn pong() -> Response {
@@ -220,13 +236,7 @@ async fn answer(state: &AppState, envelope: regis_core::Envelope) -> Response {
     // delays the deferral.
     let budget = if backed_up { Duration::ZERO } else { state.budget };
     let first = first_response(&state.pending, &state.ingress, envelope, budget).await;
-    count(match &first {
-        FirstResponse::Message(_) => "inline",
-        FirstResponse::Deferred { .. } => "deferred",
-        FirstResponse::Suggestions(_) => "suggestions",
-        FirstResponse::Closed | FirstResponse::Unavailable => "unavailable",
-        FirstResponse::Duplicate => "duplicate",
-    });
+    count(answer_label(&first));
     match first {
         FirstResponse::Message(reply) => json(StatusCode::OK, &convert::inline_response(&reply)),
         FirstResponse::Deferred { ephemeral } => json(StatusCode::OK, &convert::deferred_response(ephemeral)),

@@ -66,6 +66,7 @@ impl Answerer {
         let first = first_response(&self.rest.pending(), &self.ingress, envelope, self.budget).await;
         closer.abort();
         close(&gate);
+        crate::interactions::count_answer("gateway", crate::interactions::answer_label(&first));
         let response = match first {
             FirstResponse::Message(reply) => convert::inline_response(&reply),
             FirstResponse::Deferred { ephemeral } => convert::deferred_response(ephemeral),
