@@ -139,9 +139,9 @@ pub(crate) fn bot_builder(settings: &Settings) -> Result<regis::BotBuilder> {
     Ok(builder)
 }
 
-pub(crate) async fn start_bot(settings: &Settings, connector: Option<Arc<dyn regis::Connector>>) -> Result<Bot> {
+pub(crate) async fn start_bot(settings: &Settings, connectors: Vec<Arc<dyn regis::Connector>>) -> Result<Bot> {
     let mut builder = bot_builder(settings)?;
-    if let Some(connector) = connector {
+    for connector in connectors {
         builder = builder.connector(connector);
     }
     builder.start().await.with_context(|| match &settings.database_url {
@@ -152,7 +152,7 @@ pub(crate) async fn start_bot(settings: &Settings, connector: Option<Arc<dyn reg
 
 async fn console(settings: Settings, args: ConsoleArgs) -> Result<()> {
     let connector = Arc::new(ConsoleConnector::stdout(settings.data_dir.join("uploads")));
-    let bot = start_bot(&settings, Some(connector)).await?;
+    let bot = start_bot(&settings, vec![connector]).await?;
     let name = args.speaker.as_deref().unwrap_or(OPERATOR);
     regis::envelope::check_user_id(name).map_err(|problem| anyhow::anyhow!("--as `{name}`: {problem}"))?;
     let speaker = UserRef::new(regis_console::CONNECTOR, name);
@@ -204,7 +204,7 @@ pub(crate) async fn shutdown_signal() {
 }
 
 async fn schema(settings: Settings) -> Result<()> {
-    let bot = start_bot(&settings, None).await?;
+    let bot = start_bot(&settings, Vec::new()).await?;
     let commands: Vec<serde_json::Value> = bot.commands().iter().map(|(_, spec)| spec.to_discord_json()).collect();
     println!("{}", serde_json::to_string_pretty(&commands)?);
     bot.shutdown().await;

@@ -50,7 +50,7 @@ pub async fn run(settings: Settings, args: SyncArgs) -> Result<()> {
     let application = secrets.application_id.context(
         "`regis commands sync` needs DISCORD_APPLICATION_ID (General Information page of the developer portal)",
     )?;
-    let bot = crate::cli::start_bot(&settings, None).await?;
+    let bot = crate::cli::start_bot(&settings, Vec::new()).await?;
     let declared: Vec<serde_json::Value> = bot.commands().iter().map(|(_, spec)| spec.to_discord_json()).collect();
     bot.shutdown().await;
     let scope = match &args.guild {

@@ -17,6 +17,40 @@ pub const DEFAULT_FILE: &str = "regis.toml";
 /// Where the HTTP listener serves when `http_addr` is not set.
 pub const DEFAULT_HTTP_ADDR: &str = "127.0.0.1:8080";
 
+/// The `[irc]` table (`REGIS_IRC_*`): the IRC connection `regis run` makes when `server` is
+/// set.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct IrcSettings {
+    /// `host:port` of the IRC server; no IRC connection without it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub server: Option<String>,
+    /// TLS to the server (not built yet: refused with a clear error).
+    pub tls: bool,
+    /// The nick to register (`nick_`, `nick__`, ... when it is taken).
+    pub nick: String,
+    /// Channels to join, `#name` or `#name key`.
+    #[serde(deserialize_with = "list_or_csv")]
+    pub channels: Vec<String>,
+    /// Lines sent at once before flood control spaces them.
+    pub flood_burst: u32,
+    /// Lines per second after the burst (0 turns flood control off).
+    pub flood_per_second: f64,
+}
+
+impl Default for IrcSettings {
+    fn default() -> Self {
+        IrcSettings {
+            server: None,
+            tls: false,
+            nick: "Regis".into(),
+            channels: Vec::new(),
+            flood_burst: 5,
+            flood_per_second: 2.0,
+        }
+    }
+}
+
 /// Every setting of the `regis` binary (see `regis.example.toml`).
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
@@ -119,6 +153,9 @@ pub struct Settings {
     pub trivia_late_answers: String,
     /// Largest accepted webhook body, in bytes.
     pub webhook_body_limit: usize,
+    /// The IRC connection (`[irc]`).
+    #[serde(default)]
+    pub irc: IrcSettings,
     /// Webhooks served at `POST /hooks/<plugin>/<name>`, by plugin and name.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub hooks: BTreeMap<String, BTreeMap<String, crate::hooks::HookSettings>>,
@@ -165,6 +202,7 @@ impl Default for Settings {
             trivia_hint_interval: "10s".into(),
             trivia_late_answers: "tell".into(),
             webhook_body_limit: 4 * 1024 * 1024,
+            irc: IrcSettings::default(),
             hooks: BTreeMap::new(),
         }
     }
@@ -240,10 +278,18 @@ pub fn load(file: Option<&Path>, overrides: Figment) -> Result<Settings> {
         None => figment = figment.merge(Toml::file(DEFAULT_FILE)),
     }
     // Hook secrets (REGIS_HOOK_<PLUGIN>_<NAME>_SECRET) are read where the hooks are built.
-    let env = Env::prefixed("REGIS_").ignore(&["config"]).filter(|key| {
-        let key = key.as_str().to_ascii_lowercase();
-        !(key.starts_with("hook_") && key.ends_with("_secret"))
-    });
+    let env = Env::prefixed("REGIS_")
+        .ignore(&["config"])
+        .filter(|key| {
+            let key = key.as_str().to_ascii_lowercase();
+            // The SASL password is a secret, read where the connection is made.
+            !(key.starts_with("hook_") && key.ends_with("_secret")) && key != "irc_password"
+        })
+        // REGIS_IRC_SERVER is `server` of the `[irc]` table.
+        .map(|key| match key.as_str().to_ascii_lowercase().strip_prefix("irc_") {
+            Some(rest) => format!("irc.{rest}").into(),
+            None => key.into(),
+        });
     figment = figment.merge(env).merge(overrides);
     let settings: Settings = figment.extract().map_err(|e| anyhow!(describe(e)))?;
     settings.check()?;
@@ -311,6 +357,7 @@ impl Settings {
         duration("shutdown_grace", &self.shutdown_grace)?;
         duration("schedule_grace", &self.schedule_grace)?;
         self.log_format()?;
+        self.irc()?;
         let budget = duration("interaction_budget", &self.interaction_budget)?;
         if budget >= Duration::from_secs(3) {
             bail!(
@@ -394,6 +441,29 @@ impl Settings {
             }
         }
         Ok(())
+    }
+
+    /// The IRC connection to make, if `[irc] server` is set.
+    pub fn irc(&self) -> Result<Option<regis_irc::IrcConfig>> {
+        let Some(server) = &self.irc.server else { return Ok(None) };
+        if self.irc.tls {
+            bail!("configuration key `irc.tls`: TLS to IRC servers is not built yet; connect over plain TCP (a local stunnel can add TLS)");
+        }
+        if std::env::var_os("REGIS_IRC_PASSWORD").is_some() {
+            bail!("REGIS_IRC_PASSWORD is set, but SASL is not built yet: unset it to connect without a password");
+        }
+        if server.rsplit_once(':').is_none_or(|(host, port)| host.is_empty() || port.parse::<u16>().is_err()) {
+            bail!("configuration key `irc.server`: `{server}` is not `host:port`");
+        }
+        let nick = &self.irc.nick;
+        if nick.is_empty() || nick.contains([' ', ',', '*', '?', '!', '@', '#', ':']) {
+            bail!("configuration key `irc.nick`: `{nick}` is not an IRC nick");
+        }
+        let mut config = regis_irc::IrcConfig::new(server.clone(), nick.clone());
+        config.channels = self.irc.channels.clone();
+        config.flood_burst = self.irc.flood_burst;
+        config.flood_per_second = self.irc.flood_per_second.max(0.0);
+        Ok(Some(config))
     }
 
     /// The log format.
@@ -586,6 +656,7 @@ mod tests {
             "schedule_grace",
             "log",
             "log_format",
+            "irc",
             "command_ranks",
             "object_store_url",
             "public_base_url",

@@ -165,10 +165,12 @@ pub(crate) fn interactions_config(
 /// Gateway with a fatal code.
 pub async fn run(settings: Settings) -> Result<()> {
     let secrets = DiscordSecrets::from_env()?;
-    if secrets.public_key.is_none() && secrets.token.is_none() {
+    let irc = settings.irc()?.map(regis_irc::Irc::new);
+    let discord = secrets.public_key.is_some() || secrets.token.is_some();
+    if !discord && irc.is_none() {
         bail!(
             "nothing to run: set DISCORD_TOKEN to connect to the Discord Gateway, DISCORD_PUBLIC_KEY to serve \
-             Discord's HTTP interactions (or both), or try `regis console`"
+             Discord's HTTP interactions (or both), REGIS_IRC_SERVER to connect to IRC, or try `regis console`"
         );
     }
     let rest = Arc::new(discord_rest(&settings, &secrets)?);
@@ -180,11 +182,23 @@ pub async fn run(settings: Settings) -> Result<()> {
         }
         None => None,
     };
-    let connector: Arc<dyn regis::Connector> = match &gateway {
-        Some(gateway) => gateway.connector(),
-        None => rest.clone(),
-    };
-    let bot = Arc::new(crate::cli::start_bot(&settings, Some(connector)).await?);
+    let mut connectors: Vec<Arc<dyn regis::Connector>> = Vec::new();
+    if discord {
+        connectors.push(match &gateway {
+            Some(gateway) => gateway.connector(),
+            None => rest.clone(),
+        });
+    }
+    if let Some(irc) = &irc {
+        connectors.push(irc.connector());
+    }
+    let bot = Arc::new(crate::cli::start_bot(&settings, connectors).await?);
+    // The IRC connection runs until the shutdown begins.
+    let (stop_irc, irc_stopped) = watch::channel(false);
+    let irc_task = irc.map(|irc| {
+        eprintln!("regis: IRC connection to {}", settings.irc.server.as_deref().unwrap_or_default());
+        tokio::spawn(irc.run(bot.ingress(), irc_stopped))
+    });
     let shutdown = Shutdown::new(settings.duration("shutdown_grace", &settings.shutdown_grace)?);
     let signal =
         shutdown.on_signal(format!("regis: stopping (waiting up to {} for running commands)", settings.shutdown_grace));
@@ -213,8 +227,15 @@ pub async fn run(settings: Settings) -> Result<()> {
     let server = Some(shutdown.serve(http, router));
     let gateway_result = match gateway {
         Some(gateway) => shutdown.run_gateway(gateway, bot.ingress()).await,
-        None => Ok(()),
+        None => {
+            shutdown.deadline().await;
+            Ok(())
+        }
     };
+    let _ = stop_irc.send(true);
+    if let Some(task) = irc_task {
+        let _ = tokio::time::timeout(Duration::from_secs(2), task).await;
+    }
     let report = match server {
         Some(server) => Some(server.await.context("the interactions endpoint stopped abnormally")?),
         None => None,

@@ -98,8 +98,20 @@ pub(crate) struct OpenQuestions {
 impl OpenQuestions {
     /// Question `id` waits for `who` until `until_ms`.
     pub(crate) fn open(&self, id: &str, who: Asked, until_ms: u64) {
-        write(&self.by_id).insert(id.to_string(), who.clone());
-        write(&self.by_who).insert(who, (id.to_string(), until_ms));
+        // Questions whose handler never closed them (it was cancelled, its process died)
+        // go once past their time.
+        let now = crate::envelope::now_ms();
+        let mut by_who = write(&self.by_who);
+        let mut by_id = write(&self.by_id);
+        by_who.retain(|_, (open, until)| {
+            let live = *until >= now;
+            if !live {
+                by_id.remove(open.as_str());
+            }
+            live
+        });
+        by_id.insert(id.to_string(), who.clone());
+        by_who.insert(who, (id.to_string(), until_ms));
     }
 
     /// Question `id` is answered, or its asker stopped waiting.
@@ -120,8 +132,10 @@ impl OpenQuestions {
     }
 
     /// Who question `id` is for, while it is open.
-    pub(crate) fn asked(&self, id: &str) -> Option<Asked> {
-        read(&self.by_id).get(id).cloned()
+    pub(crate) fn asked(&self, id: &str, now_ms: u64) -> Option<Asked> {
+        let who = read(&self.by_id).get(id).cloned()?;
+        let live = read(&self.by_who).get(&who).is_some_and(|(open, until)| open == id && *until >= now_ms);
+        live.then_some(who)
     }
 }
 
@@ -183,10 +197,11 @@ mod tests {
         open.open("q1", Asked::of(&envelope), 1_000);
         assert_eq!(open.waiting_for(&envelope, 999), Some("q1".into()));
         assert_eq!(open.waiting_for(&envelope, 1_001), None, "past its time");
+        assert!(open.asked("q1", 999).is_some() && open.asked("q1", 1_001).is_none());
         let bob = Envelope::message("test", UserRef::new("test", "bob"), "yes");
         assert_eq!(open.waiting_for(&bob, 999), None, "asked of ann only");
         open.close("q1");
         assert_eq!(open.waiting_for(&envelope, 999), None);
-        assert_eq!(open.asked("q1"), None);
+        assert_eq!(open.asked("q1", 999), None);
     }
 }

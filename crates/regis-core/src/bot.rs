@@ -156,6 +156,9 @@ pub(crate) struct Core {
     pub(crate) questions: crate::ask::OpenQuestions,
     in_flight: watch::Sender<usize>,
     pub(crate) handlers: Mutex<HashMap<tokio::task::Id, tokio::task::AbortHandle>>,
+    /// The task handling each envelope (see `dispatcher::run_worker`), cancelled with the
+    /// handlers at the shutdown deadline so that what was cut is neither answered nor acked.
+    pub(crate) jobs: Mutex<HashMap<tokio::task::Id, tokio::task::AbortHandle>>,
 }
 
 impl Core {
@@ -302,6 +305,7 @@ impl BotBuilder {
             questions: Default::default(),
             in_flight: watch::channel(0).0,
             handlers: Mutex::default(),
+            jobs: Mutex::default(),
             config,
         });
         for plugin in prepared {
@@ -601,6 +605,11 @@ impl Bot {
             let queued = self.core.queue.depth().unwrap_or(0);
             for worker in worker_aborts {
                 worker.abort();
+            }
+            // The handling first: a cancelled handler's envelope is then not settled, and the
+            // queue delivers it again after a restart.
+            for job in lock(&self.core.jobs).drain().map(|(_, h)| h) {
+                job.abort();
             }
             for handler in lock(&self.core.handlers).drain().map(|(_, h)| h) {
                 handler.abort();

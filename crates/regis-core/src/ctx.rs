@@ -256,9 +256,10 @@ impl Ctx {
     /// message in this channel, or a click on one of the buttons. Meant for confirming what
     /// cannot be undone: `if ctx.ask("Deploy to prod?", 30s).await?.is_yes() { ... }`.
     ///
-    /// While it waits, the worker that ran the handler goes on with other envelopes (the
-    /// wait does not count against the handler timeout), and the answer may be handled by
-    /// any worker of the bot. The message that answers is not also run as a command. A
+    /// While it waits in a command or a button handler, the worker that ran the handler goes
+    /// on with other envelopes (the wait does not count against the handler timeout; in other
+    /// handlers it does, and holds the worker), and the answer may be handled by any worker of
+    /// the bot. `timeout` is at most a day. The message that answers is not also run as a command. A
     /// message sent before the question reached every worker (a few milliseconds) may be
     /// taken as an ordinary message.
     pub async fn ask(
@@ -268,6 +269,8 @@ impl Ctx {
     ) -> Result<crate::ask::Answer, CtxError> {
         use crate::ask::{answer_topic, Answer, Asked, BUTTON_PREFIX};
         use crate::shared::Change;
+        // A day at most: a question is a conversation, not a job queue.
+        let timeout = timeout.min(std::time::Duration::from_secs(24 * 3600));
         let id = crate::envelope::new_id();
         let mut answers = self.core.shared.events.subscribe(&answer_topic(&id));
         let asked = Asked::of(&self.envelope);

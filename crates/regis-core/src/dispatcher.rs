@@ -40,7 +40,13 @@ pub(crate) async fn run_worker(core: Arc<Core>) {
     let _guard = WorkerGuard(Arc::clone(&core));
     while let Some(delivery) = core.queue.pop().await {
         let park = Arc::new(Park::default());
-        let job = tokio::spawn(process(Arc::clone(&core), delivery, Arc::clone(&park)));
+        let job = {
+            // Registered before it can finish, so that it is always found to be removed.
+            let mut jobs = lock(&core.jobs);
+            let job = tokio::spawn(process(Arc::clone(&core), delivery, Arc::clone(&park)));
+            jobs.insert(job.id(), job.abort_handle());
+            job
+        };
         tokio::select! {
             done = job => {
                 if let Err(e) = done {
@@ -54,6 +60,12 @@ pub(crate) async fn run_worker(core: Arc<Core>) {
 
 /// Handles one delivery: the redelivery dedupe, the handler, and settling it with the queue.
 async fn process(core: Arc<Core>, delivery: crate::queue::Delivery, park: Arc<Park>) {
+    handle_delivery(&core, delivery, park).await;
+    lock(&core.jobs).remove(&tokio::task::id());
+}
+
+async fn handle_delivery(core: &Arc<Core>, delivery: crate::queue::Delivery, park: Arc<Park>) {
+    let core = Arc::clone(core);
     let (envelope, settle) = delivery.split();
     let id = envelope.id.clone();
     let reply_to = envelope.reply_to.clone();
@@ -542,7 +554,7 @@ async fn question_button(core: &Arc<Core>, envelope: &Arc<Envelope>, custom_id: 
         return false;
     };
     let (question, choice) = rest.rsplit_once(':').unwrap_or((rest, ""));
-    let notice = match core.questions.asked(question) {
+    let notice = match core.questions.asked(question, crate::envelope::now_ms()) {
         None => "This question is no longer open.".to_string(),
         Some(asked) if !asked.is(&envelope.author) => "This question is not yours to answer.".to_string(),
         Some(_) => {

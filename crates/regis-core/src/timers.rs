@@ -152,13 +152,17 @@ impl Timers {
         let mut fired = 0;
         for row in rows {
             let id: String = row.try_get("id")?;
-            let taken =
-                sqlx::query("UPDATE regis_timers SET lease_until_ms = $1 WHERE id = $2 AND lease_until_ms <= $3")
-                    .bind(to_db(now.saturating_add(self.lease.as_millis() as u64)))
-                    .bind(&id)
-                    .bind(to_db(now))
-                    .execute(self.db.pool())
-                    .await?;
+            let due: i64 = row.try_get("due_ms")?;
+            // Of the time read: a repeating timer another worker moved on meanwhile is not taken.
+            let taken = sqlx::query(
+                "UPDATE regis_timers SET lease_until_ms = $1 WHERE id = $2 AND lease_until_ms <= $3 AND due_ms = $4",
+            )
+            .bind(to_db(now.saturating_add(self.lease.as_millis() as u64)))
+            .bind(&id)
+            .bind(to_db(now))
+            .bind(due)
+            .execute(self.db.pool())
+            .await?;
             if taken.rows_affected() == 0 {
                 continue; // another worker took it
             }
@@ -172,7 +176,6 @@ impl Timers {
                 }
             };
             if row.try_get::<i64, _>("every_ms")? > 0 {
-                let due: i64 = row.try_get("due_ms")?;
                 envelope.id = format!("{id}{FIRING_SEPARATOR}{due}");
             }
             // Deleted (or, repeating, moved on) once handled (see `done`): until then its lease keeps other workers off,
@@ -262,7 +265,9 @@ impl Timers {
 
     /// Whether the core database answers (a readiness check).
     pub(crate) async fn reachable(&self) -> Result<(), StorageError> {
-        sqlx::query("SELECT COUNT(*) AS n FROM regis_timers").fetch_one(self.db.pool()).await?;
+        sqlx::query("SELECT COUNT(*) AS n FROM (SELECT 1 AS one FROM regis_timers LIMIT 1) AS probe")
+            .fetch_one(self.db.pool())
+            .await?;
         Ok(())
     }
 

@@ -43,7 +43,8 @@ pub fn redact_tokens(text: &str) -> String {
             out.push('/');
         }
         if countdown == 1 {
-            let end = part.find(|c: char| c == '"' || c == '?' || c.is_whitespace()).unwrap_or(part.len());
+            // `\` too: in JSON text a quote after the token is escaped.
+            let end = part.find(|c: char| c == '"' || c == '?' || c == '\\' || c.is_whitespace()).unwrap_or(part.len());
             out.push_str("<token>");
             out.push_str(&part[end..]);
             countdown = 0;
@@ -69,5 +70,7 @@ mod tests {
         assert_eq!(redact_tokens("webhooks/1/tok"), "webhooks/1/<token>");
         assert_eq!(redact_tokens("http://127.0.0.1:8080/interactions"), "http://127.0.0.1:8080/interactions");
         assert_eq!(redact_tokens("channels/1/messages"), "channels/1/messages");
+        // Inside JSON text, the escaped quote after the token stays.
+        assert_eq!(redact_tokens(r#"{"path":"webhooks/1/tok\"x"}"#), r#"{"path":"webhooks/1/<token>\"x"}"#);
     }
 }

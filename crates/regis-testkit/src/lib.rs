@@ -9,6 +9,7 @@
 
 pub mod fake_discord;
 pub mod fake_gateway;
+pub mod ircd;
 pub mod services;
 pub mod workers;
 

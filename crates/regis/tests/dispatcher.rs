@@ -124,6 +124,12 @@ async fn shutdown_cancels_what_outlives_the_grace_period() {
     bot.bot().ingress().submit(envelope).await.unwrap();
     bot.wait_in_flight(1, Duration::from_secs(5)).await;
     assert_eq!(bot.bot().shutdown().await, 1);
+    // Cut, not failed: no error reply, and nothing settled (a queue that redelivers would
+    // deliver it again after a restart).
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let sent: Vec<String> = bot.connector_sent().into_iter().map(|s| s.reply.text).collect();
+    assert!(sent.is_empty(), "{sent:?}");
+    assert_eq!(bot.stats().handled, 0);
 }
 
 #[tokio::test]

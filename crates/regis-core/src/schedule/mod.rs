@@ -120,7 +120,7 @@ impl Schedules {
     /// many were queued.
     pub(crate) async fn fire_due(&self, queue: &dyn Queue, now: u64) -> Result<usize, StorageError> {
         let rows = sqlx::query(
-            "SELECT plugin, name, next_ms, lease_until_ms FROM regis_schedules WHERE next_ms <= $1 AND lease_until_ms <= $1",
+            "SELECT plugin, name, spec, next_ms, lease_until_ms FROM regis_schedules WHERE next_ms <= $1 AND lease_until_ms <= $1",
         )
         .bind(to_db(now))
         .fetch_all(self.db.pool())
@@ -128,8 +128,9 @@ impl Schedules {
         let mut fired = 0;
         for row in rows {
             let (plugin, name): (String, String) = (row.try_get("plugin")?, row.try_get("name")?);
-            let Some(declared) = self.declared.get(&(plugin.clone(), name.clone())) else {
-                continue; // declared by a build of the bot other than this one
+            let spec: String = row.try_get("spec")?;
+            let Some(declared) = self.declared(&plugin, &name, &spec) else {
+                continue; // declared otherwise (or not at all) by this build: another build's
             };
             let mut firing = from_db(row.try_get("next_ms")?);
             let never_taken = row.try_get::<i64, _>("lease_until_ms")? == 0;
@@ -139,7 +140,7 @@ impl Schedules {
                 let since = now.saturating_sub(self.grace.as_millis() as u64);
                 let late = declared.calendar.next_after(since.saturating_sub(1)).filter(|&at| at <= now);
                 let moved_to = late.or_else(|| declared.calendar.next_after(now));
-                if !self.move_next(&plugin, &name, firing, moved_to).await? {
+                if !self.move_next(&plugin, &name, &spec, firing, moved_to).await? {
                     continue; // another worker moved it
                 }
                 match late {
@@ -191,14 +192,23 @@ impl Schedules {
 
     /// Moves a schedule's next firing from `from` to `to` if no other worker did; whether it
     /// did.
-    async fn move_next(&self, plugin: &str, name: &str, from: u64, to: Option<u64>) -> Result<bool, StorageError> {
+    async fn move_next(
+        &self,
+        plugin: &str,
+        name: &str,
+        spec: &str,
+        from: u64,
+        to: Option<u64>,
+    ) -> Result<bool, StorageError> {
         let moved = sqlx::query(
-            "UPDATE regis_schedules SET next_ms = $1, lease_until_ms = 0 WHERE plugin = $2 AND name = $3 AND next_ms = $4",
+            "UPDATE regis_schedules SET next_ms = $1, lease_until_ms = 0
+             WHERE plugin = $2 AND name = $3 AND next_ms = $4 AND spec = $5",
         )
         .bind(to.map_or(NEVER, to_db))
         .bind(plugin)
         .bind(name)
         .bind(to_db(from))
+        .bind(spec)
         .execute(self.db.pool())
         .await?;
         Ok(moved.rows_affected() > 0)
@@ -224,7 +234,9 @@ impl Schedules {
             return; // declared by another build of the bot: that build moves it on
         };
         let next = declared.calendar.next_after(now.max(firing));
-        if let Err(e) = self.move_next(plugin, name, firing, next).await {
+        let spec = declared.spec.describe();
+        // Only a row of the same pattern: one a newer build changed is that build's to move.
+        if let Err(e) = self.move_next(plugin, name, &spec, firing, next).await {
             tracing::warn!(plugin, schedule = %name, error = %e, "could not move a schedule to its next firing");
         }
         self.wake.notify_one();
@@ -232,13 +244,29 @@ impl Schedules {
 
     /// When the next firing of any schedule is due (or, for one under a lease, when its lease
     /// ends), for the loop to sleep until then.
+    ///
+    /// Only the rows this build declares count: a schedule renamed or removed since leaves a
+    /// row in the past that no worker of this build fires.
     pub(crate) async fn next_due(&self) -> Result<Option<u64>, StorageError> {
-        let row = sqlx::query(
-            "SELECT MIN(CASE WHEN lease_until_ms > next_ms THEN lease_until_ms ELSE next_ms END) AS next FROM regis_schedules",
-        )
-        .fetch_one(self.db.pool())
-        .await?;
-        Ok(row.try_get::<Option<i64>, _>("next")?.map(from_db))
+        let rows = sqlx::query("SELECT plugin, name, spec, next_ms, lease_until_ms FROM regis_schedules")
+            .fetch_all(self.db.pool())
+            .await?;
+        let mut next: Option<u64> = None;
+        for row in rows {
+            let (plugin, name, spec): (String, String, String) =
+                (row.try_get("plugin")?, row.try_get("name")?, row.try_get("spec")?);
+            if self.declared(&plugin, &name, &spec).is_none() {
+                continue;
+            }
+            let at = from_db(row.try_get("next_ms")?).max(from_db(row.try_get("lease_until_ms")?));
+            next = Some(next.map_or(at, |n| n.min(at)));
+        }
+        Ok(next)
+    }
+
+    /// This build's declaration of a stored schedule, if it declares it with `spec`.
+    fn declared(&self, plugin: &str, name: &str, spec: &str) -> Option<&Declared> {
+        self.declared.get(&(plugin.to_string(), name.to_string())).filter(|d| d.spec.describe() == spec)
     }
 
     /// One look: queues what is due, and says how long to sleep before the next look (until

@@ -138,3 +138,36 @@ async fn a_restart_keeps_the_next_firing_and_a_changed_pattern_replaces_it() {
     assert_eq!(listed[0].next_ms, Some(T0 + 10 * 60 * MINUTE));
     assert_eq!(listed[0].spec.describe(), "0 10 * * * UTC");
 }
+
+#[tokio::test]
+async fn a_schedule_this_build_does_not_declare_is_neither_fired_nor_waited_for() {
+    let workers = workers(1, "0 9 * * *", Duration::from_secs(40), Duration::from_secs(60)).await;
+    workers[0].register(T0).await.unwrap();
+    // A row left by an older build (a schedule since removed), long past due.
+    let old = Schedules::new(
+        workers[0].db.clone(),
+        Duration::from_secs(40),
+        Duration::ZERO,
+        "test".into(),
+        Default::default(),
+    );
+    let mut old = old;
+    old.declare("p", ScheduleSpec { name: "gone".into(), cron: "* * * * *".into(), tz: None }).unwrap();
+    old.register(T0 - 60 * MINUTE).await.unwrap();
+    let queue = InProcessQueue::new(10);
+    assert_eq!(workers[0].fire_due(&queue, T0 + MINUTE).await.unwrap(), 0);
+    assert_eq!(workers[0].next_due().await.unwrap(), Some(T0 + 9 * 60 * MINUTE), "not the stale row's past time");
+    // The same name with another pattern (a newer build's) is not this build's to move either.
+    let mut newer = Schedules::new(
+        workers[0].db.clone(),
+        Duration::from_secs(40),
+        Duration::ZERO,
+        "test".into(),
+        Default::default(),
+    );
+    newer.declare("p", ScheduleSpec { name: "tick".into(), cron: "0 10 * * *".into(), tz: None }).unwrap();
+    newer.register(T0).await.unwrap();
+    workers[0].done("p", "tick", T0 + 10 * 60 * MINUTE, T0 + 10 * 60 * MINUTE).await;
+    assert_eq!(newer.next_due().await.unwrap(), Some(T0 + 10 * 60 * MINUTE), "left as the newer build set it");
+    assert_eq!(workers[0].next_due().await.unwrap(), None, "the older build waits for nothing it declares");
+}

@@ -333,9 +333,20 @@ async fn forward(State(forwarder): State<Arc<ForwarderState>>, request: Request)
 /// A request's route for the metrics, its ids (every all-digit segment) as `:id` so that the
 /// label has few values: `/api/v10/channels/:id/messages`. Tokens are redacted already.
 fn route_of(path: &str) -> String {
+    let mut after_reactions = false;
     let segments: Vec<&str> = path
         .split('/')
-        .map(|segment| if !segment.is_empty() && segment.bytes().all(|b| b.is_ascii_digit()) { ":id" } else { segment })
+        .map(|segment| {
+            let label = if after_reactions {
+                ":emoji" // one value per emoji otherwise
+            } else if !segment.is_empty() && segment.bytes().all(|b| b.is_ascii_digit()) {
+                ":id"
+            } else {
+                segment
+            };
+            after_reactions = segment == "reactions";
+            label
+        })
         .collect();
     segments.join("/")
 }
@@ -358,6 +369,10 @@ mod tests {
             "/api/v10/webhooks/:id/<token>/messages/@original"
         );
         assert_eq!(route_of("/api/v10/gateway/bot"), "/api/v10/gateway/bot");
+        assert_eq!(
+            route_of("/api/v10/channels/1/messages/2/reactions/%F0%9F%A6%80/@me"),
+            "/api/v10/channels/:id/messages/:id/reactions/:emoji/@me"
+        );
     }
 
     fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {

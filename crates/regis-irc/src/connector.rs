@@ -1,0 +1,84 @@
+//! The IRC connector's egress: replies as `PRIVMSG` lines, queued for the connection's writer
+//! (which applies flood control and holds them while reconnecting).
+
+use crate::inbound::{is_channel, CONNECTOR};
+use crate::split::{payload_limit, split};
+use async_trait::async_trait;
+use regis_core::{
+    Capabilities, ChannelInfo, Connector, ConnectorError, Destination, Envelope, Reply, SentMessage, UserInfo,
+};
+use std::sync::{Arc, RwLock};
+use tokio::sync::mpsc;
+
+/// The egress of one IRC connection; attach it to the bot, and run the connection with
+/// [`Irc::run`](crate::Irc::run).
+pub struct IrcConnector {
+    pub(crate) lines: mpsc::UnboundedSender<String>,
+    /// The nick the server knows us by now (it may be a fallback).
+    pub(crate) nick: Arc<RwLock<String>>,
+}
+
+impl IrcConnector {
+    /// The nick the bot has on the server now.
+    pub fn nick(&self) -> String {
+        self.nick.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Queues `text` to `target` as `PRIVMSG` lines that fit the protocol's limit.
+    fn privmsg(&self, target: &str, text: &str) -> Result<(), ConnectorError> {
+        let limit = payload_limit(&self.nick(), target);
+        for line in split(text, limit) {
+            self.lines
+                .send(format!("PRIVMSG {target} :{line}"))
+                .map_err(|_| ConnectorError::Unavailable("the IRC connection has stopped".into()))?;
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl Connector for IrcConnector {
+    fn name(&self) -> &str {
+        CONNECTOR
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        Capabilities { embeds: false, attachments: false, buttons: false }
+    }
+
+    async fn send(
+        &self,
+        origin: Option<&Envelope>,
+        to: &Destination,
+        reply: Reply,
+    ) -> Result<SentMessage, ConnectorError> {
+        let (target, text) = match to {
+            Destination::Origin => {
+                let origin = origin.ok_or_else(|| ConnectorError::NotFound("no message to reply to".into()))?;
+                match &origin.channel {
+                    // In a channel, a reply names whom it answers.
+                    Some(channel) if !channel.direct => {
+                        (channel.id.clone(), format!("{}: {}", origin.author.name, reply.text))
+                    }
+                    _ => (origin.author.id.clone(), reply.text),
+                }
+            }
+            Destination::Channel(id) => (id.clone(), reply.text),
+            Destination::Direct(nick) => (nick.clone(), reply.text),
+        };
+        if target.is_empty() || target.contains([' ', ',', '\r', '\n']) {
+            return Err(ConnectorError::NotFound(format!("`{target}` is not an IRC nick or channel")));
+        }
+        self.privmsg(&target, &text)?;
+        Ok(SentMessage { id: String::new(), channel: Some(target) })
+    }
+
+    async fn user(&self, id: &str) -> Result<Option<UserInfo>, ConnectorError> {
+        // Nicks are not accounts: what is known of one is its name.
+        Ok((!id.is_empty() && !is_channel(id)).then(|| UserInfo { id: id.into(), name: id.into(), bot: false }))
+    }
+
+    async fn channel(&self, id: &str) -> Result<Option<ChannelInfo>, ConnectorError> {
+        Ok(is_channel(id).then(|| ChannelInfo { id: id.into(), name: id.into(), topic: None }))
+    }
+}

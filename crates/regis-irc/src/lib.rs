@@ -1,0 +1,49 @@
+//! Regis' IRC connector.
+//!
+//! Messages are parsed and written with `irc-proto` (the protocol layer of the `irc` crate);
+//! the connection itself is this crate's, so that registration, flood control, splitting and
+//! reconnects are exactly as documented. [`Irc::new`] gives the connector to attach to the bot
+//! and [`Irc::run`] keeps the connection up, turning `PRIVMSG`s into envelopes.
+
+mod config;
+mod connection;
+mod connector;
+mod flood;
+mod inbound;
+mod split;
+
+pub use config::IrcConfig;
+pub use connector::IrcConnector;
+pub use inbound::{message_envelope, CONNECTOR};
+pub use split::{clean, payload_limit, split, MAX_LINE};
+
+use regis_core::Ingress;
+use std::sync::{Arc, RwLock};
+use tokio::sync::{mpsc, watch, Mutex};
+
+/// An IRC connection: its connector (egress) and what runs it.
+pub struct Irc {
+    config: IrcConfig,
+    connector: Arc<IrcConnector>,
+    lines: Arc<Mutex<mpsc::UnboundedReceiver<String>>>,
+}
+
+impl Irc {
+    /// A connection to make with `config` (nothing connects until [`Irc::run`]).
+    pub fn new(config: IrcConfig) -> Self {
+        let (sender, receiver) = mpsc::unbounded_channel();
+        let nick = Arc::new(RwLock::new(config.nick.clone()));
+        let connector = Arc::new(IrcConnector { lines: sender, nick });
+        Irc { config, connector, lines: Arc::new(Mutex::new(receiver)) }
+    }
+
+    /// The egress, to attach to the bot.
+    pub fn connector(&self) -> Arc<IrcConnector> {
+        Arc::clone(&self.connector)
+    }
+
+    /// Keeps the connection up and queues what arrives on `ingress`, until `stop` is set.
+    pub async fn run(self, ingress: Ingress, stop: watch::Receiver<bool>) {
+        connection::run(self.config, Arc::clone(&self.connector.nick), self.lines, ingress, stop).await
+    }
+}

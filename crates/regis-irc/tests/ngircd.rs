@@ -1,0 +1,167 @@
+//! The IRC connector against a real IRC server: Debian's ngircd on a loopback port with a
+//! throwaway configuration (`TEST_NGIRCD`, default `ngircd` on the PATH), and a plain test
+//! client on the same server.
+
+use regis_core::{Bot, CoreConfig, Ctx, Result};
+use regis_irc::{Irc, IrcConfig, MAX_LINE};
+use regis_testkit::ircd::{Client, Server, WAIT};
+use std::time::{Duration, Instant};
+use tokio::sync::watch;
+
+/// Test commands: a long reply and a burst of replies.
+pub struct Talk;
+
+#[regis_macros::plugin]
+impl Talk {
+    /// A reply of 3 000 characters with emoji and CJK in it.
+    #[command]
+    async fn long(&self, _ctx: &Ctx) -> Result<String> {
+        Ok(long_text())
+    }
+
+    /// Fifty replies.
+    #[command]
+    async fn burst(&self, ctx: &Ctx) -> Result<String> {
+        for i in 0..49 {
+            ctx.reply(format!("line {i}")).await?;
+        }
+        Ok("line 49".into())
+    }
+}
+
+fn long_text() -> String {
+    let mut text = String::new();
+    let mut i = 0;
+    while text.chars().count() < 3000 {
+        text.push_str(["word ", "🦀", "日本語", "ß ", "x"][i % 5]);
+        i += 1;
+    }
+    text.chars().take(3000).collect()
+}
+
+/// A bot on the server as `Regis`, in #regis, with `flood` lines a second after a burst.
+async fn bot(server: &Server, flood: f64) -> (Bot, watch::Sender<bool>, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = IrcConfig::new(server.addr(), "Regis");
+    config.channels = vec!["#regis".into()];
+    config.flood_per_second = flood;
+    config.flood_burst = 10;
+    let irc = Irc::new(config);
+    let bot = Bot::builder(CoreConfig::default())
+        .storage(regis_store::SqliteBackend::new(dir.path()))
+        .plugin(regis_core::admin::Admin)
+        .plugin(Talk)
+        .connector(irc.connector())
+        .start()
+        .await
+        .unwrap();
+    let (stop, stopped) = watch::channel(false);
+    tokio::spawn(irc.run(bot.ingress(), stopped));
+    (bot, stop, dir)
+}
+
+/// A client in #regis once the bot is there too.
+async fn client_with_bot(server: &Server, nick: &str) -> Client {
+    let mut client = Client::connect(server, nick).await;
+    client.join("#regis").await;
+    let deadline = Instant::now() + WAIT;
+    loop {
+        client.send("NAMES #regis").await;
+        let names = client.until(|l| l.split(' ').nth(1) == Some("353")).await;
+        if names.split(' ').any(|n| n.trim_start_matches([':', '@', '+']) == "Regis") {
+            return client;
+        }
+        assert!(Instant::now() < deadline, "the bot never joined: {names}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn commands_in_a_channel_in_private_and_addressed_by_nick() {
+    let server = Server::start();
+    let (_bot, _stop, _dir) = bot(&server, 0.0).await;
+    let mut ann = client_with_bot(&server, "ann").await;
+    ann.send("PRIVMSG #regis :!ping").await;
+    assert_eq!(ann.privmsg("Regis", "#regis").await.0, "ann: pong");
+    ann.send("PRIVMSG #regis :Regis: ping").await;
+    assert_eq!(ann.privmsg("Regis", "#regis").await.0, "ann: pong");
+    ann.send("PRIVMSG Regis :!ping").await;
+    assert_eq!(ann.privmsg("Regis", "ann").await.0, "pong", "in private, without the nick");
+    ann.send("PRIVMSG #regis :Regis,").await;
+    let (help, _) = ann.privmsg("Regis", "#regis").await;
+    assert!(help.starts_with("ann: Commands you may run"), "{help}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_long_reply_is_split_within_the_line_limit_and_reassembles() {
+    let server = Server::start();
+    let (_bot, _stop, _dir) = bot(&server, 0.0).await;
+    let mut ann = client_with_bot(&server, "ann").await;
+    ann.send("PRIVMSG Regis :!long").await;
+    let want = long_text();
+    let mut got = String::new();
+    let mut pieces = 0;
+    while got.len() < want.len() {
+        let (text, line) = ann.privmsg("Regis", "ann").await;
+        assert!(line.len() + 2 <= MAX_LINE, "{} bytes: {line}", line.len() + 2);
+        got.push_str(&text);
+        pieces += 1;
+        // Split at a space: the space is dropped, so put it back for the comparison.
+        if want[got.len()..].starts_with(' ') {
+            got.push(' ');
+        }
+    }
+    assert_eq!(got, want);
+    assert!(pieces >= want.len() / MAX_LINE, "{pieces} lines for {} bytes", want.len());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_of_fifty_replies_arrives_in_order_without_a_disconnect() {
+    let server = Server::start();
+    let (_bot, _stop, _dir) = bot(&server, 4.0).await;
+    let mut ann = client_with_bot(&server, "ann").await;
+    ann.send("PRIVMSG Regis :!burst").await;
+    for i in 0..50 {
+        assert_eq!(ann.privmsg("Regis", "ann").await.0, format!("line {i}"));
+    }
+    // Still connected and answering.
+    ann.send("PRIVMSG Regis :!ping").await;
+    assert_eq!(ann.privmsg("Regis", "ann").await.0, "pong");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_taken_nick_falls_back_and_a_restarted_server_is_joined_again() {
+    let mut server = Server::start();
+    // Someone has the nick already.
+    let _squatter = Client::connect(&server, "Regis").await;
+    let (bot, _stop, _dir) = bot(&server, 0.0).await;
+    let mut ann = Client::connect(&server, "ann").await;
+    ann.join("#regis").await;
+    let deadline = Instant::now() + WAIT;
+    loop {
+        ann.send("PRIVMSG Regis_ :!ping").await;
+        let line = ann.until(|l| l.contains(" PRIVMSG ann :") || l.contains(" 401 ")).await;
+        if line.ends_with(":pong") {
+            assert!(line.starts_with(":Regis_!"), "{line}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "the fallback nick never answered");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    drop(_squatter);
+    // The server goes down and comes back: the bot connects, registers and joins again.
+    server.restart();
+    let mut bob = Client::connect(&server, "bob").await;
+    bob.join("#regis").await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        bob.send("PRIVMSG #regis :!ping").await;
+        let answered =
+            tokio::time::timeout(Duration::from_secs(1), bob.until(|l| l.contains(" PRIVMSG #regis :bob: pong"))).await;
+        if answered.is_ok() {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the bot never came back to #regis");
+    }
+    drop(bot);
+}
