@@ -25,8 +25,11 @@ pub struct IrcSettings {
     /// `host:port` of the IRC server; no IRC connection without it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub server: Option<String>,
-    /// TLS to the server (not built yet: refused with a clear error).
+    /// TLS to the server.
     pub tls: bool,
+    /// A PEM file of root certificates to trust beside the web's (a server with its own CA).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls_roots: Option<PathBuf>,
     /// The nick to register (`nick_`, `nick__`, ... when it is taken).
     pub nick: String,
     /// Channels to join, `#name` or `#name key`.
@@ -43,6 +46,7 @@ impl Default for IrcSettings {
         IrcSettings {
             server: None,
             tls: false,
+            tls_roots: None,
             nick: "Regis".into(),
             channels: Vec::new(),
             flood_burst: 5,
@@ -446,9 +450,6 @@ impl Settings {
     /// The IRC connection to make, if `[irc] server` is set.
     pub fn irc(&self) -> Result<Option<regis_irc::IrcConfig>> {
         let Some(server) = &self.irc.server else { return Ok(None) };
-        if self.irc.tls {
-            bail!("configuration key `irc.tls`: TLS to IRC servers is not built yet; connect over plain TCP (a local stunnel can add TLS)");
-        }
         if std::env::var_os("REGIS_IRC_PASSWORD").is_some() {
             bail!("REGIS_IRC_PASSWORD is set, but SASL is not built yet: unset it to connect without a password");
         }
@@ -460,6 +461,8 @@ impl Settings {
             bail!("configuration key `irc.nick`: `{nick}` is not an IRC nick");
         }
         let mut config = regis_irc::IrcConfig::new(server.clone(), nick.clone());
+        config.tls = self.irc.tls;
+        config.tls_roots = self.irc.tls_roots.clone();
         config.channels = self.irc.channels.clone();
         config.flood_burst = self.irc.flood_burst;
         config.flood_per_second = self.irc.flood_per_second.max(0.0);

@@ -165,7 +165,10 @@ pub(crate) fn interactions_config(
 /// Gateway with a fatal code.
 pub async fn run(settings: Settings) -> Result<()> {
     let secrets = DiscordSecrets::from_env()?;
-    let irc = settings.irc()?.map(regis_irc::Irc::new);
+    let irc = match settings.irc()? {
+        Some(config) => Some(regis_irc::Irc::new(config).context("configuration key `irc.tls_roots`")?),
+        None => None,
+    };
     let discord = secrets.public_key.is_some() || secrets.token.is_some();
     if !discord && irc.is_none() {
         bail!(

@@ -49,13 +49,16 @@ async fn one_process_answers_on_irc_and_on_discord() {
 }
 
 #[test]
-fn tls_and_a_sasl_password_are_refused_as_not_built_yet() {
+fn unreadable_tls_roots_and_a_sasl_password_are_refused_at_start() {
     let dir = tempfile::tempdir().unwrap();
     let mut command = regis(dir.path(), &["run"]);
-    command.env("REGIS_IRC_SERVER", "127.0.0.1:6697").env("REGIS_IRC_TLS", "true");
+    command
+        .env("REGIS_IRC_SERVER", "127.0.0.1:6697")
+        .env("REGIS_IRC_TLS", "true")
+        .env("REGIS_IRC_TLS_ROOTS", "no-such.pem");
     let out = Running::spawn(command).finish_within(WAIT);
-    assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("TLS to IRC servers is not built yet"));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("cannot read the certificates in no-such.pem"), "{err}");
     let mut command = regis(dir.path(), &["run"]);
     command.env("REGIS_IRC_SERVER", "127.0.0.1:6667").env("REGIS_IRC_PASSWORD", "hunter2");
     let out = Running::spawn(command).finish_within(WAIT);

@@ -7,6 +7,10 @@ use std::time::Duration;
 pub struct IrcConfig {
     /// The server, `host:port`.
     pub server: String,
+    /// Whether to speak TLS to it (port 6697, usually).
+    pub tls: bool,
+    /// A PEM file of root certificates to trust beside the web's (a server with its own CA).
+    pub tls_roots: Option<std::path::PathBuf>,
     /// The nick to register; on collision `nick_`, `nick__`, ... are tried.
     pub nick: String,
     /// Channels to join, each `#name` or `#name key`.
@@ -33,6 +37,8 @@ impl IrcConfig {
     pub fn new(server: impl Into<String>, nick: impl Into<String>) -> Self {
         IrcConfig {
             server: server.into(),
+            tls: false,
+            tls_roots: None,
             nick: nick.into(),
             channels: Vec::new(),
             realname: "Regis bot".into(),

@@ -10,9 +10,10 @@ use regis_core::Ingress;
 use std::str::FromStr;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, watch, Mutex};
+use tokio_rustls::rustls::pki_types::ServerName;
 
 /// How a connection ended.
 enum Ended {
@@ -25,6 +26,7 @@ enum Ended {
 /// Runs connections until `stop` is set.
 pub(crate) async fn run(
     config: IrcConfig,
+    tls: Option<tokio_rustls::TlsConnector>,
     nick: Arc<RwLock<String>>,
     lines: Arc<Mutex<mpsc::UnboundedReceiver<String>>>,
     ingress: Ingress,
@@ -33,7 +35,7 @@ pub(crate) async fn run(
     let mut backoff = Duration::from_secs(1);
     loop {
         let ended = tokio::select! {
-            ended = connection(&config, &nick, &lines, &ingress) => ended,
+            ended = connection(&config, tls.as_ref(), &nick, &lines, &ingress) => ended,
             _ = stop.wait_for(|s| *s) => Ended::Shutdown,
         };
         match ended {
@@ -52,6 +54,7 @@ pub(crate) async fn run(
 
 async fn connection(
     config: &IrcConfig,
+    tls: Option<&tokio_rustls::TlsConnector>,
     nick: &RwLock<String>,
     lines: &Mutex<mpsc::UnboundedReceiver<String>>,
     ingress: &Ingress,
@@ -61,7 +64,28 @@ async fn connection(
         Ok(Err(e)) => return Ended::Lost(format!("cannot connect: {e}")),
         Err(_) => return Ended::Lost("cannot connect: no answer in 10 s".into()),
     };
-    let (read, mut write) = stream.into_split();
+    let (read, mut write): (Box<dyn AsyncRead + Send + Unpin>, Box<dyn AsyncWrite + Send + Unpin>) = match tls {
+        Some(tls) => {
+            let host = config.server.rsplit_once(':').map_or(config.server.as_str(), |(host, _)| host);
+            let host = host.trim_start_matches('[').trim_end_matches(']');
+            let name = match ServerName::try_from(host.to_string()) {
+                Ok(name) => name,
+                Err(e) => return Ended::Lost(format!("`{host}` is not a TLS server name: {e}")),
+            };
+            match tokio::time::timeout(Duration::from_secs(10), tls.connect(name, stream)).await {
+                Ok(Ok(stream)) => {
+                    let (read, write) = tokio::io::split(stream);
+                    (Box::new(read), Box::new(write))
+                }
+                Ok(Err(e)) => return Ended::Lost(format!("TLS handshake failed: {e}")),
+                Err(_) => return Ended::Lost("TLS handshake: no answer in 10 s".into()),
+            }
+        }
+        None => {
+            let (read, write) = stream.into_split();
+            (Box::new(read), Box::new(write))
+        }
+    };
     let mut read = BufReader::new(read);
     // What must go at once (registration, PONG, JOIN), before anything flood-controlled.
     let (urgent, mut urgent_rx) = mpsc::unbounded_channel::<String>();

@@ -11,11 +11,13 @@ mod connector;
 mod flood;
 mod inbound;
 mod split;
+mod tls;
 
 pub use config::IrcConfig;
 pub use connector::IrcConnector;
 pub use inbound::{message_envelope, CONNECTOR};
 pub use split::{clean, payload_limit, split, MAX_LINE};
+pub use tls::TlsError;
 
 use regis_core::Ingress;
 use std::sync::{Arc, RwLock};
@@ -24,17 +26,20 @@ use tokio::sync::{mpsc, watch, Mutex};
 /// An IRC connection: its connector (egress) and what runs it.
 pub struct Irc {
     config: IrcConfig,
+    tls: Option<tokio_rustls::TlsConnector>,
     connector: Arc<IrcConnector>,
     lines: Arc<Mutex<mpsc::UnboundedReceiver<String>>>,
 }
 
 impl Irc {
-    /// A connection to make with `config` (nothing connects until [`Irc::run`]).
-    pub fn new(config: IrcConfig) -> Self {
+    /// A connection to make with `config` (nothing connects until [`Irc::run`]); fails when
+    /// its TLS settings cannot be used.
+    pub fn new(config: IrcConfig) -> Result<Self, TlsError> {
+        let tls = if config.tls { Some(tls::connector(config.tls_roots.as_deref())?) } else { None };
         let (sender, receiver) = mpsc::unbounded_channel();
         let nick = Arc::new(RwLock::new(config.nick.clone()));
         let connector = Arc::new(IrcConnector { lines: sender, nick });
-        Irc { config, connector, lines: Arc::new(Mutex::new(receiver)) }
+        Ok(Irc { config, tls, connector, lines: Arc::new(Mutex::new(receiver)) })
     }
 
     /// The egress, to attach to the bot.
@@ -44,6 +49,6 @@ impl Irc {
 
     /// Keeps the connection up and queues what arrives on `ingress`, until `stop` is set.
     pub async fn run(self, ingress: Ingress, stop: watch::Receiver<bool>) {
-        connection::run(self.config, Arc::clone(&self.connector.nick), self.lines, ingress, stop).await
+        connection::run(self.config, self.tls, Arc::clone(&self.connector.nick), self.lines, ingress, stop).await
     }
 }

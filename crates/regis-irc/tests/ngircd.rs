@@ -41,12 +41,15 @@ fn long_text() -> String {
 
 /// A bot on the server as `Regis`, in #regis, with `flood` lines a second after a burst.
 async fn bot(server: &Server, flood: f64) -> (Bot, watch::Sender<bool>, tempfile::TempDir) {
+    bot_with(IrcConfig::new(server.addr(), "Regis"), flood).await
+}
+
+async fn bot_with(mut config: IrcConfig, flood: f64) -> (Bot, watch::Sender<bool>, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
-    let mut config = IrcConfig::new(server.addr(), "Regis");
     config.channels = vec!["#regis".into()];
     config.flood_per_second = flood;
     config.flood_burst = 10;
-    let irc = Irc::new(config);
+    let irc = Irc::new(config).expect("the TLS settings");
     let bot = Bot::builder(CoreConfig::default())
         .storage(regis_store::SqliteBackend::new(dir.path()))
         .plugin(regis_core::admin::Admin)
@@ -164,4 +167,25 @@ async fn a_taken_nick_falls_back_and_a_restarted_server_is_joined_again() {
         assert!(Instant::now() < deadline, "the bot never came back to #regis");
     }
     drop(bot);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn over_tls_with_the_servers_own_certificate() {
+    let server = Server::start_with_tls();
+    let mut config = IrcConfig::new(server.tls_addr(), "Regis");
+    config.tls = true;
+    config.tls_roots = Some(server.certificate());
+    let (_bot, _stop, _dir) = bot_with(config, 0.0).await;
+    let mut ann = client_with_bot(&server, "ann").await;
+    ann.send("PRIVMSG #regis :!ping").await;
+    assert_eq!(ann.privmsg("Regis", "#regis").await.0, "ann: pong");
+    // Without the certificate trusted, the handshake fails (and is retried, never sent plain).
+    let mut untrusted = IrcConfig::new(server.tls_addr(), "Mallory");
+    untrusted.tls = true;
+    untrusted.channels = vec!["#regis".into()];
+    let (_other, _stop_other, _dir_other) = bot_with(untrusted, 0.0).await;
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    ann.send("NAMES #regis").await;
+    let names = ann.until(|l| l.split(' ').nth(1) == Some("353")).await;
+    assert!(!names.contains("Mallory"), "{names}");
 }

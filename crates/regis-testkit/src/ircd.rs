@@ -15,6 +15,8 @@ pub const WAIT: Duration = Duration::from_secs(15);
 pub struct Server {
     child: Child,
     port: u16,
+    /// The TLS port and the certificate (PEM) it serves, for [`Server::start_with_tls`].
+    tls: Option<(u16, std::path::PathBuf)>,
     conf: std::path::PathBuf,
     _dir: tempfile::TempDir,
 }
@@ -22,7 +24,80 @@ pub struct Server {
 impl Server {
     /// Starts one on a free loopback port and waits until it listens.
     pub fn start() -> Server {
+        Server::start_inner(false)
+    }
+
+    /// The same, also serving TLS on a second port with a self-signed certificate for
+    /// 127.0.0.1 made with `openssl` (see [`Server::tls_addr`], [`Server::certificate`]).
+    pub fn start_with_tls() -> Server {
+        Server::start_inner(true)
+    }
+
+    fn start_inner(with_tls: bool) -> Server {
         let dir = tempfile::tempdir().unwrap();
+        let tls = with_tls.then(|| {
+            // A CA of its own and a certificate for 127.0.0.1 signed by it (rustls refuses a
+            // self-signed CA certificate as the server's own).
+            let file = |name: &str| dir.path().join(name);
+            std::fs::write(file("san.ext"), "subjectAltName=IP:127.0.0.1\n").unwrap();
+            let openssl = |args: &[&str]| {
+                let made = Command::new("openssl")
+                    .args(args)
+                    .current_dir(dir.path())
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null())
+                    .status()
+                    .expect("openssl, to make the test server's certificate");
+                assert!(made.success(), "openssl {args:?} failed");
+            };
+            openssl(&[
+                "req",
+                "-x509",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-days",
+                "2",
+                "-subj",
+                "/CN=regis-test-ca",
+                "-keyout",
+                "ca.key",
+                "-out",
+                "ca.pem",
+            ]);
+            openssl(&[
+                "req",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-subj",
+                "/CN=127.0.0.1",
+                "-keyout",
+                "key.pem",
+                "-out",
+                "leaf.csr",
+            ]);
+            openssl(&[
+                "x509",
+                "-req",
+                "-in",
+                "leaf.csr",
+                "-CA",
+                "ca.pem",
+                "-CAkey",
+                "ca.key",
+                "-CAcreateserial",
+                "-days",
+                "2",
+                "-extfile",
+                "san.ext",
+                "-out",
+                "cert.pem",
+            ]);
+            let (cert, key) = (file("cert.pem"), file("key.pem"));
+            let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+            (port, cert, key, file("ca.pem"))
+        });
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let conf = dir.path().join("ngircd.conf");
         std::fs::write(
@@ -32,10 +107,16 @@ impl Server {
                  PidFile = {pid}\nMotdPhrase = test\n[Limits]\nMaxNickLength = 30\nPingTimeout = 120\n\
                  [Options]\nPAM = no\nIdent = no\nDNS = no\n[Channel]\nName = #regis\nModes = n\n",
                 pid = dir.path().join("ngircd.pid").display()
-            ),
+            ) + &tls
+                .as_ref()
+                .map(|(port, cert, key, _)| {
+                    format!("[SSL]\nCertFile = {}\nKeyFile = {}\nPorts = {port}\n", cert.display(), key.display())
+                })
+                .unwrap_or_default(),
         )
         .unwrap();
-        let mut server = Server { child: spawn(&conf), port, conf, _dir: dir };
+        let tls = tls.map(|(port, _, _, ca)| (port, ca));
+        let mut server = Server { child: spawn(&conf), port, tls, conf, _dir: dir };
         server.wait_up();
         server
     }
@@ -57,6 +138,16 @@ impl Server {
         let _ = self.child.wait();
         self.child = spawn(&self.conf);
         self.wait_up();
+    }
+
+    /// `127.0.0.1:port` of the TLS port (started with [`Server::start_with_tls`]).
+    pub fn tls_addr(&self) -> String {
+        format!("127.0.0.1:{}", self.tls.as_ref().expect("started with TLS").0)
+    }
+
+    /// The root certificate (PEM) the TLS port's certificate is signed with.
+    pub fn certificate(&self) -> std::path::PathBuf {
+        self.tls.as_ref().expect("started with TLS").1.clone()
     }
 
     /// `127.0.0.1:port`.
