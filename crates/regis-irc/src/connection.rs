@@ -5,6 +5,7 @@
 use crate::config::IrcConfig;
 use crate::flood::Flood;
 use crate::inbound::message_envelope;
+use crate::lookups::Lookups;
 use irc_proto::{Command, Message, Response};
 use regis_core::Ingress;
 use std::str::FromStr;
@@ -28,6 +29,7 @@ pub(crate) async fn run(
     config: IrcConfig,
     tls: Option<tokio_rustls::TlsConnector>,
     nick: Arc<RwLock<String>>,
+    lookups: Arc<Lookups>,
     lines: Arc<Mutex<mpsc::UnboundedReceiver<String>>>,
     ingress: Ingress,
     mut stop: watch::Receiver<bool>,
@@ -35,7 +37,7 @@ pub(crate) async fn run(
     let mut backoff = Duration::from_secs(1);
     loop {
         let ended = tokio::select! {
-            ended = connection(&config, tls.as_ref(), &nick, &lines, &ingress) => ended,
+            ended = connection(&config, tls.as_ref(), &nick, &lookups, &lines, &ingress) => ended,
             _ = stop.wait_for(|s| *s) => Ended::Shutdown,
         };
         match ended {
@@ -56,6 +58,7 @@ async fn connection(
     config: &IrcConfig,
     tls: Option<&tokio_rustls::TlsConnector>,
     nick: &RwLock<String>,
+    lookups: &Lookups,
     lines: &Mutex<mpsc::UnboundedReceiver<String>>,
     ingress: &Ingress,
 ) -> Ended {
@@ -160,6 +163,16 @@ async fn connection(
                             if let Err(e) = ingress.submit(envelope).await {
                                 tracing::warn!(error = %e, "cannot queue an IRC message");
                             }
+                        }
+                    }
+                    Command::Response(Response::RPL_WHOISUSER, args) => {
+                        if let Some(who) = args.get(1) {
+                            lookups.user(who);
+                        }
+                    }
+                    Command::Response(Response::RPL_ENDOFWHOIS | Response::ERR_NOSUCHNICK, args) => {
+                        if let Some(who) = args.get(1) {
+                            lookups.end(who);
                         }
                     }
                     Command::ERROR(why) => return Ended::Lost(format!("the server says: {why}")),

@@ -16,6 +16,8 @@ pub struct IrcConnector {
     pub(crate) lines: mpsc::UnboundedSender<String>,
     /// The nick the server knows us by now (it may be a fallback).
     pub(crate) nick: Arc<RwLock<String>>,
+    /// WHOIS lookups and their answers.
+    pub(crate) lookups: Arc<crate::lookups::Lookups>,
 }
 
 impl IrcConnector {
@@ -73,9 +75,25 @@ impl Connector for IrcConnector {
         Ok(SentMessage { id: String::new(), channel: Some(target) })
     }
 
+    /// Asks the server (`WHOIS`), at most once per nick every five minutes: `None` for a nick
+    /// nobody has now. Nicks are not accounts: whoever has the nick now is the one found.
     async fn user(&self, id: &str) -> Result<Option<UserInfo>, ConnectorError> {
-        // Nicks are not accounts: what is known of one is its name.
-        Ok((!id.is_empty() && !is_channel(id)).then(|| UserInfo { id: id.into(), name: id.into(), bot: false }))
+        if id.is_empty() || is_channel(id) || id.contains([' ', ',', '*', '?', '!', '@', '\r', '\n']) {
+            return Ok(None);
+        }
+        if let Some(known) = self.lookups.cached(id) {
+            return Ok(known);
+        }
+        let (answer, send) = self.lookups.wait(id);
+        if send {
+            self.lines
+                .send(format!("WHOIS {id}"))
+                .map_err(|_| ConnectorError::Unavailable("the IRC connection has stopped".into()))?;
+        }
+        match tokio::time::timeout(std::time::Duration::from_secs(10), answer).await {
+            Ok(Ok(info)) => Ok(info),
+            _ => Err(ConnectorError::Unavailable(format!("no WHOIS answer about {id}"))),
+        }
     }
 
     async fn channel(&self, id: &str) -> Result<Option<ChannelInfo>, ConnectorError> {

@@ -10,6 +10,7 @@ mod connection;
 mod connector;
 mod flood;
 mod inbound;
+mod lookups;
 mod split;
 mod tls;
 
@@ -38,7 +39,7 @@ impl Irc {
         let tls = if config.tls { Some(tls::connector(config.tls_roots.as_deref())?) } else { None };
         let (sender, receiver) = mpsc::unbounded_channel();
         let nick = Arc::new(RwLock::new(config.nick.clone()));
-        let connector = Arc::new(IrcConnector { lines: sender, nick });
+        let connector = Arc::new(IrcConnector { lines: sender, nick, lookups: Arc::default() });
         Ok(Irc { config, tls, connector, lines: Arc::new(Mutex::new(receiver)) })
     }
 
@@ -49,6 +50,8 @@ impl Irc {
 
     /// Keeps the connection up and queues what arrives on `ingress`, until `stop` is set.
     pub async fn run(self, ingress: Ingress, stop: watch::Receiver<bool>) {
-        connection::run(self.config, self.tls, Arc::clone(&self.connector.nick), self.lines, ingress, stop).await
+        let lookups = Arc::clone(&self.connector.lookups);
+        connection::run(self.config, self.tls, Arc::clone(&self.connector.nick), lookups, self.lines, ingress, stop)
+            .await
     }
 }

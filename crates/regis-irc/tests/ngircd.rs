@@ -19,6 +19,18 @@ impl Talk {
         Ok(long_text())
     }
 
+    /// Look a nick up.
+    ///
+    /// # Arguments
+    /// * `nick` - who
+    #[command]
+    async fn whois(&self, ctx: &Ctx, nick: String) -> Result<String> {
+        Ok(match ctx.user(&nick).await? {
+            Some(user) => format!("found {}", user.name),
+            None => format!("no {nick} here"),
+        })
+    }
+
     /// Fifty replies.
     #[command]
     async fn burst(&self, ctx: &Ctx) -> Result<String> {
@@ -90,6 +102,10 @@ async fn commands_in_a_channel_in_private_and_addressed_by_nick() {
     assert_eq!(ann.privmsg("Regis", "#regis").await.0, "ann: pong");
     ann.send("PRIVMSG Regis :!ping").await;
     assert_eq!(ann.privmsg("Regis", "ann").await.0, "pong", "in private, without the nick");
+    ann.send("PRIVMSG Regis :!whois ann").await;
+    assert_eq!(ann.privmsg("Regis", "ann").await.0, "found ann", "WHOIS");
+    ann.send("PRIVMSG Regis :!whois nobody42").await;
+    assert_eq!(ann.privmsg("Regis", "ann").await.0, "no nobody42 here");
     ann.send("PRIVMSG #regis :Regis,").await;
     let (help, _) = ann.privmsg("Regis", "#regis").await;
     assert!(help.starts_with("ann: Commands you may run"), "{help}");
