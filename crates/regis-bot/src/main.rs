@@ -8,6 +8,7 @@ mod config;
 mod hooks;
 mod logging;
 mod mandala_cmd;
+mod readiness;
 mod run;
 mod secrets;
 mod serve;

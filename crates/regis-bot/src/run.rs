@@ -14,31 +14,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
 
-/// `/readyz` of `regis run`: not shutting down, the storage answers, and (with a Gateway) every
-/// shard is connected.
-fn readiness(
-    shutdown: Shutdown,
-    bot: Arc<regis::Bot>,
-    gateway: Option<regis_discord::gateway::GatewayStatus>,
-) -> impl Fn() -> regis_http::ReadinessFuture + Send + Sync + 'static {
-    move || {
-        let (shutdown, bot, gateway) = (shutdown.clone(), Arc::clone(&bot), gateway.clone());
-        Box::pin(async move {
-            let mut checks = vec![
-                regis_http::Check::new("shutdown", if shutdown.begun() { Err("shutting down".into()) } else { Ok(()) }),
-                regis_http::Check::new("storage", bot.check_storage(READINESS_WAIT).await),
-            ];
-            if let Some(gateway) = gateway {
-                checks.push(regis_http::Check::new("discord", gateway.ready()));
-            }
-            checks
-        })
-    }
-}
-
-/// How long a readiness check waits for the storage.
-pub(crate) const READINESS_WAIT: Duration = Duration::from_secs(2);
-
 /// The process's shutdown: its deadline is set once, when the first reason to stop comes (a
 /// signal, a fatal Gateway close, a listener that stopped), and every part stops by it.
 #[derive(Clone)]
@@ -211,10 +186,11 @@ pub async fn run(settings: Settings) -> Result<()> {
     let http = HttpServer::bind(settings.http()?).await.context("configuration key `http_addr`")?;
     let metrics = regis_http::Metrics::install()?;
     let status = gateway.as_ref().map(Gateway::status);
-    let mut router = health_router(readiness(shutdown.clone(), Arc::clone(&bot), status)).merge(metrics.router({
-        let bot = Arc::clone(&bot);
-        move || bot.sample_metrics()
-    }));
+    let mut router = health_router(crate::readiness::readiness(shutdown.clone(), None, Some(Arc::clone(&bot)), status))
+        .merge(metrics.router({
+            let bot = Arc::clone(&bot);
+            move || bot.sample_metrics()
+        }));
     if let Some(public_key) = &secrets.public_key {
         let interactions = interactions_config(&settings, public_key, budget)?;
         let endpoint = InteractionsServer::new(&interactions, bot.ingress(), rest.pending(), http.bodies())?;

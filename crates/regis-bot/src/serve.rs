@@ -150,8 +150,9 @@ pub async fn serve(settings: Settings, roles: Roles) -> Result<()> {
             }
         };
         let status = gateway.as_ref().map(Gateway::status);
-        let mut router = health_router(readiness(shutdown.clone(), queue.clone(), bot.clone(), status))
-            .merge(metrics.router(sample));
+        let mut router =
+            health_router(crate::readiness::readiness(shutdown.clone(), Some(queue.clone()), bot.clone(), status))
+                .merge(metrics.router(sample));
         if let Some(public_key) = receiving {
             let interactions = interactions_config(&settings, public_key, budget)?;
             // With a worker here, its replies to what this receiver took are decided locally.
@@ -200,33 +201,4 @@ pub async fn serve(settings: Settings, roles: Roles) -> Result<()> {
         eprintln!("regis: {cancelled} envelope(s) were still being handled; JetStream delivers them again");
     }
     gateway_result.context("the Discord Gateway connector stopped")
-}
-
-/// `/readyz` of a `serve` process: not shutting down, connected to NATS, and, for the roles
-/// it runs, the storage answering (worker) and every shard connected (gateway).
-fn readiness(
-    shutdown: Shutdown,
-    queue: Arc<JetStreamQueue>,
-    bot: Option<Arc<regis::Bot>>,
-    gateway: Option<regis_discord::gateway::GatewayStatus>,
-) -> impl Fn() -> regis_http::ReadinessFuture + Send + Sync + 'static {
-    move || {
-        let (shutdown, queue, bot, gateway) = (shutdown.clone(), queue.clone(), bot.clone(), gateway.clone());
-        Box::pin(async move {
-            let mut checks = vec![
-                regis_http::Check::new("shutdown", if shutdown.begun() { Err("shutting down".into()) } else { Ok(()) }),
-                regis_http::Check::new(
-                    "queue",
-                    if queue.connected() { Ok(()) } else { Err("not connected to NATS".into()) },
-                ),
-            ];
-            if let Some(bot) = bot {
-                checks.push(regis_http::Check::new("storage", bot.check_storage(crate::run::READINESS_WAIT).await));
-            }
-            if let Some(gateway) = gateway {
-                checks.push(regis_http::Check::new("discord", gateway.ready()));
-            }
-            checks
-        })
-    }
 }

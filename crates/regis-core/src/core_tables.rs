@@ -30,6 +30,33 @@ pub(crate) const CORE_MIGRATIONS: &[Migration] = &[
     },
 ];
 
+/// How long the timer and schedule loop sleeps at most between looks at a table (rows set by
+/// other workers, and those another worker took and did not queue, are found within this).
+const POLL: std::time::Duration = std::time::Duration::from_secs(1);
+/// The shortest sleep between looks, so that clocks a little apart never make a busy loop.
+const MIN_SLEEP: std::time::Duration = std::time::Duration::from_millis(5);
+
+/// How long to sleep before looking at a table again, given when its next row is due
+/// (milliseconds since the Unix epoch): until then, within [`MIN_SLEEP`] and [`POLL`].
+pub(crate) fn sleep_until(next_due: Result<Option<u64>, crate::storage::StorageError>) -> std::time::Duration {
+    match next_due {
+        Ok(Some(due)) => {
+            std::time::Duration::from_millis(due.saturating_sub(crate::envelope::now_ms())).clamp(MIN_SLEEP, POLL)
+        }
+        Ok(None) | Err(_) => POLL,
+    }
+}
+
+/// A time in milliseconds as a `BIGINT` column holds it (the largest, far in the future).
+pub(crate) fn to_db(ms: u64) -> i64 {
+    i64::try_from(ms).unwrap_or(i64::MAX)
+}
+
+/// A `BIGINT` time column read back (a negative one as the epoch).
+pub(crate) fn from_db(ms: i64) -> u64 {
+    u64::try_from(ms).unwrap_or(0)
+}
+
 /// Applies every core migration to a fresh database (for the unit tests of timers and
 /// schedules).
 #[cfg(test)]

@@ -65,7 +65,6 @@ async fn process(core: Arc<Core>, delivery: crate::queue::Delivery, park: Arc<Pa
 }
 
 async fn handle_delivery(core: &Arc<Core>, delivery: crate::queue::Delivery, park: Arc<Park>) {
-    let core = Arc::clone(core);
     let (envelope, settle) = delivery.split();
     let id = envelope.id.clone();
     let reply_to = envelope.reply_to.clone();
@@ -78,7 +77,7 @@ async fn handle_delivery(core: &Arc<Core>, delivery: crate::queue::Delivery, par
             tracing::debug!(envelope = %id, attempt = settle.attempt(), "dropping redelivered envelope");
             settle.ack().await;
             if let Some(firing) = &firing {
-                firing.done(&core).await;
+                firing.done(core).await;
             }
             core.rendezvous.complete(&id, reply_to.as_deref(), Completion::Duplicate).await;
             return;
@@ -103,7 +102,7 @@ async fn handle_delivery(core: &Arc<Core>, delivery: crate::queue::Delivery, par
     let envelope = Arc::new(envelope);
     // Every line logged while it is handled (plugins' own too) carries its id.
     let span = tracing::info_span!("handling", envelope = %id);
-    let handled = tracing::Instrument::instrument(handle(&core, Arc::clone(&envelope), &attempt), span);
+    let handled = tracing::Instrument::instrument(handle(core, Arc::clone(&envelope), &attempt), span);
     match core.queue.progress_interval() {
         // Tell the queue, now and then, that the envelope is still being handled, so that
         // it is not delivered to another worker while this one works on it.
@@ -145,7 +144,7 @@ async fn handle_delivery(core: &Arc<Core>, delivery: crate::queue::Delivery, par
         crate::metrics::dead_lettered(&envelope.source);
         settle.terminate(envelope, &reason).await;
         if let Some(firing) = &firing {
-            firing.done(&core).await;
+            firing.done(core).await;
         }
         core.finish();
         core.rendezvous.complete(&id, reply_to.as_deref(), Completion::Handled).await;
@@ -162,7 +161,7 @@ async fn handle_delivery(core: &Arc<Core>, delivery: crate::queue::Delivery, par
     }
     settle.ack().await;
     if let Some(firing) = &firing {
-        firing.done(&core).await;
+        firing.done(core).await;
     }
     core.finish();
     core.rendezvous.complete(&id, reply_to.as_deref(), Completion::Handled).await;
@@ -277,12 +276,11 @@ async fn guarded<T: Send + 'static>(
     park: Arc<Park>,
     fut: impl Future<Output = Result<T, Error>> + Send + 'static,
 ) -> Outcome<T> {
-    let started = std::time::Instant::now();
+    let begun = tokio::time::Instant::now();
     let mut task = tokio::spawn(tracing::Instrument::in_current_span(fut));
     let task_id = task.id();
     lock(&core.handlers).insert(task_id, task.abort_handle());
     // The timeout, lengthened by the time the handler waits for answers.
-    let begun = tokio::time::Instant::now();
     let deadline = || begun + core.config.handler_timeout + park.extra();
     let outcome = loop {
         match tokio::time::timeout_at(deadline(), &mut task).await {
@@ -305,7 +303,7 @@ async fn guarded<T: Send + 'static>(
         Outcome::Panicked(_) => "panicked",
         Outcome::TimedOut => "timed_out",
     };
-    crate::metrics::handler_ran(&labels, name, started.elapsed());
+    crate::metrics::handler_ran(&labels, name, begun.elapsed());
     outcome
 }
 

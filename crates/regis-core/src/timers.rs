@@ -8,6 +8,7 @@
 //! another worker pushes it again; the envelope keeps the id it was given when the timer was
 //! set, so the dispatcher's redelivery dedupe lets it run once.
 
+use crate::core_tables::{from_db, to_db};
 use crate::envelope::{now_ms, Envelope};
 use crate::queue::Queue;
 use crate::storage::{Db, StorageError};
@@ -21,11 +22,6 @@ use tokio::sync::Notify;
 pub(crate) const TIMER_LEASE_MARGIN: Duration = Duration::from_secs(10);
 /// The prefix of a timer firing's envelope id.
 pub(crate) const TIMER_ID_PREFIX: &str = "timer-";
-/// How long a worker sleeps at most between looks at the table (timers set by other workers,
-/// and those another worker took and did not queue, are found within this).
-const POLL: Duration = Duration::from_secs(1);
-/// The shortest sleep between looks, so that clocks a little apart never make a busy loop.
-const MIN_SLEEP: Duration = Duration::from_millis(5);
 /// How many due timers one look takes.
 const BATCH: i64 = 64;
 
@@ -252,15 +248,12 @@ impl Timers {
     }
 
     /// One look: queues what is due, and says how long to sleep before the next look (until
-    /// the earliest due timer, at most [`POLL`]).
+    /// the earliest due timer, at most a second).
     pub(crate) async fn tick(&self, queue: &dyn Queue) -> Duration {
         if let Err(e) = self.fire_due(queue, now_ms()).await {
             tracing::warn!(error = %e, "could not look at the timers; trying again");
         }
-        match self.next_due().await {
-            Ok(Some(due)) => Duration::from_millis(due.saturating_sub(now_ms())).clamp(MIN_SLEEP, POLL),
-            Ok(None) | Err(_) => POLL,
-        }
+        crate::core_tables::sleep_until(self.next_due().await)
     }
 
     /// Whether the core database answers (a readiness check).
@@ -275,14 +268,6 @@ impl Timers {
     pub(crate) fn wake(&self) -> Arc<Notify> {
         Arc::clone(&self.wake)
     }
-}
-
-fn to_db(ms: u64) -> i64 {
-    i64::try_from(ms).unwrap_or(i64::MAX)
-}
-
-fn from_db(ms: i64) -> u64 {
-    u64::try_from(ms).unwrap_or(0)
 }
 
 #[cfg(test)]

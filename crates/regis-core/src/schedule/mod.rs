@@ -14,6 +14,7 @@ mod calendar;
 
 pub use calendar::{Calendar, ScheduleError};
 
+use crate::core_tables::{from_db, to_db};
 use crate::envelope::{now_ms, Envelope, EnvelopeKind, UserRef};
 use crate::queue::Queue;
 use crate::storage::{Db, StorageError};
@@ -55,10 +56,6 @@ pub struct ScheduleStatus {
 
 /// The prefix of a schedule firing's envelope id (`schedule/<plugin>/<name>/<firing ms>`).
 pub(crate) const SCHEDULE_ID_PREFIX: &str = "schedule/";
-/// How long a worker sleeps at most between looks at the table.
-const POLL: Duration = Duration::from_secs(1);
-/// The shortest sleep between looks.
-const MIN_SLEEP: Duration = Duration::from_millis(5);
 /// The stored next firing of a pattern that never matches again.
 const NEVER: i64 = i64::MAX;
 
@@ -270,18 +267,15 @@ impl Schedules {
     }
 
     /// One look: queues what is due, and says how long to sleep before the next look (until
-    /// the earliest firing, at most [`POLL`]).
+    /// the earliest firing, at most a second).
     pub(crate) async fn tick(&self, queue: &dyn Queue) -> Duration {
         if self.declared.is_empty() {
-            return POLL;
+            return crate::core_tables::sleep_until(Ok(None));
         }
         if let Err(e) = self.fire_due(queue, now_ms()).await {
             tracing::warn!(error = %e, "could not look at the schedules; trying again");
         }
-        match self.next_due().await {
-            Ok(Some(due)) => Duration::from_millis(due.saturating_sub(now_ms())).clamp(MIN_SLEEP, POLL),
-            Ok(None) | Err(_) => POLL,
-        }
+        crate::core_tables::sleep_until(self.next_due().await)
     }
 
     /// The declared schedules with their next firing, by plugin and name.
@@ -302,14 +296,6 @@ impl Schedules {
             })
             .collect())
     }
-}
-
-fn to_db(ms: u64) -> i64 {
-    i64::try_from(ms).unwrap_or(NEVER)
-}
-
-fn from_db(ms: i64) -> u64 {
-    u64::try_from(ms).unwrap_or(0)
 }
 
 #[cfg(test)]
