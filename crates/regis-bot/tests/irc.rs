@@ -10,8 +10,10 @@ use std::time::{Duration, Instant};
 
 const WAIT: Duration = Duration::from_secs(15);
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn one_process_answers_on_irc_and_on_discord() {
+/// An IRC server, and `regis run` joining `#regis` as `Regis` on it and serving Discord's
+/// interactions on a free port (with `env` besides): the server, the bot, the key that signs
+/// interactions, the port, and the data directory.
+fn irc_and_discord(env: &[(&str, &str)]) -> (Server, Running, ed25519_dalek::SigningKey, u16, tempfile::TempDir) {
     let server = Server::start();
     let dir = tempfile::tempdir().unwrap();
     let (key, public) = test_key();
@@ -22,8 +24,14 @@ async fn one_process_answers_on_irc_and_on_discord() {
         .env("REGIS_HTTP_ADDR", format!("127.0.0.1:{port}"))
         .env("REGIS_IRC_SERVER", server.addr())
         .env("REGIS_IRC_CHANNELS", "#regis")
-        .env("REGIS_IRC_NICK", "Regis");
-    let bot = Running::spawn(command);
+        .env("REGIS_IRC_NICK", "Regis")
+        .envs(env.iter().copied());
+    (server, Running::spawn(command), key, port, dir)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_process_answers_on_irc_and_on_discord() {
+    let (server, bot, key, port, _dir) = irc_and_discord(&[]);
     let interaction = tokio::task::spawn_blocking(move || {
         ping_when_up(port, &key, WAIT);
         signed_post(port, &key, &command_interaction(5, "ping", serde_json::json!([])).to_string()).unwrap()
@@ -43,6 +51,62 @@ async fn one_process_answers_on_irc_and_on_discord() {
         }
         assert!(Instant::now() < deadline, "the bot never answered on IRC");
     }
+    bot.terminate();
+    let out = bot.finish_within(WAIT);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// Sends `line` to `#regis` until the bot answers `to` there (it may not have joined yet).
+async fn ask_until_answered(client: &mut Client, to: &str, line: &str) -> String {
+    let deadline = Instant::now() + WAIT;
+    let head = format!(" PRIVMSG #regis :{to}: ");
+    loop {
+        client.send(&format!("PRIVMSG #regis :{line}")).await;
+        let answer = tokio::time::timeout(Duration::from_secs(2), client.until(|l| l.contains(&head))).await;
+        if let Ok(line) = answer {
+            return line.split_once(&head).map(|(_, text)| text.to_string()).unwrap_or_default();
+        }
+        assert!(Instant::now() < deadline, "the bot never answered {line} on IRC");
+    }
+}
+
+/// An IRC nick and a Discord user linked with `/link` and `!link <code>` are one person: a ban
+/// of the IRC identity silences the Discord one too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_irc_nick_linked_to_a_discord_user_shares_its_ban() {
+    let (server, bot, key, port, _dir) = irc_and_discord(&[("REGIS_OWNERS", "irc:boss")]);
+    let post_key = key.clone();
+    let post = move |id: u64, name: &'static str| {
+        let key = post_key.clone();
+        tokio::task::spawn_blocking(move || {
+            signed_post(port, &key, &command_interaction(id, name, serde_json::json!([])).to_string()).unwrap()
+        })
+    };
+    tokio::task::spawn_blocking(move || ping_when_up(port, &key, WAIT)).await.unwrap();
+    let linking = post(6, "link").await.unwrap();
+    assert!(linking.contains(r#""flags":64"#), "the code is ephemeral: {linking}");
+    let code: String = linking.split("Your link code: ").nth(1).expect(&linking).chars().take(10).collect();
+
+    let mut ann = Client::connect(&server, "ann").await;
+    ann.join("#regis").await;
+    let linked = ask_until_answered(&mut ann, "ann", &format!("!link {code}")).await;
+    assert_eq!(linked, "irc:ann is now linked to discord:53908232506183680: one rank, ban and data for both.");
+    let mut boss = Client::connect(&server, "boss").await;
+    boss.join("#regis").await;
+    assert_eq!(ask_until_answered(&mut boss, "boss", "!ban ann").await, "ann is banned.");
+
+    let ignored = post(7, "ping").await.unwrap();
+    assert!(!ignored.contains("pong"), "the Discord identity of the banned person is ignored: {ignored}");
+    ann.send("PRIVMSG #regis :!ping").await;
+    assert_eq!(ask_until_answered(&mut boss, "boss", "!ping").await, "pong");
+    let answered = tokio::time::timeout(Duration::from_secs(2), ann.until(|l| l.contains(":ann: pong"))).await;
+    assert!(answered.is_err(), "a banned nick got an answer");
+    assert_eq!(
+        ask_until_answered(&mut boss, "boss", "!unban discord:53908232506183680").await,
+        "discord:53908232506183680 is no longer banned."
+    );
+    let pong = post(8, "ping").await.unwrap();
+    assert!(pong.contains(r#""content":"pong""#), "{pong}");
     bot.terminate();
     let out = bot.finish_within(WAIT);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));

@@ -1,4 +1,5 @@
-//! The built-in admin plugin: `help`, `ping`, `rank`, `rank set`, `ban`, `unban`, `plugins`,
+//! The built-in admin plugin: `help`, `ping`, `rank`, `rank set`, `ban`, `unban`, `link`,
+//! `unlink`, `plugins`,
 //! `plugin enable`, `plugin disable`, `schedules`. It lives in the core because every bot (and every test
 //! bot) has it: help is generated from the doc comments, and ranks and plugin switches are
 //! core state.
@@ -8,6 +9,7 @@ use crate::ctx::{CommandInfo, Ctx};
 use crate::envelope::UserRef;
 use crate::error::Result;
 use crate::rank::Rank;
+use crate::reply::Reply;
 use regis_macros::plugin;
 
 /// The built-in admin plugin (add it to every bot).
@@ -146,6 +148,54 @@ impl Admin {
     async fn unban(&self, ctx: &Ctx, user: UserRef) -> Result<String> {
         ctx.admin().set_rank(&user, Rank::EVERYONE).await?;
         Ok(format!("{} is no longer banned.", user.name))
+    }
+
+    /// Link your identity on another service: one rank, ban and data for both.
+    ///
+    /// Run it without a code to get a one-time code in private (valid ten minutes), then run
+    /// it with that code on the other service. Without a code it also lists your links.
+    ///
+    /// # Arguments
+    /// * `code` - the code `link` gave you on the other service
+    #[command]
+    async fn link(&self, ctx: &Ctx, code: Option<String>) -> Result<Reply> {
+        let admin = ctx.admin();
+        let me = ctx.author().identity();
+        if let Some(code) = code {
+            let person = admin.link(&code).await?;
+            return Ok(Reply::text(format!("{me} is now linked to {person}: one rank, ban and data for both.")));
+        }
+        let code = admin.link_code().await?;
+        let minutes = crate::identities::CODE_TTL.as_secs() / 60;
+        let secret = format!(
+            "Your link code: {code}\nRun `{}link {code}` on the other service within {minutes} minutes. Anyone with it can link to you: keep it to yourself.",
+            ctx.prefix()
+        );
+        let links = admin.links().await?;
+        let listing = match links.as_slice() {
+            [_] => format!("{me} is not linked."),
+            [person, members @ ..] => format!("{person} is linked with {}.", members.join(", ")),
+            [] => String::new(),
+        };
+        let envelope = ctx.envelope();
+        let private = matches!(envelope.kind, crate::envelope::EnvelopeKind::Command { .. })
+            || envelope.channel.as_ref().is_some_and(|c| c.direct);
+        if private {
+            return Ok(Reply::text(format!("{secret}\n{listing}")).ephemeral());
+        }
+        ctx.whisper(&ctx.author().id, secret).await?;
+        Ok(Reply::text(format!("I sent you a link code in private. {listing}")))
+    }
+
+    /// Undo your link (or, as the one linked to, every link to you).
+    #[command]
+    async fn unlink(&self, ctx: &Ctx) -> Result<String> {
+        let released = ctx.admin().unlink().await?;
+        Ok(if released.is_empty() {
+            format!("{} is not linked.", ctx.author().identity())
+        } else {
+            format!("Unlinked {}.", released.join(", "))
+        })
     }
 
     /// List the plugins and whether they are enabled.

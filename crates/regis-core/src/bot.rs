@@ -145,6 +145,7 @@ pub(crate) struct Core {
     pub(crate) config: CoreConfig,
     pub(crate) registry: Registry,
     pub(crate) ranks: Ranks,
+    pub(crate) identities: crate::identities::Identities,
     pub(crate) core_store: Store,
     pub(crate) shared: SharedState,
     pub(crate) queue: Arc<dyn Queue>,
@@ -281,6 +282,7 @@ impl BotBuilder {
             .unwrap_or_default();
         let lease = config.handler_timeout + TIMER_LEASE_MARGIN;
         let timers = Timers::new(core_storage.db.clone(), lease);
+        let identities = crate::identities::Identities::new(core_storage.db.clone(), Arc::clone(&shared.changes));
         let mut schedules =
             Schedules::new(core_storage.db, lease, config.schedule_grace, schedule_connector, timers.wake());
         for loaded in &prepared {
@@ -293,6 +295,7 @@ impl BotBuilder {
         let connectors = self.connectors.into_iter().map(|c| (c.name().to_string(), c)).collect();
         let core = Arc::new(Core {
             ranks: Ranks::new(config.owners.clone(), core_store.clone(), Arc::clone(&shared.changes)),
+            identities,
             registry: Registry::default(),
             core_store,
             shared: shared.clone(),
@@ -351,7 +354,10 @@ async fn apply_changes(core: std::sync::Weak<Core>, mut changes: tokio::sync::br
                 // Some changes were missed: nothing cached can be trusted.
                 tracing::warn!(missed, "missed rank and plugin changes; reading every rank again");
                 match core.upgrade() {
-                    Some(core) => core.ranks.forget_all(),
+                    Some(core) => {
+                        core.ranks.forget_all();
+                        core.identities.forget_all();
+                    }
                     None => return,
                 }
                 continue;
@@ -361,6 +367,7 @@ async fn apply_changes(core: std::sync::Weak<Core>, mut changes: tokio::sync::br
         let Some(core) = core.upgrade() else { return };
         match change {
             Change::Rank { identity } => core.ranks.forget(&identity),
+            Change::Link { identity } => core.identities.forget(&identity),
             Change::Plugin { name, enabled } => {
                 if let Some(plugin) = core.registry.plugin(&name) {
                     plugin.enabled.store(enabled, Ordering::Relaxed);

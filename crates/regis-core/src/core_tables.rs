@@ -1,4 +1,4 @@
-//! The core's own tables, in the storage named `core`: timers and schedules.
+//! The core's own tables, in the storage named `core`: timers, schedules and linked identities.
 
 use crate::plugin::Migration;
 
@@ -26,6 +26,22 @@ pub(crate) const CORE_MIGRATIONS: &[Migration] = &[
             next_ms BIGINT NOT NULL,
             lease_until_ms BIGINT NOT NULL,
             PRIMARY KEY (plugin, name)
+        )",
+    },
+    Migration {
+        version: 3,
+        sql: "CREATE TABLE regis_links (
+            identity TEXT PRIMARY KEY NOT NULL,
+            person TEXT NOT NULL,
+            linked_ms BIGINT NOT NULL
+        );
+        CREATE INDEX regis_links_person ON regis_links (person);
+        CREATE TABLE regis_link_codes (
+            code TEXT PRIMARY KEY NOT NULL,
+            person TEXT NOT NULL,
+            issuer TEXT NOT NULL,
+            by_owner BIGINT NOT NULL,
+            expires_ms BIGINT NOT NULL
         )",
     },
 ];

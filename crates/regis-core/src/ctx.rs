@@ -38,6 +38,9 @@ pub enum CtxError {
     /// An event payload could not be serialized.
     #[error("event payload: {0}")]
     Payload(#[from] serde_json::Error),
+    /// A link of identities was refused (names why).
+    #[error(transparent)]
+    Link(#[from] crate::identities::LinkError),
 }
 
 /// The context of one handler invocation: who asked, where, with what rank; the connector
@@ -385,19 +388,23 @@ impl Admin<'_> {
         Ok(self.ctx.core.timers.pending(None).await?)
     }
 
-    /// A user's rank.
+    /// A user's rank (the person's, when the identity is linked).
     pub async fn rank_of(&self, user: &UserRef) -> Result<Rank, CtxError> {
-        Ok(self.ctx.core.ranks.rank_of(user).await?)
+        let user = self.ctx.core.identities.resolve(user).await?;
+        Ok(self.ctx.core.ranks.rank_of(&user).await?)
     }
 
-    /// Whether the user is an owner from the configuration.
+    /// Whether the user is an owner from the configuration (`user` as the dispatcher gives
+    /// it, with its link resolved).
     pub fn is_owner(&self, user: &UserRef) -> bool {
         self.ctx.core.ranks.is_owner(user)
     }
 
     /// Sets a user's rank on behalf of the invoker: refused when the new rank is not below the
     /// invoker's, or the target's current rank is not below it, or the target is an owner.
+    /// A linked identity's rank is its person's: setting it sets theirs.
     pub async fn set_rank(&self, user: &UserRef, rank: Rank) -> Result<(), CtxError> {
+        let user = &self.ctx.core.identities.resolve(user).await?;
         let mine = self.ctx.rank;
         if self.is_owner(user) {
             return Err(CtxError::Refused(format!("{} is an owner (rank 999, from the configuration)", user.name)));
@@ -444,6 +451,57 @@ impl Admin<'_> {
             tracing::warn!(plugin = name, error = %e, "the plugin switch was stored, but other processes were not told");
         }
         Ok(())
+    }
+
+    /// A one-time code (valid for [`CODE_TTL`](crate::identities::CODE_TTL)) that links
+    /// whoever redeems it on another service to the invoker's person.
+    pub async fn link_code(&self) -> Result<String, CtxError> {
+        let author = self.ctx.author();
+        let by_owner = self.ctx.rank == Rank::OWNER;
+        Ok(self.ctx.core.identities.issue(&author.key(), &author.identity(), by_owner).await?)
+    }
+
+    /// Links the invoker's identity to the person whose `code` it is; that person's key.
+    /// Refused for a used or expired code, an identity already linked or with identities
+    /// linked to it, and a link that would raise the invoker's rank unless an owner issued or
+    /// redeems the code.
+    pub async fn link(&self, code: &str) -> Result<String, CtxError> {
+        use crate::identities::LinkError;
+        let core = &self.ctx.core;
+        let author = self.ctx.author();
+        let identity = author.identity();
+        if let Some(person) = core.identities.person_of(&identity).await? {
+            return Err(LinkError::AlreadyLinked { identity, person }.into());
+        }
+        let count = core.identities.members(&identity).await?.len();
+        if count > 0 {
+            return Err(LinkError::HasLinks { count }.into());
+        }
+        let redeemed = core.identities.redeem(code).await?.ok_or(LinkError::UnknownCode)?;
+        if redeemed.person == identity || redeemed.issuer == identity {
+            return Err(LinkError::OwnCode.into());
+        }
+        let person = UserRef { person: Some(redeemed.person.clone()), ..author.clone() };
+        let (from, to) = (self.ctx.rank, core.ranks.rank_of(&person).await?);
+        if to > from.max(Rank::EVERYONE) && !redeemed.by_owner && self.ctx.rank != Rank::OWNER {
+            return Err(LinkError::NeedsOwner { identity, from, to }.into());
+        }
+        core.identities.link(&identity, &redeemed.person).await?;
+        Ok(redeemed.person)
+    }
+
+    /// Undoes the invoker's link; for a person, releases every identity linked to them. The
+    /// identities released.
+    pub async fn unlink(&self) -> Result<Vec<String>, CtxError> {
+        Ok(self.ctx.core.identities.unlink(&self.ctx.author().identity()).await?)
+    }
+
+    /// The identities linked to the invoker's person (the person's own key first).
+    pub async fn links(&self) -> Result<Vec<String>, CtxError> {
+        let person = self.ctx.author().key();
+        let mut all = vec![person.clone()];
+        all.extend(self.ctx.core.identities.members(&person).await?);
+        Ok(all)
     }
 
     /// Gives a user a rank for this process only, not stored (the console's `--rank`).

@@ -143,7 +143,8 @@ impl EnvelopeKind {
     }
 }
 
-/// A user on some connector. `connector:id` identifies them across the bot (ranks, bans).
+/// A user on some connector. `connector:id` identifies them across the bot (ranks, bans),
+/// unless they linked it to another identity (`!link`): then [`UserRef::key`] is that one.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct UserRef {
     /// The connector the id belongs to.
@@ -152,17 +153,33 @@ pub struct UserRef {
     pub id: String,
     /// A display name.
     pub name: String,
+    /// The identity this one is linked to (`connector:id` of another service), set by the
+    /// dispatcher for the author of what it handles; `None` when not linked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub person: Option<String>,
 }
 
 impl UserRef {
     /// A user whose display name is their id.
     pub fn new(connector: impl Into<String>, id: impl Into<String>) -> Self {
         let id = id.into();
-        UserRef { connector: connector.into(), name: id.clone(), id }
+        UserRef { connector: connector.into(), name: id.clone(), id, person: None }
     }
 
-    /// The identity key `connector:id`, unique across connectors; use it as a storage key.
+    /// A user with a display name of their own.
+    pub fn named(connector: impl Into<String>, id: impl Into<String>, name: impl Into<String>) -> Self {
+        UserRef { connector: connector.into(), id: id.into(), name: name.into(), person: None }
+    }
+
+    /// The key of the person: the identity this one is linked to, else [`UserRef::identity`].
+    /// Ranks, bans, cooldowns and plugin data are kept under it, so that a person linked
+    /// across services has one of each; use it as a storage key.
     pub fn key(&self) -> String {
+        self.person.clone().unwrap_or_else(|| self.identity())
+    }
+
+    /// This connector's identity `connector:id`, unique across connectors, linked or not.
+    pub fn identity(&self) -> String {
         format!("{}:{}", self.connector, self.id)
     }
 

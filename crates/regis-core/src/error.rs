@@ -18,7 +18,7 @@ pub fn is_transient(error: &Error) -> bool {
     if let Some(e) = error.downcast_ref::<CtxError>() {
         return match e {
             CtxError::Connector(e) => connector(e),
-            CtxError::Storage(e) => e.is_transient(),
+            CtxError::Storage(e) | CtxError::Link(crate::identities::LinkError::Storage(e)) => e.is_transient(),
             _ => false,
         };
     }

@@ -21,6 +21,7 @@ pub mod dispatcher;
 pub mod envelope;
 pub mod error;
 pub mod events;
+pub mod identities;
 pub mod metrics;
 pub mod plugin;
 pub mod queue;

@@ -42,19 +42,22 @@ impl Ranks {
         lock(&self.cache).clear();
     }
 
+    /// Whether the user is an owner from the configuration: their own identity or the one
+    /// they are linked to is listed.
     pub(crate) fn is_owner(&self, user: &UserRef) -> bool {
-        self.owners.contains(&user.key())
+        self.owners.contains(&user.key()) || self.owners.contains(&user.identity())
     }
 
-    /// The user's effective rank.
+    /// The user's effective rank: the person's, when the identity is linked.
     pub(crate) async fn rank_of(&self, user: &UserRef) -> Result<Rank, StorageError> {
-        let identity = user.key();
-        if let Some(rank) = lock(&self.overrides).get(&identity) {
-            return Ok(*rank);
+        let overrides = lock(&self.overrides).get(&user.identity()).copied();
+        if let Some(rank) = overrides {
+            return Ok(rank);
         }
-        if self.owners.contains(&identity) {
+        if self.is_owner(user) {
             return Ok(Rank::OWNER);
         }
+        let identity = user.key();
         if let Some(rank) = lock(&self.cache).get(&identity) {
             return Ok(*rank);
         }
@@ -78,9 +81,9 @@ impl Ranks {
         Ok(())
     }
 
-    /// Sets an in-memory rank for this process only.
+    /// Sets an in-memory rank for this process only (for this identity, linked or not).
     pub(crate) fn set_override(&self, user: &UserRef, rank: Rank) {
-        lock(&self.overrides).insert(user.key(), rank);
+        lock(&self.overrides).insert(user.identity(), rank);
     }
 }
 

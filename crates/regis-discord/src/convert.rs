@@ -58,7 +58,7 @@ pub(crate) fn display_name(user: &User) -> String {
 
 /// A Discord user as a Regis identity.
 pub(crate) fn user_ref(user: &User) -> UserRef {
-    UserRef { connector: CONNECTOR.into(), id: user.id.to_string(), name: display_name(user) }
+    UserRef::named(CONNECTOR, user.id.to_string(), display_name(user))
 }
 
 /// A Discord user as the connector verb `user(id)` reports it.

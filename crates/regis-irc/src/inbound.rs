@@ -25,7 +25,7 @@ pub fn message_envelope(nick: &str, target: &str, text: &str, own_nick: &str, pr
             rest => format!("{prefix}{rest}"),
         })
         .unwrap_or_else(|| text.to_string());
-    let author = UserRef { connector: CONNECTOR.into(), id: nick.into(), name: nick.into() };
+    let author = UserRef::named(CONNECTOR, nick, nick);
     let channel = if is_channel(target) {
         ChannelRef::new(target)
     } else {

@@ -148,3 +148,28 @@ async fn a_question_asked_on_one_worker_is_answered_through_another() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+/// An identity linked on one worker is the person's on another at once: a ban of the person
+/// holds there for the identity that worker had already seen unlinked (its cache is dropped
+/// by the change feed over NATS).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_link_made_on_one_worker_holds_on_another() {
+    let bot = bot_name();
+    let url = nats_url();
+    let state = || regis_nats::connect_state(&url, &bot, Duration::from_secs(5));
+    let first = TestBot::builder().owner("boss").shared_state(state().await.unwrap()).start().await;
+    let second =
+        TestBot::builder().owner("boss").shared_state(state().await.unwrap()).data_dir(first.data_dir()).start().await;
+    assert_eq!(second.send_elsewhere("ann", "!ping").await.text(), "pong", "seen unlinked there");
+    let whisper = first.send("!link").await.0.into_iter().find(|s| matches!(s.to, regis_core::Destination::Direct(_)));
+    let code = whisper.expect("a code").reply.text.split_whitespace().nth(3).unwrap().to_string();
+    assert!(first.send_elsewhere("ann", &format!("!link {code}")).await.text().contains("now linked"));
+    assert_eq!(first.send_as("boss", "!ban @tester").await.text(), "tester is banned.");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !second.send_elsewhere("ann", "!ping").await.is_empty() {
+        assert!(Instant::now() < deadline, "the other worker still answers the linked identity of a banned person");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(second.send_elsewhere("ann", "!unlink").await.0.len(), 0, "banned: not even unlink");
+    assert_eq!(second.send_as("boss", "!unban @tester").await.text(), "tester is no longer banned.");
+}

@@ -26,6 +26,9 @@ use std::time::Duration;
 
 /// The connector name test envelopes carry.
 pub const CONNECTOR: &str = "test";
+/// The name of the test bot's second connector, standing for another chat service (for
+/// what spans services: linked identities, a reply on the connector a message came from).
+pub const OTHER_CONNECTOR: &str = "other";
 /// The default speaker of [`TestBot::send`] (rank 0 unless changed).
 pub const DEFAULT_USER: &str = "tester";
 /// The channel test messages come from.
@@ -163,6 +166,37 @@ impl Connector for TestConnector {
     }
 }
 
+/// The test connector under another name: what it sends is recorded with the first's.
+struct OtherService(Arc<TestConnector>);
+
+#[async_trait]
+impl Connector for OtherService {
+    fn name(&self) -> &str {
+        OTHER_CONNECTOR
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        self.0.capabilities()
+    }
+
+    async fn send(
+        &self,
+        origin: Option<&Envelope>,
+        to: &Destination,
+        reply: Reply,
+    ) -> Result<SentMessage, ConnectorError> {
+        self.0.send(origin, to, reply).await
+    }
+
+    async fn user(&self, id: &str) -> Result<Option<UserInfo>, ConnectorError> {
+        self.0.user(id).await
+    }
+
+    async fn channel(&self, id: &str) -> Result<Option<ChannelInfo>, ConnectorError> {
+        self.0.channel(id).await
+    }
+}
+
 /// Builds a [`TestBot`] with options.
 pub struct TestBotBuilder {
     config: CoreConfig,
@@ -284,6 +318,7 @@ impl TestBot {
         let connector = Arc::new(TestConnector::default());
         let mut builder =
             Bot::builder(config).storage_arc(storage).connector(connector.clone()).plugin(regis_core::admin::Admin);
+        builder = builder.connector(Arc::new(OtherService(Arc::clone(&connector))));
         if let Some(shared) = shared {
             builder = builder.shared_state(shared);
         }
@@ -313,6 +348,14 @@ impl TestBot {
     /// Sends `text` as `user` and returns what the bot sent in answer.
     pub async fn send_as(&self, user: &str, text: &str) -> Replies {
         let envelope = Envelope::message(CONNECTOR, TestBot::user(user), text).in_channel(ChannelRef::new(CHANNEL));
+        self.submit(envelope).await
+    }
+
+    /// Sends `text` as `user` of another connector ([`OTHER_CONNECTOR`], another chat
+    /// service) and returns what the bot sent in answer.
+    pub async fn send_elsewhere(&self, user: &str, text: &str) -> Replies {
+        let envelope = Envelope::message(OTHER_CONNECTOR, UserRef::new(OTHER_CONNECTOR, user), text)
+            .in_channel(ChannelRef::new(CHANNEL));
         self.submit(envelope).await
     }
 

@@ -173,11 +173,7 @@ pub fn parse_options(
                 let id = user.get("id").and_then(|v| v.as_str()).unwrap_or_default();
                 check_user_id(id).map_err(|problem| invalid(param, problem))?;
                 let name = user.get("name").and_then(|v| v.as_str()).unwrap_or(id);
-                Some(ArgValue::User(UserRef {
-                    connector: source.to_string(),
-                    id: id.to_string(),
-                    name: clean_display_name(name, id),
-                }))
+                Some(ArgValue::User(UserRef::named(source, id, clean_display_name(name, id))))
             }
             Some(serde_json::Value::Number(n)) => Some(convert_text(param, &n.to_string(), source)?),
             // Connectors pass an option given several times as the list of its values.
@@ -269,7 +265,7 @@ fn user_value(param: &ParamSpec, text: &str, source: &str) -> Result<ArgValue, A
     let mut user = UserRef::new(connector, id);
     if connector != source {
         // Shown in full, so that a reply names the identity that was acted on.
-        user.name = user.key();
+        user.name = user.identity();
     }
     Ok(ArgValue::User(user))
 }

@@ -215,7 +215,7 @@ impl Schedules {
     /// whichever worker queues it.
     fn envelope(&self, plugin: &str, name: &str, firing: u64) -> Envelope {
         let kind = EnvelopeKind::Schedule { plugin: plugin.to_string(), schedule: name.to_string(), firing_ms: firing };
-        let author = UserRef { connector: "schedule".into(), id: format!("{plugin}/{name}"), name: name.into() };
+        let author = UserRef::named("schedule", format!("{plugin}/{name}"), name);
         let mut envelope = Envelope::new(self.connector.clone(), author, kind);
         envelope.id = format!("{SCHEDULE_ID_PREFIX}{plugin}/{name}/{firing}");
         envelope.time_ms = firing;

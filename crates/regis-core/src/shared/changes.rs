@@ -16,6 +16,11 @@ pub enum Change {
         /// The identity.
         identity: String,
     },
+    /// An identity was linked to another (`!link`) or unlinked.
+    Link {
+        /// The identity (`connector:id`).
+        identity: String,
+    },
     /// A plugin was enabled or disabled.
     Plugin {
         /// The plugin.

@@ -1,0 +1,283 @@
+//! Linked identities: one person on several services (`!link`, `!unlink`).
+//!
+//! An identity is `connector:id` (`irc:ann`, `discord:80351110224678912`). Linking ties one
+//! identity to another, the *person*: from then on the dispatcher gives the linked identity's
+//! author the person's key ([`UserRef::key`]), so ranks, bans, cooldowns and plugin data are
+//! the person's wherever they write from. The links live in the core's database (shared by
+//! every worker when it is PostgreSQL); each process caches them, and a change is announced on
+//! the change feed so that every process reads it again at once.
+//!
+//! A link is made with a one-time code: `!link` on one service gives the person a code in
+//! private, `!link <code>` on the other service links the identity that runs it. Codes expire
+//! after [`CODE_TTL`] and are taken by a conditional delete, so only one redemption wins.
+
+use crate::core_tables::to_db;
+use crate::envelope::{now_ms, UserRef};
+use crate::shared::{Change, ChangeFeed};
+use crate::storage::{Db, StorageError};
+use sqlx::Row;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// How long a link code may be used.
+pub const CODE_TTL: Duration = Duration::from_secs(600);
+/// The characters of a code: no 0/O or 1/I/L to confuse.
+const CODE_ALPHABET: &[u8] = b"23456789ABCDEFGHJKMNPQRSTUVWXYZ";
+/// How many characters a code has (31^10: about 2^49 codes).
+const CODE_LENGTH: usize = 10;
+/// How many identities a process remembers before it starts again from nothing.
+const CACHE_LIMIT: usize = 50_000;
+
+/// Why a link or unlink was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum LinkError {
+    /// No unused, unexpired code like this.
+    #[error("that code is unknown, used or expired; run `link` again on the other service for a new one")]
+    UnknownCode,
+    /// The code was issued by this same identity.
+    #[error("that code is your own: run `link <code>` on the other service")]
+    OwnCode,
+    /// The identity redeeming is already linked elsewhere.
+    #[error("{identity} is already linked to {person}; `unlink` first")]
+    AlreadyLinked {
+        /// The identity.
+        identity: String,
+        /// Its person.
+        person: String,
+    },
+    /// Other identities are linked to the one redeeming.
+    #[error("{count} other identit{} linked to you; `unlink` first", if *.count == 1 { "y is" } else { "ies are" })]
+    HasLinks {
+        /// How many.
+        count: usize,
+    },
+    /// The link would give the identity a higher rank than its own, and no owner is in it.
+    #[error("linking would raise {identity} from rank {from} to {to}: an owner must issue or redeem the code")]
+    NeedsOwner {
+        /// The identity.
+        identity: String,
+        /// Its rank now.
+        from: crate::rank::Rank,
+        /// The person's rank.
+        to: crate::rank::Rank,
+    },
+    /// The database failed.
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+}
+
+/// A code taken for redemption: whose it is, and whether an owner issued it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Redeemed {
+    /// The person to link to.
+    pub person: String,
+    /// The identity that issued it.
+    pub issuer: String,
+    /// Whether the issuer had owner rank.
+    pub by_owner: bool,
+}
+
+/// The links of one bot, cached.
+pub(crate) struct Identities {
+    db: Db,
+    changes: Arc<dyn ChangeFeed>,
+    /// identity → its person (`None`: not linked).
+    cache: Mutex<HashMap<String, Option<String>>>,
+}
+
+impl Identities {
+    pub(crate) fn new(db: Db, changes: Arc<dyn ChangeFeed>) -> Self {
+        Identities { db, changes, cache: Mutex::default() }
+    }
+
+    /// The person `identity` is linked to, if any.
+    pub(crate) async fn person_of(&self, identity: &str) -> Result<Option<String>, StorageError> {
+        if let Some(known) = crate::ranks::lock(&self.cache).get(identity) {
+            return Ok(known.clone());
+        }
+        let person: Option<String> = sqlx::query("SELECT person FROM regis_links WHERE identity = $1")
+            .bind(identity)
+            .fetch_optional(self.db.pool())
+            .await?
+            .map(|row| row.try_get("person"))
+            .transpose()?;
+        let mut cache = crate::ranks::lock(&self.cache);
+        if cache.len() >= CACHE_LIMIT {
+            cache.clear();
+        }
+        cache.insert(identity.to_string(), person.clone());
+        Ok(person)
+    }
+
+    /// `user` with its person set (or cleared when it is not linked).
+    pub(crate) async fn resolve(&self, user: &UserRef) -> Result<UserRef, StorageError> {
+        let person = self.person_of(&user.identity()).await?;
+        Ok(UserRef { person, ..user.clone() })
+    }
+
+    /// The identities linked to `person`, in name order.
+    pub(crate) async fn members(&self, person: &str) -> Result<Vec<String>, StorageError> {
+        let rows = sqlx::query("SELECT identity FROM regis_links WHERE person = $1 ORDER BY identity")
+            .bind(person)
+            .fetch_all(self.db.pool())
+            .await?;
+        Ok(rows.iter().map(|row| row.try_get("identity")).collect::<Result<_, _>>()?)
+    }
+
+    /// A new one-time code for `person`, issued by `issuer` (with owner rank or not).
+    pub(crate) async fn issue(&self, person: &str, issuer: &str, by_owner: bool) -> Result<String, StorageError> {
+        let now = now_ms();
+        // Expired codes go as new ones are made.
+        sqlx::query("DELETE FROM regis_link_codes WHERE expires_ms <= $1")
+            .bind(to_db(now))
+            .execute(self.db.pool())
+            .await?;
+        let code = new_code()?;
+        sqlx::query(
+            "INSERT INTO regis_link_codes (code, person, issuer, by_owner, expires_ms) VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(&code)
+        .bind(person)
+        .bind(issuer)
+        .bind(i64::from(by_owner))
+        .bind(to_db(now.saturating_add(CODE_TTL.as_millis() as u64)))
+        .execute(self.db.pool())
+        .await?;
+        Ok(code)
+    }
+
+    /// Takes `code` if it is unused and unexpired: one redemption wins, on any worker.
+    pub(crate) async fn redeem(&self, code: &str) -> Result<Option<Redeemed>, StorageError> {
+        let code = code.trim().to_ascii_uppercase();
+        let row = sqlx::query(
+            "DELETE FROM regis_link_codes WHERE code = $1 AND expires_ms > $2 RETURNING person, issuer, by_owner",
+        )
+        .bind(&code)
+        .bind(to_db(now_ms()))
+        .fetch_optional(self.db.pool())
+        .await?;
+        let Some(row) = row else { return Ok(None) };
+        Ok(Some(Redeemed {
+            person: row.try_get("person")?,
+            issuer: row.try_get("issuer")?,
+            by_owner: row.try_get::<i64, _>("by_owner")? != 0,
+        }))
+    }
+
+    /// Links `identity` to `person` (checked by the caller).
+    pub(crate) async fn link(&self, identity: &str, person: &str) -> Result<(), StorageError> {
+        sqlx::query("INSERT INTO regis_links (identity, person, linked_ms) VALUES ($1, $2, $3)")
+            .bind(identity)
+            .bind(person)
+            .bind(to_db(now_ms()))
+            .execute(self.db.pool())
+            .await?;
+        self.changed(identity).await;
+        Ok(())
+    }
+
+    /// Undoes the link of `identity`; when it is a person, releases every identity linked to
+    /// it. The identities released, in name order.
+    pub(crate) async fn unlink(&self, identity: &str) -> Result<Vec<String>, StorageError> {
+        let released = match self.person_of(identity).await? {
+            Some(_) => {
+                sqlx::query("DELETE FROM regis_links WHERE identity = $1")
+                    .bind(identity)
+                    .execute(self.db.pool())
+                    .await?;
+                vec![identity.to_string()]
+            }
+            None => {
+                let members = self.members(identity).await?;
+                sqlx::query("DELETE FROM regis_links WHERE person = $1").bind(identity).execute(self.db.pool()).await?;
+                members
+            }
+        };
+        for identity in &released {
+            self.changed(identity).await;
+        }
+        Ok(released)
+    }
+
+    /// Drops a cached link, after another process changed it.
+    pub(crate) fn forget(&self, identity: &str) {
+        crate::ranks::lock(&self.cache).remove(identity);
+    }
+
+    /// Drops every cached link.
+    pub(crate) fn forget_all(&self) {
+        crate::ranks::lock(&self.cache).clear();
+    }
+
+    /// Forgets `identity` here and tells every other process to.
+    async fn changed(&self, identity: &str) {
+        self.forget(identity);
+        if let Err(e) = self.changes.announce(Change::Link { identity: identity.to_string() }).await {
+            tracing::warn!(identity, error = %e, "the link was stored, but other processes were not told");
+        }
+    }
+}
+
+/// A random code from the operating system's generator.
+fn new_code() -> Result<String, StorageError> {
+    let mut bytes = [0u8; CODE_LENGTH];
+    getrandom::fill(&mut bytes).map_err(|e| StorageError::Io {
+        path: "link code".into(),
+        source: std::io::Error::other(format!("no randomness for a link code: {e}")),
+    })?;
+    Ok(bytes.iter().map(|b| char::from(CODE_ALPHABET[usize::from(*b) % CODE_ALPHABET.len()])).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::shared::InProcessChanges;
+
+    async fn identities() -> Identities {
+        Identities::new(crate::core_tables::test_db().await, Arc::new(InProcessChanges::default()))
+    }
+
+    #[tokio::test]
+    async fn a_code_links_once_and_unlinking_undoes_it() {
+        let ids = identities().await;
+        let code = ids.issue("discord:1", "discord:1", false).await.unwrap();
+        assert_eq!(code.len(), CODE_LENGTH);
+        assert!(code.bytes().all(|b| CODE_ALPHABET.contains(&b)));
+        let taken = ids.redeem(&code.to_lowercase()).await.unwrap().expect("the code is good once");
+        assert_eq!(taken, Redeemed { person: "discord:1".into(), issuer: "discord:1".into(), by_owner: false });
+        assert_eq!(ids.redeem(&code).await.unwrap(), None, "single use");
+        assert_eq!(ids.person_of("irc:ann").await.unwrap(), None);
+        ids.link("irc:ann", "discord:1").await.unwrap();
+        assert_eq!(ids.person_of("irc:ann").await.unwrap().as_deref(), Some("discord:1"));
+        let ann = ids.resolve(&UserRef::new("irc", "ann")).await.unwrap();
+        assert_eq!((ann.key(), ann.identity()), ("discord:1".to_string(), "irc:ann".to_string()));
+        ids.link("console:ann", "discord:1").await.unwrap();
+        assert_eq!(ids.members("discord:1").await.unwrap(), ["console:ann", "irc:ann"]);
+        assert_eq!(ids.unlink("irc:ann").await.unwrap(), ["irc:ann"]);
+        assert_eq!(ids.person_of("irc:ann").await.unwrap(), None, "the cache was dropped");
+        assert_eq!(ids.unlink("discord:1").await.unwrap(), ["console:ann"], "a person releases everyone");
+        assert!(ids.members("discord:1").await.unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn an_expired_code_is_refused() {
+        let ids = identities().await;
+        let code = ids.issue("discord:1", "discord:1", true).await.unwrap();
+        sqlx::query("UPDATE regis_link_codes SET expires_ms = $1")
+            .bind(to_db(now_ms()))
+            .execute(ids.db.pool())
+            .await
+            .unwrap();
+        assert_eq!(ids.redeem(&code).await.unwrap(), None);
+        assert_eq!(ids.redeem("NOT-A-CODE").await.unwrap(), None);
+    }
+
+    #[tokio::test]
+    async fn codes_differ() {
+        let ids = identities().await;
+        let a = ids.issue("p", "p", false).await.unwrap();
+        let b = ids.issue("p", "p", false).await.unwrap();
+        assert_ne!(a, b);
+    }
+}
