@@ -107,6 +107,7 @@ impl Connector for ConsoleConnector {
             id: id.to_string(),
             name: id.to_string(),
             topic: Some("the local console".into()),
+            members: Vec::new(),
         }))
     }
 }

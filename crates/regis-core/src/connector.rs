@@ -57,6 +57,8 @@ pub struct ChannelInfo {
     pub name: String,
     /// Topic or description, if any.
     pub topic: Option<String>,
+    /// Who is in it (their ids), where the service tells (IRC's NAMES); empty when not known.
+    pub members: Vec<String>,
 }
 
 /// An egress failure.

@@ -72,6 +72,7 @@ pub(crate) fn channel_info(channel: &twilight_model::channel::Channel) -> regis_
         id: channel.id.to_string(),
         name: channel.name.clone().unwrap_or_default(),
         topic: channel.topic.clone(),
+        members: Vec::new(),
     }
 }
 

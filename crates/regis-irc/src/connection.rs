@@ -2,6 +2,7 @@
 //! join the channels, answer the server's PINGs and send our own to notice a silent server,
 //! rejoin after a kick, and after any drop connect again with a growing backoff.
 
+use crate::channels::Channels;
 use crate::config::IrcConfig;
 use crate::flood::Flood;
 use crate::inbound::message_envelope;
@@ -28,21 +29,22 @@ enum Ended {
 pub(crate) async fn run(
     config: IrcConfig,
     tls: Option<tokio_rustls::TlsConnector>,
-    nick: Arc<RwLock<String>>,
-    lookups: Arc<Lookups>,
+    us: Arc<crate::IrcConnector>,
     lines: Arc<Mutex<mpsc::UnboundedReceiver<String>>>,
     ingress: Ingress,
     mut stop: watch::Receiver<bool>,
 ) {
+    let (nick, lookups, channels) = (&us.nick, &us.lookups, &us.channels);
     let mut backoff = Duration::from_secs(1);
     loop {
         let ended = tokio::select! {
-            ended = connection(&config, tls.as_ref(), &nick, &lookups, &lines, &ingress) => ended,
+            ended = connection(&config, tls.as_ref(), nick, lookups, channels, &lines, &ingress) => ended,
             _ = stop.wait_for(|s| *s) => Ended::Shutdown,
         };
         match ended {
             Ended::Shutdown => return,
             Ended::Lost(why) => {
+                channels.reset();
                 tracing::warn!(server = %config.server, reason = %why, retry_in_ms = backoff.as_millis() as u64, "IRC connection lost; connecting again");
                 tokio::select! {
                     _ = tokio::time::sleep(backoff) => {}
@@ -59,6 +61,7 @@ async fn connection(
     tls: Option<&tokio_rustls::TlsConnector>,
     nick: &RwLock<String>,
     lookups: &Lookups,
+    channels: &Channels,
     lines: &Mutex<mpsc::UnboundedReceiver<String>>,
     ingress: &Ingress,
 ) -> Ended {
@@ -150,12 +153,69 @@ async fn connection(
                     Command::Response(Response::ERR_ERRONEOUSNICKNAME, _) if !registered => {
                         return Ended::Lost(format!("the server refuses the nick {wanted}"));
                     }
-                    Command::NICK(new) if message.source_nickname() == Some(current(nick).as_str()) => {
-                        *nick.write().unwrap_or_else(|e| e.into_inner()) = new.clone();
+                    Command::NICK(new) => {
+                        let Some(old) = message.source_nickname() else { continue };
+                        channels.renamed(old, new);
+                        if old == current(nick) {
+                            *nick.write().unwrap_or_else(|e| e.into_inner()) = new.clone();
+                        }
                     }
-                    Command::KICK(channel, kicked, _) if config.rejoin_on_kick && *kicked == current(nick) => {
-                        tracing::warn!(channel = %channel, "kicked from an IRC channel; joining again");
-                        let _ = urgent.send(format!("JOIN {}", join_of(config, channel)));
+                    Command::KICK(channel, kicked, _) => {
+                        let me = *kicked == current(nick);
+                        channels.left(channel, kicked, me);
+                        if me && config.rejoin_on_kick {
+                            tracing::warn!(channel = %channel, "kicked from an IRC channel; joining again");
+                            let _ = urgent.send(format!("JOIN {}", join_of(config, channel)));
+                        }
+                    }
+                    Command::JOIN(list, _, _) | Command::PART(list, _) => {
+                        let Some(who) = message.source_nickname() else { continue };
+                        let me = who == current(nick);
+                        for channel in list.split(',') {
+                            if matches!(message.command, Command::JOIN(..)) {
+                                channels.joined(channel, who, me);
+                            } else {
+                                channels.left(channel, who, me);
+                            }
+                        }
+                    }
+                    Command::QUIT(_) => {
+                        if let Some(who) = message.source_nickname() {
+                            channels.quit(who);
+                        }
+                    }
+                    Command::TOPIC(channel, topic) => channels.topic(channel, topic.as_deref()),
+                    Command::Response(Response::RPL_TOPIC, args) => {
+                        if let [_, channel, topic, ..] = args.as_slice() {
+                            channels.topic(channel, Some(topic));
+                        }
+                    }
+                    Command::Response(Response::RPL_LIST, args) => {
+                        // me, the channel, how many are in it, the topic
+                        if let [_, channel, _, topic, ..] = args.as_slice() {
+                            channels.topic(channel, Some(topic));
+                        }
+                    }
+                    Command::Response(Response::RPL_NOTOPIC, args) => {
+                        if let Some(channel) = args.get(1) {
+                            channels.topic(channel, None);
+                        }
+                    }
+                    Command::Response(Response::RPL_NAMREPLY, args) => {
+                        // me, the channel's kind (= * @), the channel, the names
+                        if let [_, _, channel, names, ..] = args.as_slice() {
+                            channels.names(channel, names);
+                        }
+                    }
+                    Command::Response(Response::RPL_ENDOFNAMES, args) => {
+                        if let Some(channel) = args.get(1) {
+                            channels.end_of_names(channel);
+                        }
+                    }
+                    Command::Response(Response::ERR_NOSUCHCHANNEL, args) => {
+                        if let Some(channel) = args.get(1) {
+                            channels.no_such_channel(channel);
+                        }
                     }
                     Command::PRIVMSG(target, text) => {
                         let Some(sender) = message.source_nickname() else { continue };

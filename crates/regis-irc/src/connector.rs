@@ -18,6 +18,8 @@ pub struct IrcConnector {
     pub(crate) nick: Arc<RwLock<String>>,
     /// WHOIS lookups and their answers.
     pub(crate) lookups: Arc<crate::lookups::Lookups>,
+    /// Topics and members of channels.
+    pub(crate) channels: Arc<crate::channels::Channels>,
 }
 
 impl IrcConnector {
@@ -96,7 +98,26 @@ impl Connector for IrcConnector {
         }
     }
 
+    /// The topic and members: as followed for a channel the bot is in, else asked of the
+    /// server (`LIST` for the topic, `NAMES`) and remembered a minute. `None` for no such channel.
     async fn channel(&self, id: &str) -> Result<Option<ChannelInfo>, ConnectorError> {
-        Ok(is_channel(id).then(|| ChannelInfo { id: id.into(), name: id.into(), topic: None }))
+        if !is_channel(id) || id.contains([' ', ',', '\r', '\n', '\u{7}']) {
+            return Ok(None);
+        }
+        if let Some(known) = self.channels.cached(id) {
+            return Ok(Some(known));
+        }
+        let (answer, send) = self.channels.wait(id);
+        if send {
+            for line in [format!("LIST {id}"), format!("NAMES {id}")] {
+                self.lines
+                    .send(line)
+                    .map_err(|_| ConnectorError::Unavailable("the IRC connection has stopped".into()))?;
+            }
+        }
+        match tokio::time::timeout(std::time::Duration::from_secs(10), answer).await {
+            Ok(Ok(info)) => Ok(info),
+            _ => Err(ConnectorError::Unavailable(format!("no NAMES answer about {id}"))),
+        }
     }
 }

@@ -5,6 +5,7 @@
 //! reconnects are exactly as documented. [`Irc::new`] gives the connector to attach to the bot
 //! and [`Irc::run`] keeps the connection up, turning `PRIVMSG`s into envelopes.
 
+mod channels;
 mod config;
 mod connection;
 mod connector;
@@ -39,7 +40,8 @@ impl Irc {
         let tls = if config.tls { Some(tls::connector(config.tls_roots.as_deref())?) } else { None };
         let (sender, receiver) = mpsc::unbounded_channel();
         let nick = Arc::new(RwLock::new(config.nick.clone()));
-        let connector = Arc::new(IrcConnector { lines: sender, nick, lookups: Arc::default() });
+        let connector =
+            Arc::new(IrcConnector { lines: sender, nick, lookups: Arc::default(), channels: Arc::default() });
         Ok(Irc { config, tls, connector, lines: Arc::new(Mutex::new(receiver)) })
     }
 
@@ -50,8 +52,6 @@ impl Irc {
 
     /// Keeps the connection up and queues what arrives on `ingress`, until `stop` is set.
     pub async fn run(self, ingress: Ingress, stop: watch::Receiver<bool>) {
-        let lookups = Arc::clone(&self.connector.lookups);
-        connection::run(self.config, self.tls, Arc::clone(&self.connector.nick), lookups, self.lines, ingress, stop)
-            .await
+        connection::run(self.config, self.tls, self.connector, self.lines, ingress, stop).await
     }
 }

@@ -31,6 +31,20 @@ impl Talk {
         })
     }
 
+    /// Describe a channel.
+    ///
+    /// # Arguments
+    /// * `channel` - which
+    #[command]
+    async fn about(&self, ctx: &Ctx, channel: String) -> Result<String> {
+        Ok(match ctx.channel(&channel).await? {
+            Some(c) => {
+                format!("{} topic={} members={}", c.name, c.topic.as_deref().unwrap_or("-"), c.members.join(","))
+            }
+            None => format!("no {channel}"),
+        })
+    }
+
     /// Fifty replies.
     #[command]
     async fn burst(&self, ctx: &Ctx) -> Result<String> {
@@ -109,6 +123,39 @@ async fn commands_in_a_channel_in_private_and_addressed_by_nick() {
     ann.send("PRIVMSG #regis :Regis,").await;
     let (help, _) = ann.privmsg("Regis", "#regis").await;
     assert!(help.starts_with("ann: Commands you may run"), "{help}");
+}
+
+/// `ctx.channel`: a channel the bot is in is followed (joins, parts, nick changes, topic);
+/// another is asked about (`TOPIC`, `NAMES`); one that does not exist is `None`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn channel_lookups_follow_topic_and_members() {
+    let server = Server::start();
+    let (_bot, _stop, _dir) = bot(&server, 0.0).await;
+    let mut ann = client_with_bot(&server, "ann").await;
+    let mut ask = async |client: &mut Client, channel: &str| {
+        client.send(&format!("PRIVMSG Regis :!about {channel}")).await;
+        client.privmsg("Regis", client_nick(client)).await.0
+    };
+    assert_eq!(ask(&mut ann, "#regis").await, "#regis topic=- members=Regis,ann");
+    let mut bob = client_with_bot(&server, "bob").await;
+    bob.send("NICK bobby").await;
+    bob.until(|l| l.contains(" NICK ")).await;
+    assert_eq!(ask(&mut ann, "#regis").await, "#regis topic=- members=Regis,ann,bobby");
+    bob.send("PART #regis").await;
+    bob.until(|l| l.contains(" PART ")).await;
+    assert_eq!(ask(&mut ann, "#regis").await, "#regis topic=- members=Regis,ann");
+    // A channel the bot is not in: ann makes it and sets its topic.
+    ann.send("JOIN #lab").await;
+    ann.until(|l| l.split(' ').nth(1) == Some("366")).await;
+    ann.send("TOPIC #lab :cats and lasers").await;
+    ann.until(|l| l.contains(" TOPIC #lab ")).await;
+    assert_eq!(ask(&mut ann, "#lab").await, "#lab topic=cats and lasers members=ann");
+    assert_eq!(ask(&mut ann, "#nowhere").await, "no #nowhere");
+    assert_eq!(ask(&mut ann, "not-a-channel").await, "no not-a-channel");
+}
+
+fn client_nick(_client: &Client) -> &'static str {
+    "ann"
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

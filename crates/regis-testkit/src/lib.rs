@@ -162,7 +162,7 @@ impl Connector for TestConnector {
     }
 
     async fn channel(&self, id: &str) -> Result<Option<ChannelInfo>, ConnectorError> {
-        Ok(Some(ChannelInfo { id: id.to_string(), name: id.to_string(), topic: None }))
+        Ok(Some(ChannelInfo { id: id.to_string(), name: id.to_string(), topic: None, members: Vec::new() }))
     }
 }
 
