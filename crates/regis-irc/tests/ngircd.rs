@@ -132,10 +132,6 @@ async fn channel_lookups_follow_topic_and_members() {
     let server = Server::start();
     let (_bot, _stop, _dir) = bot(&server, 0.0).await;
     let mut ann = client_with_bot(&server, "ann").await;
-    let mut ask = async |client: &mut Client, channel: &str| {
-        client.send(&format!("PRIVMSG Regis :!about {channel}")).await;
-        client.privmsg("Regis", client_nick(client)).await.0
-    };
     assert_eq!(ask(&mut ann, "#regis").await, "#regis topic=- members=Regis,ann");
     let mut bob = client_with_bot(&server, "bob").await;
     bob.send("NICK bobby").await;
@@ -154,8 +150,10 @@ async fn channel_lookups_follow_topic_and_members() {
     assert_eq!(ask(&mut ann, "not-a-channel").await, "no not-a-channel");
 }
 
-fn client_nick(_client: &Client) -> &'static str {
-    "ann"
+/// What the bot answers ann in private about `channel`.
+async fn ask(ann: &mut Client, channel: &str) -> String {
+    ann.send(&format!("PRIVMSG Regis :!about {channel}")).await;
+    ann.privmsg("Regis", "ann").await.0
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
