@@ -450,9 +450,12 @@ impl Settings {
     /// The IRC connection to make, if `[irc] server` is set.
     pub fn irc(&self) -> Result<Option<regis_irc::IrcConfig>> {
         let Some(server) = &self.irc.server else { return Ok(None) };
-        if std::env::var_os("REGIS_IRC_PASSWORD").is_some() {
-            bail!("REGIS_IRC_PASSWORD is set, but SASL is not built yet: unset it to connect without a password");
-        }
+        let password = match std::env::var("REGIS_IRC_PASSWORD") {
+            Ok(password) if password.is_empty() => bail!("REGIS_IRC_PASSWORD is set but empty"),
+            Ok(password) => Some(password),
+            Err(std::env::VarError::NotPresent) => None,
+            Err(std::env::VarError::NotUnicode(_)) => bail!("REGIS_IRC_PASSWORD is not UTF-8"),
+        };
         if server.rsplit_once(':').is_none_or(|(host, port)| host.is_empty() || port.parse::<u16>().is_err()) {
             bail!("configuration key `irc.server`: `{server}` is not `host:port`");
         }
@@ -466,6 +469,8 @@ impl Settings {
         config.channels = self.irc.channels.clone();
         config.flood_burst = self.irc.flood_burst;
         config.flood_per_second = self.irc.flood_per_second.max(0.0);
+        // The services account is the nick's (SASL PLAIN, authcid = authzid).
+        config.sasl = password.map(|password| regis_irc::Sasl { account: nick.clone(), password });
         Ok(Some(config))
     }
 
@@ -626,6 +631,24 @@ mod tests {
             jail.set_env("REGIS_SHUTDOWN_GRACE", "a while");
             let err = load(None, Figment::new()).unwrap_err().to_string();
             assert!(err.contains("`shutdown_grace`: `a while` is not a duration"), "{err}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn the_irc_password_is_a_sasl_login_as_the_nick_and_never_shown() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("REGIS_IRC_SERVER", "127.0.0.1:6667");
+            jail.set_env("REGIS_IRC_NICK", "Ops");
+            let irc = load(None, Figment::new()).unwrap().irc().unwrap().unwrap();
+            assert!(irc.sasl.is_none(), "no password, no login");
+            jail.set_env("REGIS_IRC_PASSWORD", "hunter2");
+            let settings = load(None, Figment::new()).unwrap();
+            assert!(!format!("{settings:?}").contains("hunter2"), "not a setting");
+            let irc = settings.irc().unwrap().unwrap();
+            let sasl = irc.sasl.as_ref().expect("a SASL login");
+            assert_eq!((sasl.account.as_str(), sasl.password.as_str()), ("Ops", "hunter2"));
+            assert!(!format!("{irc:?}").contains("hunter2"));
             Ok(())
         });
     }

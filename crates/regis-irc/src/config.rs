@@ -29,6 +29,23 @@ pub struct IrcConfig {
     pub reconnect_max: Duration,
     /// Whether to join again a channel the bot was kicked from.
     pub rejoin_on_kick: bool,
+    /// The account to log in to with SASL PLAIN before registering, if any.
+    pub sasl: Option<Sasl>,
+}
+
+/// A SASL PLAIN login: the account and its password (never shown by `Debug`).
+#[derive(Clone)]
+pub struct Sasl {
+    /// The services account.
+    pub account: String,
+    /// Its password.
+    pub password: String,
+}
+
+impl std::fmt::Debug for Sasl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sasl").field("account", &self.account).field("password", &"<hidden>").finish()
+    }
 }
 
 impl IrcConfig {
@@ -48,6 +65,7 @@ impl IrcConfig {
             ping_timeout: Duration::from_secs(30),
             reconnect_max: Duration::from_secs(60),
             rejoin_on_kick: true,
+            sasl: None,
         }
     }
 }

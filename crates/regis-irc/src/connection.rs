@@ -1,4 +1,5 @@
-//! One IRC connection at a time, kept up: connect, register (a fallback nick on collision),
+//! One IRC connection at a time, kept up: connect, negotiate capabilities and log in with SASL
+//! when configured ([`crate::login`]), register (a fallback nick on collision),
 //! join the channels, answer the server's PINGs and send our own to notice a silent server,
 //! rejoin after a kick, and after any drop connect again with a growing backoff.
 
@@ -97,6 +98,8 @@ async fn connection(
     let (urgent, mut urgent_rx) = mpsc::unbounded_channel::<String>();
     let mut attempt = 0usize;
     let mut wanted = config.nick.clone();
+    let mut login = crate::login::Login::new(config.sasl.clone());
+    let _ = urgent.send(login.start().to_string());
     let _ = urgent.send(format!("NICK {wanted}"));
     let _ = urgent.send(format!("USER regis 0 * :{}", config.realname));
     let mut registered = false;
@@ -125,6 +128,12 @@ async fn connection(
                 pinged = false;
                 let text = line.trim_end_matches(['\r', '\n']).to_string();
                 line.clear();
+                if !login.finished() {
+                    match login.on_line(&text) {
+                        Ok(answers) => answers.into_iter().for_each(|answer| drop(urgent.send(answer))),
+                        Err(why) => return Ended::Lost(why),
+                    }
+                }
                 let Ok(message) = Message::from_str(&text) else {
                     tracing::debug!(line = %text, "unreadable IRC line; skipped");
                     continue;

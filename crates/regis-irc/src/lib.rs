@@ -11,11 +11,12 @@ mod connection;
 mod connector;
 mod flood;
 mod inbound;
+mod login;
 mod lookups;
 mod split;
 mod tls;
 
-pub use config::IrcConfig;
+pub use config::{IrcConfig, Sasl};
 pub use connector::IrcConnector;
 pub use inbound::{message_envelope, CONNECTOR};
 pub use split::{clean, payload_limit, split, MAX_LINE};

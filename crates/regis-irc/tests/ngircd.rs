@@ -2,8 +2,10 @@
 //! throwaway configuration (`TEST_NGIRCD`, default `ngircd` on the PATH), and a plain test
 //! client on the same server.
 
-use regis_core::{Bot, CoreConfig, Ctx, Result};
-use regis_irc::{Irc, IrcConfig, MAX_LINE};
+mod common;
+
+use regis_core::{Bot, Ctx, Result};
+use regis_irc::{IrcConfig, MAX_LINE};
 use regis_testkit::ircd::{Client, Server, WAIT};
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
@@ -71,22 +73,9 @@ async fn bot(server: &Server, flood: f64) -> (Bot, watch::Sender<bool>, tempfile
 }
 
 async fn bot_with(mut config: IrcConfig, flood: f64) -> (Bot, watch::Sender<bool>, tempfile::TempDir) {
-    let dir = tempfile::tempdir().unwrap();
-    config.channels = vec!["#regis".into()];
     config.flood_per_second = flood;
     config.flood_burst = 10;
-    let irc = Irc::new(config).expect("the TLS settings");
-    let bot = Bot::builder(CoreConfig::default())
-        .storage(regis_store::SqliteBackend::new(dir.path()))
-        .plugin(regis_core::admin::Admin)
-        .plugin(Talk)
-        .connector(irc.connector())
-        .start()
-        .await
-        .unwrap();
-    let (stop, stopped) = watch::channel(false);
-    tokio::spawn(irc.run(bot.ingress(), stopped));
-    (bot, stop, dir)
+    common::irc_bot(config, Talk).await
 }
 
 /// A client in #regis once the bot is there too.

@@ -191,7 +191,12 @@ pub struct Client {
 impl Client {
     /// Connects and registers as `nick`.
     pub async fn connect(server: &Server, nick: &str) -> Client {
-        let stream = TcpStream::connect(server.addr()).await.unwrap();
+        Client::connect_to(&server.addr(), nick).await
+    }
+
+    /// Connects to any server at `addr` (`127.0.0.1:port`) and registers as `nick`.
+    pub async fn connect_to(addr: &str, nick: &str) -> Client {
+        let stream = TcpStream::connect(addr).await.unwrap();
         let (read, write) = stream.into_split();
         let mut client = Client { read: BufReader::new(read), write, nick: nick.into() };
         client.send(&format!("NICK {nick}")).await;

@@ -10,6 +10,7 @@
 pub mod fake_discord;
 pub mod fake_gateway;
 pub mod ircd;
+pub mod sasl_ircd;
 pub mod services;
 pub mod workers;
 
