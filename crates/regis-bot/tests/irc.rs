@@ -112,6 +112,44 @@ async fn an_irc_nick_linked_to_a_discord_user_shares_its_ban() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
 }
 
+/// `!mando` on IRC: without an archive the image cannot be shown and the reply says so; with
+/// an archive that has a public address, the reply links to the image there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mandala_on_irc_is_a_link_to_the_archive_or_says_it_cannot_be_shown() {
+    for archived in [false, true] {
+        let store = tempfile::tempdir().unwrap();
+        let store_url = format!("file://{}", store.path().display());
+        let env: Vec<(&str, &str)> = if archived {
+            vec![("REGIS_OBJECT_STORE_URL", &store_url), ("REGIS_PUBLIC_BASE_URL", "https://cdn.example/m")]
+        } else {
+            Vec::new()
+        };
+        let (server, bot, _key, _port, _dir) = irc_and_discord(&env);
+        let mut ann = Client::connect(&server, "ann").await;
+        ann.join("#regis").await;
+        let first = ask_until_answered(&mut ann, "ann", "!mando 3").await;
+        assert!(first.starts_with("Mandala: seed 3"), "{first}");
+        let (mut lines, deadline) = (Vec::new(), Instant::now() + WAIT);
+        while !lines.iter().any(|l: &String| l.starts_with("[file ") || l.starts_with("https://")) {
+            assert!(Instant::now() < deadline, "no image line: {lines:?}");
+            lines.push(ann.privmsg("Regis", "#regis").await.0);
+        }
+        let image = lines.last().unwrap();
+        if archived {
+            assert!(image.starts_with("https://cdn.example/m/mandalas/") && image.ends_with(".png"), "{image}");
+            let stored = std::fs::read_dir(store.path().join("mandalas")).unwrap().count();
+            assert_eq!(stored, 1, "the image is in the archive");
+        } else {
+            assert!(
+                image.starts_with("[file mandala-3.png (image/png, ") && image.ends_with("files cannot be shown here]"),
+                "{image}"
+            );
+        }
+        bot.terminate();
+        bot.finish_within(WAIT);
+    }
+}
+
 #[test]
 fn unreadable_tls_roots_and_an_empty_sasl_password_are_refused_at_start() {
     let dir = tempfile::tempdir().unwrap();

@@ -283,6 +283,7 @@ impl BotBuilder {
         let lease = config.handler_timeout + TIMER_LEASE_MARGIN;
         let timers = Timers::new(core_storage.db.clone(), lease);
         let identities = crate::identities::Identities::new(core_storage.db.clone(), Arc::clone(&shared.changes));
+        identities.load().await?;
         let mut schedules =
             Schedules::new(core_storage.db, lease, config.schedule_grace, schedule_connector, timers.wake());
         for loaded in &prepared {
@@ -356,7 +357,9 @@ async fn apply_changes(core: std::sync::Weak<Core>, mut changes: tokio::sync::br
                 match core.upgrade() {
                     Some(core) => {
                         core.ranks.forget_all();
-                        core.identities.forget_all();
+                        if let Err(e) = core.identities.load().await {
+                            tracing::error!(error = %e, "cannot read the identity links again");
+                        }
                     }
                     None => return,
                 }
@@ -367,7 +370,11 @@ async fn apply_changes(core: std::sync::Weak<Core>, mut changes: tokio::sync::br
         let Some(core) = core.upgrade() else { return };
         match change {
             Change::Rank { identity } => core.ranks.forget(&identity),
-            Change::Link { identity } => core.identities.forget(&identity),
+            Change::Link { identity } => {
+                if let Err(e) = core.identities.reload(&identity).await {
+                    tracing::error!(identity, error = %e, "cannot read a changed identity link");
+                }
+            }
             Change::Plugin { name, enabled } => {
                 if let Some(plugin) = core.registry.plugin(&name) {
                     plugin.enabled.store(enabled, Ordering::Relaxed);

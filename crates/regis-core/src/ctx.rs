@@ -390,7 +390,7 @@ impl Admin<'_> {
 
     /// A user's rank (the person's, when the identity is linked).
     pub async fn rank_of(&self, user: &UserRef) -> Result<Rank, CtxError> {
-        let user = self.ctx.core.identities.resolve(user).await?;
+        let user = self.ctx.core.identities.resolve(user);
         Ok(self.ctx.core.ranks.rank_of(&user).await?)
     }
 
@@ -404,7 +404,7 @@ impl Admin<'_> {
     /// invoker's, or the target's current rank is not below it, or the target is an owner.
     /// A linked identity's rank is its person's: setting it sets theirs.
     pub async fn set_rank(&self, user: &UserRef, rank: Rank) -> Result<(), CtxError> {
-        let user = &self.ctx.core.identities.resolve(user).await?;
+        let user = &self.ctx.core.identities.resolve(user);
         let mine = self.ctx.rank;
         if self.is_owner(user) {
             return Err(CtxError::Refused(format!("{} is an owner (rank 999, from the configuration)", user.name)));
@@ -470,7 +470,7 @@ impl Admin<'_> {
         let core = &self.ctx.core;
         let author = self.ctx.author();
         let identity = author.identity();
-        if let Some(person) = core.identities.person_of(&identity).await? {
+        if let Some(person) = core.identities.person_of(&identity) {
             return Err(LinkError::AlreadyLinked { identity, person }.into());
         }
         let count = core.identities.members(&identity).await?.len();

@@ -423,23 +423,18 @@ fn settle<T>(
 
 /// The envelope with its author's person set when the author linked their identity (`!link`),
 /// so that ranks, bans, cooldowns and plugin data are the person's.
-async fn linked(core: &Core, envelope: Arc<Envelope>) -> Arc<Envelope> {
-    match core.identities.person_of(&envelope.author.identity()).await {
-        Ok(person) if person == envelope.author.person => envelope,
-        Ok(person) => {
-            let mut resolved = (*envelope).clone();
-            resolved.author.person = person;
-            Arc::new(resolved)
-        }
-        Err(e) => {
-            tracing::error!(envelope = %envelope.id, error = %e, "cannot read identity links; treating the author as unlinked");
-            envelope
-        }
+fn linked(core: &Core, envelope: Arc<Envelope>) -> Arc<Envelope> {
+    let person = core.identities.person_of(&envelope.author.identity());
+    if person == envelope.author.person {
+        return envelope;
     }
+    let mut resolved = (*envelope).clone();
+    resolved.author.person = person;
+    Arc::new(resolved)
 }
 
 async fn handle(core: &Arc<Core>, envelope: Arc<Envelope>, attempt: &Attempt) {
-    let envelope = linked(core, envelope).await;
+    let envelope = linked(core, envelope);
     let rank = match core.ranks.rank_of(&envelope.author).await {
         Ok(rank) => rank,
         Err(e) => {

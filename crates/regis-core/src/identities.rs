@@ -4,8 +4,9 @@
 //! identity to another, the *person*: from then on the dispatcher gives the linked identity's
 //! author the person's key ([`UserRef::key`]), so ranks, bans, cooldowns and plugin data are
 //! the person's wherever they write from. The links live in the core's database (shared by
-//! every worker when it is PostgreSQL); each process caches them, and a change is announced on
-//! the change feed so that every process reads it again at once.
+//! every worker when it is PostgreSQL); each process holds all of them in memory (read at
+//! start), and a change is announced on the change feed so that every process reads it again
+//! at once.
 //!
 //! A link is made with a one-time code: `!link` on one service gives the person a code in
 //! private, `!link <code>` on the other service links the identity that runs it. Codes expire
@@ -26,8 +27,6 @@ pub const CODE_TTL: Duration = Duration::from_secs(600);
 const CODE_ALPHABET: &[u8] = b"23456789ABCDEFGHJKMNPQRSTUVWXYZ";
 /// How many characters a code has (31^10: about 2^49 codes).
 const CODE_LENGTH: usize = 10;
-/// How many identities a process remembers before it starts again from nothing.
-const CACHE_LIMIT: usize = 50_000;
 
 /// Why a link or unlink was refused.
 #[derive(Debug, thiserror::Error)]
@@ -78,42 +77,56 @@ pub(crate) struct Redeemed {
     pub by_owner: bool,
 }
 
-/// The links of one bot, cached.
+/// The links of one bot: every link held in memory (the table is one row per linked identity,
+/// and it changes rarely), so that resolving an author costs no query; a change anywhere is
+/// read again from the database when the change feed announces it.
 pub(crate) struct Identities {
     db: Db,
     changes: Arc<dyn ChangeFeed>,
-    /// identity → its person (`None`: not linked).
-    cache: Mutex<HashMap<String, Option<String>>>,
+    /// identity → its person.
+    links: Mutex<HashMap<String, String>>,
 }
 
 impl Identities {
     pub(crate) fn new(db: Db, changes: Arc<dyn ChangeFeed>) -> Self {
-        Identities { db, changes, cache: Mutex::default() }
+        Identities { db, changes, links: Mutex::default() }
     }
 
-    /// The person `identity` is linked to, if any.
-    pub(crate) async fn person_of(&self, identity: &str) -> Result<Option<String>, StorageError> {
-        if let Some(known) = crate::ranks::lock(&self.cache).get(identity) {
-            return Ok(known.clone());
+    /// Reads every link (at start, and after changes were missed).
+    pub(crate) async fn load(&self) -> Result<(), StorageError> {
+        let rows = sqlx::query("SELECT identity, person FROM regis_links").fetch_all(self.db.pool()).await?;
+        let mut links = HashMap::with_capacity(rows.len());
+        for row in rows {
+            links.insert(row.try_get("identity")?, row.try_get("person")?);
         }
+        *crate::ranks::lock(&self.links) = links;
+        Ok(())
+    }
+
+    /// Reads the link of `identity` again, after another process changed it.
+    pub(crate) async fn reload(&self, identity: &str) -> Result<(), StorageError> {
         let person: Option<String> = sqlx::query("SELECT person FROM regis_links WHERE identity = $1")
             .bind(identity)
             .fetch_optional(self.db.pool())
             .await?
             .map(|row| row.try_get("person"))
             .transpose()?;
-        let mut cache = crate::ranks::lock(&self.cache);
-        if cache.len() >= CACHE_LIMIT {
-            cache.clear();
-        }
-        cache.insert(identity.to_string(), person.clone());
-        Ok(person)
+        let mut links = crate::ranks::lock(&self.links);
+        match person {
+            Some(person) => links.insert(identity.to_string(), person),
+            None => links.remove(identity),
+        };
+        Ok(())
+    }
+
+    /// The person `identity` is linked to, if any.
+    pub(crate) fn person_of(&self, identity: &str) -> Option<String> {
+        crate::ranks::lock(&self.links).get(identity).cloned()
     }
 
     /// `user` with its person set (or cleared when it is not linked).
-    pub(crate) async fn resolve(&self, user: &UserRef) -> Result<UserRef, StorageError> {
-        let person = self.person_of(&user.identity()).await?;
-        Ok(UserRef { person, ..user.clone() })
+    pub(crate) fn resolve(&self, user: &UserRef) -> UserRef {
+        UserRef { person: self.person_of(&user.identity()), ..user.clone() }
     }
 
     /// The identities linked to `person`, in name order.
@@ -173,14 +186,15 @@ impl Identities {
             .bind(to_db(now_ms()))
             .execute(self.db.pool())
             .await?;
-        self.changed(identity).await;
+        crate::ranks::lock(&self.links).insert(identity.to_string(), person.to_string());
+        self.announce(identity).await;
         Ok(())
     }
 
     /// Undoes the link of `identity`; when it is a person, releases every identity linked to
     /// it. The identities released, in name order.
     pub(crate) async fn unlink(&self, identity: &str) -> Result<Vec<String>, StorageError> {
-        let released = match self.person_of(identity).await? {
+        let released = match self.person_of(identity) {
             Some(_) => {
                 sqlx::query("DELETE FROM regis_links WHERE identity = $1")
                     .bind(identity)
@@ -195,24 +209,14 @@ impl Identities {
             }
         };
         for identity in &released {
-            self.changed(identity).await;
+            crate::ranks::lock(&self.links).remove(identity);
+            self.announce(identity).await;
         }
         Ok(released)
     }
 
-    /// Drops a cached link, after another process changed it.
-    pub(crate) fn forget(&self, identity: &str) {
-        crate::ranks::lock(&self.cache).remove(identity);
-    }
-
-    /// Drops every cached link.
-    pub(crate) fn forget_all(&self) {
-        crate::ranks::lock(&self.cache).clear();
-    }
-
-    /// Forgets `identity` here and tells every other process to.
-    async fn changed(&self, identity: &str) {
-        self.forget(identity);
+    /// Tells every other process that the link of `identity` changed.
+    async fn announce(&self, identity: &str) {
         if let Err(e) = self.changes.announce(Change::Link { identity: identity.to_string() }).await {
             tracing::warn!(identity, error = %e, "the link was stored, but other processes were not told");
         }
@@ -247,17 +251,30 @@ mod tests {
         let taken = ids.redeem(&code.to_lowercase()).await.unwrap().expect("the code is good once");
         assert_eq!(taken, Redeemed { person: "discord:1".into(), issuer: "discord:1".into(), by_owner: false });
         assert_eq!(ids.redeem(&code).await.unwrap(), None, "single use");
-        assert_eq!(ids.person_of("irc:ann").await.unwrap(), None);
+        assert_eq!(ids.person_of("irc:ann"), None);
         ids.link("irc:ann", "discord:1").await.unwrap();
-        assert_eq!(ids.person_of("irc:ann").await.unwrap().as_deref(), Some("discord:1"));
-        let ann = ids.resolve(&UserRef::new("irc", "ann")).await.unwrap();
+        assert_eq!(ids.person_of("irc:ann").as_deref(), Some("discord:1"));
+        let ann = ids.resolve(&UserRef::new("irc", "ann"));
         assert_eq!((ann.key(), ann.identity()), ("discord:1".to_string(), "irc:ann".to_string()));
         ids.link("console:ann", "discord:1").await.unwrap();
         assert_eq!(ids.members("discord:1").await.unwrap(), ["console:ann", "irc:ann"]);
         assert_eq!(ids.unlink("irc:ann").await.unwrap(), ["irc:ann"]);
-        assert_eq!(ids.person_of("irc:ann").await.unwrap(), None, "the cache was dropped");
+        assert_eq!(ids.person_of("irc:ann"), None);
         assert_eq!(ids.unlink("discord:1").await.unwrap(), ["console:ann"], "a person releases everyone");
         assert!(ids.members("discord:1").await.unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn another_process_s_link_is_seen_after_a_reload() {
+        let ids = identities().await;
+        let other = Identities::new(ids.db.clone(), Arc::new(InProcessChanges::default()));
+        other.link("irc:ann", "discord:1").await.unwrap();
+        assert_eq!(ids.person_of("irc:ann"), None, "not told yet");
+        ids.reload("irc:ann").await.unwrap();
+        assert_eq!(ids.person_of("irc:ann").as_deref(), Some("discord:1"));
+        other.unlink("irc:ann").await.unwrap();
+        ids.load().await.unwrap();
+        assert_eq!(ids.person_of("irc:ann"), None);
     }
 
     #[tokio::test]

@@ -113,7 +113,7 @@ impl Reply {
         if !attachments {
             for file in std::mem::take(&mut self.attachments) {
                 lines.push(format!(
-                    "[attachment {} ({}, {} bytes) not shown here]",
+                    "[file {} ({}, {} bytes): files cannot be shown here]",
                     file.name,
                     file.content_type,
                     file.data.len()
@@ -263,7 +263,7 @@ mod tests {
         assert!(plain.embeds.is_empty() && plain.attachments.is_empty());
         assert_eq!(
             plain.text,
-            "here\n== Mandala ==\nseed: 42\n[attachment m.png (image/png, 3 bytes) not shown here]\n[buttons: Again]"
+            "here\n== Mandala ==\nseed: 42\n[file m.png (image/png, 3 bytes): files cannot be shown here]\n[buttons: Again]"
         );
         assert_eq!(reply.clone().degrade(&all), reply);
     }
