@@ -62,7 +62,8 @@ async fn ask_until_answered(client: &mut Client, to: &str, line: &str) -> String
     let head = format!(" PRIVMSG #regis :{to}: ");
     loop {
         client.send(&format!("PRIVMSG #regis :{line}")).await;
-        let answer = tokio::time::timeout(Duration::from_secs(2), client.until(|l| l.contains(&head))).await;
+        let from_bot = |l: &str| l.starts_with(":Regis!") && l.contains(&head);
+        let answer = tokio::time::timeout(Duration::from_secs(2), client.until(from_bot)).await;
         if let Ok(line) = answer {
             return line.split_once(&head).map(|(_, text)| text.to_string()).unwrap_or_default();
         }

@@ -7,6 +7,7 @@
 //! is remembered for [`CACHE_FOR`]. A channel the server does not know (`403`, or names
 //! that name nobody) is `None`.
 
+use crate::waiters::Waiters;
 use regis_core::ChannelInfo;
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Mutex;
@@ -45,7 +46,7 @@ impl Channel {
 #[derive(Default)]
 pub(crate) struct Channels {
     known: Mutex<HashMap<String, Channel>>,
-    waiting: Mutex<HashMap<String, Vec<oneshot::Sender<Option<ChannelInfo>>>>>,
+    waiting: Waiters<Option<ChannelInfo>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -74,11 +75,7 @@ impl Channels {
     /// Waits for the next complete answer about `channel`; whether the questions must be sent
     /// (none is out yet).
     pub(crate) fn wait(&self, channel: &str) -> (oneshot::Receiver<Option<ChannelInfo>>, bool) {
-        let (sender, receiver) = oneshot::channel();
-        let mut waiting = lock(&self.waiting);
-        let list = waiting.entry(key(channel)).or_default();
-        list.push(sender);
-        let ask = list.len() == 1;
+        let (receiver, ask) = self.waiting.wait(channel);
         if ask {
             // An old topic must not outlive a server that no longer says one.
             if let Some(c) = lock(&self.known).get_mut(&key(channel)).filter(|c| !c.joined) {
@@ -107,8 +104,7 @@ impl Channels {
 
     /// `366`: the members are all said; waiting lookups get the channel.
     pub(crate) fn end_of_names(&self, channel: &str) {
-        let asked = lock(&self.waiting).contains_key(&key(channel));
-        if !asked && !lock(&self.known).contains_key(&key(channel)) {
+        if !self.waiting.is_waiting(channel) && !lock(&self.known).contains_key(&key(channel)) {
             return; // the end of an answer already given (`403` came first)
         }
         let empty = lock(&self.known).get(&key(channel)).is_none_or(|c| !c.joined && c.incoming.is_empty());
@@ -123,19 +119,13 @@ impl Channels {
             c.complete_at = Some(Instant::now());
             info = Some(c.info());
         });
-        self.answer(channel, info);
+        self.waiting.answer(channel, info);
     }
 
     /// `403`: no such channel.
     pub(crate) fn no_such_channel(&self, channel: &str) {
         lock(&self.known).remove(&key(channel));
-        self.answer(channel, None);
-    }
-
-    fn answer(&self, channel: &str, info: Option<ChannelInfo>) {
-        for sender in lock(&self.waiting).remove(&key(channel)).unwrap_or_default() {
-            let _ = sender.send(info.clone());
-        }
+        self.waiting.answer(channel, None);
     }
 
     /// `JOIN` by `nick` (the bot itself when `me`).

@@ -128,16 +128,14 @@ async fn connection(
                 pinged = false;
                 let text = line.trim_end_matches(['\r', '\n']).to_string();
                 line.clear();
-                if !login.finished() {
-                    match login.on_line(&text) {
-                        Ok(answers) => answers.into_iter().for_each(|answer| drop(urgent.send(answer))),
-                        Err(why) => return Ended::Lost(why),
-                    }
-                }
                 let Ok(message) = Message::from_str(&text) else {
                     tracing::debug!(line = %text, "unreadable IRC line; skipped");
                     continue;
                 };
+                match login.on_message(&message) {
+                    Ok(answers) => answers.into_iter().for_each(|answer| drop(urgent.send(answer))),
+                    Err(why) => return Ended::Lost(why),
+                }
                 match &message.command {
                     Command::PING(server, _) => {
                         let _ = urgent.send(format!("PONG :{server}"));

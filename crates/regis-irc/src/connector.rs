@@ -8,7 +8,10 @@ use regis_core::{
     Capabilities, ChannelInfo, Connector, ConnectorError, Destination, Envelope, Reply, SentMessage, UserInfo,
 };
 use std::sync::{Arc, RwLock};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
+
+/// How long a lookup (`WHOIS`, `NAMES`) waits for the server's answer.
+const LOOKUP_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// The egress of one IRC connection; attach it to the bot, and run the connection with
 /// [`Irc::run`](crate::Irc::run).
@@ -28,15 +31,32 @@ impl IrcConnector {
         self.nick.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
+    /// Queues a line for the connection's writer.
+    fn queue(&self, line: String) -> Result<(), ConnectorError> {
+        self.lines.send(line).map_err(|_| ConnectorError::Unavailable("the IRC connection has stopped".into()))
+    }
+
     /// Queues `text` to `target` as `PRIVMSG` lines that fit the protocol's limit.
     fn privmsg(&self, target: &str, text: &str) -> Result<(), ConnectorError> {
         let limit = payload_limit(&self.nick(), target);
-        for line in split(text, limit) {
-            self.lines
-                .send(format!("PRIVMSG {target} :{line}"))
-                .map_err(|_| ConnectorError::Unavailable("the IRC connection has stopped".into()))?;
+        split(text, limit).into_iter().try_for_each(|line| self.queue(format!("PRIVMSG {target} :{line}")))
+    }
+
+    /// Sends `questions` when `ask` (no lookup of the same name is out yet) and waits for the
+    /// answer, at most [`LOOKUP_TIMEOUT`]; `what` names the answer awaited in the error.
+    async fn look_up<T>(
+        &self,
+        (answer, ask): (oneshot::Receiver<T>, bool),
+        questions: Vec<String>,
+        what: String,
+    ) -> Result<T, ConnectorError> {
+        if ask {
+            questions.into_iter().try_for_each(|line| self.queue(line))?;
         }
-        Ok(())
+        match tokio::time::timeout(LOOKUP_TIMEOUT, answer).await {
+            Ok(Ok(info)) => Ok(info),
+            _ => Err(ConnectorError::Unavailable(format!("no {what}"))),
+        }
     }
 }
 
@@ -86,16 +106,7 @@ impl Connector for IrcConnector {
         if let Some(known) = self.lookups.cached(id) {
             return Ok(known);
         }
-        let (answer, send) = self.lookups.wait(id);
-        if send {
-            self.lines
-                .send(format!("WHOIS {id}"))
-                .map_err(|_| ConnectorError::Unavailable("the IRC connection has stopped".into()))?;
-        }
-        match tokio::time::timeout(std::time::Duration::from_secs(10), answer).await {
-            Ok(Ok(info)) => Ok(info),
-            _ => Err(ConnectorError::Unavailable(format!("no WHOIS answer about {id}"))),
-        }
+        self.look_up(self.lookups.wait(id), vec![format!("WHOIS {id}")], format!("WHOIS answer about {id}")).await
     }
 
     /// The topic and members: as followed for a channel the bot is in, else asked of the
@@ -107,17 +118,7 @@ impl Connector for IrcConnector {
         if let Some(known) = self.channels.cached(id) {
             return Ok(Some(known));
         }
-        let (answer, send) = self.channels.wait(id);
-        if send {
-            for line in [format!("LIST {id}"), format!("NAMES {id}")] {
-                self.lines
-                    .send(line)
-                    .map_err(|_| ConnectorError::Unavailable("the IRC connection has stopped".into()))?;
-            }
-        }
-        match tokio::time::timeout(std::time::Duration::from_secs(10), answer).await {
-            Ok(Ok(info)) => Ok(info),
-            _ => Err(ConnectorError::Unavailable(format!("no NAMES answer about {id}"))),
-        }
+        let questions = vec![format!("LIST {id}"), format!("NAMES {id}")];
+        self.look_up(self.channels.wait(id), questions, format!("NAMES answer about {id}")).await
     }
 }

@@ -15,6 +15,7 @@ mod login;
 mod lookups;
 mod split;
 mod tls;
+mod waiters;
 
 pub use config::{IrcConfig, Sasl};
 pub use connector::IrcConnector;

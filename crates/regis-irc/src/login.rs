@@ -6,6 +6,7 @@
 
 use crate::config::Sasl;
 use base64::Engine;
+use irc_proto::{CapSubCommand as Cap, Command, Message, Response};
 
 /// The longest `AUTHENTICATE` argument; longer payloads go in pieces of this size.
 const CHUNK: usize = 400;
@@ -30,26 +31,6 @@ pub(crate) struct Login {
     state: State,
 }
 
-/// A line's command and parameters (tags and source left out; the trailing one unquoted).
-fn parse(line: &str) -> (&str, Vec<&str>) {
-    let mut rest = line;
-    if rest.starts_with('@') {
-        rest = rest.split_once(' ').map_or("", |(_, r)| r);
-    }
-    if rest.starts_with(':') {
-        rest = rest.split_once(' ').map_or("", |(_, r)| r);
-    }
-    let (head, trailing) = match rest.split_once(" :") {
-        Some((head, trailing)) => (head, Some(trailing)),
-        None => (rest, None),
-    };
-    let mut words = head.split(' ').filter(|w| !w.is_empty());
-    let command = words.next().unwrap_or_default();
-    let mut params: Vec<&str> = words.collect();
-    params.extend(trailing);
-    (command, params)
-}
-
 impl Login {
     /// A negotiation logging in with `sasl`, if given.
     pub(crate) fn new(sasl: Option<Sasl>) -> Self {
@@ -66,22 +47,22 @@ impl Login {
         self.state == State::Finished
     }
 
-    /// What to send in answer to `line` from the server; an error ends the connection.
-    pub(crate) fn on_line(&mut self, line: &str) -> Result<Vec<String>, String> {
+    /// What to send in answer to `message` from the server; an error ends the connection.
+    pub(crate) fn on_message(&mut self, message: &Message) -> Result<Vec<String>, String> {
         if self.finished() {
             return Ok(Vec::new());
         }
-        let (command, params) = parse(line);
-        match (command, params.as_slice()) {
-            ("CAP", [_, "LS", "*", caps]) => {
+        match &message.command {
+            // `CAP * LS * :caps`: more lines of capabilities follow.
+            Command::CAP(_, Cap::LS, Some(more), Some(caps)) if more == "*" => {
                 self.caps.extend(caps.split_whitespace().map(str::to_string));
                 Ok(Vec::new())
             }
-            ("CAP", [_, "LS", caps]) => {
+            Command::CAP(_, Cap::LS, Some(caps), None) => {
                 self.caps.extend(caps.split_whitespace().map(str::to_string));
                 self.listed()
             }
-            ("CAP", [_, "ACK", caps]) if self.state == State::Requested => {
+            Command::CAP(_, Cap::ACK, Some(caps), _) if self.state == State::Requested => {
                 if caps.split_whitespace().any(|c| c == "sasl") {
                     self.state = State::Authenticating;
                     Ok(vec!["AUTHENTICATE PLAIN".into()])
@@ -89,26 +70,37 @@ impl Login {
                     Err(format!("the server acknowledged `{caps}`, not sasl"))
                 }
             }
-            ("CAP", [_, "NAK", _]) => Err("the server refused the sasl capability".into()),
-            ("AUTHENTICATE", ["+"]) if self.state == State::Authenticating => Ok(self.payload()),
-            ("903", _) => {
+            Command::CAP(_, Cap::NAK, ..) => Err("the server refused the sasl capability".into()),
+            Command::AUTHENTICATE(data) if data == "+" && self.state == State::Authenticating => Ok(self.payload()),
+            Command::Response(Response::RPL_SASLSUCCESS, _) => {
                 self.state = State::Finished;
                 Ok(vec!["CAP END".into()])
             }
-            ("902" | "904" | "905" | "906" | "908", params) => {
+            Command::Response(
+                code @ (Response::ERR_NICKLOCKED
+                | Response::ERR_SASLFAIL
+                | Response::ERR_SASLTOOLONG
+                | Response::ERR_SASLABORT
+                | Response::RPL_SASLMECHS),
+                params,
+            ) => {
                 let account = self.sasl.as_ref().map_or("", |s| s.account.as_str());
-                let why = params.last().copied().unwrap_or("refused");
-                Err(format!("SASL login as {account} failed ({command}: {why})"))
+                let why = params.last().map_or("refused", String::as_str);
+                Err(format!("SASL login as {account} failed ({}: {why})", *code as u16))
             }
             // A server without CAP: registration goes on without it.
-            ("421", [_, "CAP", ..]) => match &self.sasl {
-                Some(_) => Err("the server knows no CAP, so no SASL login; not connecting without it".into()),
-                None => {
-                    self.state = State::Finished;
-                    Ok(Vec::new())
+            Command::Response(Response::ERR_UNKNOWNCOMMAND, params)
+                if params.get(1).is_some_and(|c| c.eq_ignore_ascii_case("CAP")) =>
+            {
+                match &self.sasl {
+                    Some(_) => Err("the server knows no CAP, so no SASL login; not connecting without it".into()),
+                    None => {
+                        self.state = State::Finished;
+                        Ok(Vec::new())
+                    }
                 }
-            },
-            ("001", _) => {
+            }
+            Command::Response(Response::RPL_WELCOME, _) => {
                 self.state = State::Finished;
                 Ok(Vec::new())
             }
@@ -153,6 +145,11 @@ impl Login {
 mod tests {
     use super::*;
 
+    /// `login`'s answer to one protocol line.
+    fn on_line(login: &mut Login, line: &str) -> Result<Vec<String>, String> {
+        login.on_message(&line.parse::<Message>().expect("a protocol line"))
+    }
+
     fn sasl() -> Option<Sasl> {
         Some(Sasl { account: "regisbot".into(), password: "s3cret-pass".into() })
     }
@@ -160,42 +157,42 @@ mod tests {
     #[test]
     fn a_login_asks_for_sasl_and_ends_after_903() {
         let mut login = Login::new(sasl());
-        assert!(login.on_line(":irc.test CAP * LS * :away-notify multi-prefix").unwrap().is_empty());
-        assert_eq!(login.on_line(":irc.test CAP * LS :sasl=EXTERNAL,PLAIN").unwrap(), ["CAP REQ :sasl"]);
-        assert_eq!(login.on_line(":irc.test CAP * ACK :sasl").unwrap(), ["AUTHENTICATE PLAIN"]);
+        assert!(on_line(&mut login, ":irc.test CAP * LS * :away-notify multi-prefix").unwrap().is_empty());
+        assert_eq!(on_line(&mut login, ":irc.test CAP * LS :sasl=EXTERNAL,PLAIN").unwrap(), ["CAP REQ :sasl"]);
+        assert_eq!(on_line(&mut login, ":irc.test CAP * ACK :sasl").unwrap(), ["AUTHENTICATE PLAIN"]);
         assert_eq!(
-            login.on_line("AUTHENTICATE :+").unwrap(),
+            on_line(&mut login, "AUTHENTICATE :+").unwrap(),
             ["AUTHENTICATE cmVnaXNib3QAcmVnaXNib3QAczNjcmV0LXBhc3M="]
         );
         assert!(!login.finished());
-        assert_eq!(login.on_line(":irc.test 903 * :SASL authentication successful").unwrap(), ["CAP END"]);
+        assert_eq!(on_line(&mut login, ":irc.test 903 * :SASL authentication successful").unwrap(), ["CAP END"]);
         assert!(login.finished());
     }
 
     #[test]
     fn without_a_login_the_negotiation_ends_at_once() {
         let mut login = Login::new(None);
-        assert_eq!(login.on_line(":irc.test CAP * LS :sasl multi-prefix").unwrap(), ["CAP END"]);
+        assert_eq!(on_line(&mut login, ":irc.test CAP * LS :sasl multi-prefix").unwrap(), ["CAP END"]);
         let mut old = Login::new(None);
-        assert!(old.on_line(":old.server 421 * CAP :Unknown command").unwrap().is_empty());
+        assert!(on_line(&mut old, ":old.server 421 * CAP :Unknown command").unwrap().is_empty());
         assert!(old.finished());
     }
 
     #[test]
     fn a_refusal_or_a_server_without_sasl_ends_the_connection() {
         let mut login = Login::new(sasl());
-        login.on_line(":irc.test CAP * LS :sasl").unwrap();
-        login.on_line(":irc.test CAP * ACK :sasl").unwrap();
-        login.on_line("AUTHENTICATE +").unwrap();
-        let refused = login.on_line(":irc.test 904 * :SASL authentication failed").unwrap_err();
+        on_line(&mut login, ":irc.test CAP * LS :sasl").unwrap();
+        on_line(&mut login, ":irc.test CAP * ACK :sasl").unwrap();
+        on_line(&mut login, "AUTHENTICATE +").unwrap();
+        let refused = on_line(&mut login, ":irc.test 904 * :SASL authentication failed").unwrap_err();
         assert_eq!(refused, "SASL login as regisbot failed (904: SASL authentication failed)");
         assert!(!refused.contains("s3cret"));
         let mut none = Login::new(sasl());
-        assert!(none.on_line(":irc.test CAP * LS :multi-prefix").unwrap_err().contains("offers no SASL"));
+        assert!(on_line(&mut none, ":irc.test CAP * LS :multi-prefix").unwrap_err().contains("offers no SASL"));
         let mut external = Login::new(sasl());
-        assert!(external.on_line(":irc.test CAP * LS :sasl=EXTERNAL").unwrap_err().contains("not PLAIN"));
+        assert!(on_line(&mut external, ":irc.test CAP * LS :sasl=EXTERNAL").unwrap_err().contains("not PLAIN"));
         let mut old = Login::new(sasl());
-        assert!(old.on_line(":old 421 * CAP :Unknown command").is_err());
+        assert!(on_line(&mut old, ":old 421 * CAP :Unknown command").is_err());
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! `ctx.user` on IRC: a `WHOIS` asked through the connection, its answer (`311` … `318`, or
 //! `401` for no such nick) handed back to the waiting lookup, and remembered for a while.
 
+use crate::waiters::Waiters;
 use regis_core::UserInfo;
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -13,7 +14,7 @@ pub(crate) const CACHE_FOR: Duration = Duration::from_secs(300);
 /// The lookups waiting for an answer, the answers coming in, and those remembered.
 #[derive(Default)]
 pub(crate) struct Lookups {
-    waiting: Mutex<HashMap<String, Vec<oneshot::Sender<Option<UserInfo>>>>>,
+    waiting: Waiters<Option<UserInfo>>,
     found: Mutex<HashMap<String, UserInfo>>,
     cache: Mutex<HashMap<String, (Option<UserInfo>, Instant)>>,
 }
@@ -31,11 +32,7 @@ impl Lookups {
 
     /// Waits for the next answer about `nick`; whether a WHOIS must be sent (none is out yet).
     pub(crate) fn wait(&self, nick: &str) -> (oneshot::Receiver<Option<UserInfo>>, bool) {
-        let (sender, receiver) = oneshot::channel();
-        let mut waiting = lock(&self.waiting);
-        let list = waiting.entry(nick.to_lowercase()).or_default();
-        list.push(sender);
-        (receiver, list.len() == 1)
+        self.waiting.wait(nick)
     }
 
     /// `311`: the user exists.
@@ -47,10 +44,8 @@ impl Lookups {
     pub(crate) fn end(&self, nick: &str) {
         let key = nick.to_lowercase();
         let info = lock(&self.found).remove(&key);
-        lock(&self.cache).insert(key.clone(), (info.clone(), Instant::now()));
-        for sender in lock(&self.waiting).remove(&key).unwrap_or_default() {
-            let _ = sender.send(info.clone());
-        }
+        lock(&self.cache).insert(key, (info.clone(), Instant::now()));
+        self.waiting.answer(nick, info);
     }
 }
 
