@@ -470,7 +470,7 @@ impl Admin<'_> {
         let core = &self.ctx.core;
         let author = self.ctx.author();
         let identity = author.identity();
-        if let Some(person) = core.identities.person_of(&identity) {
+        if let Some(person) = core.identities.stored(&identity).await? {
             return Err(LinkError::AlreadyLinked { identity, person }.into());
         }
         let count = core.identities.members(&identity).await?.len();

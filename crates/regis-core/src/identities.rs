@@ -103,14 +103,20 @@ impl Identities {
         Ok(())
     }
 
-    /// Reads the link of `identity` again, after another process changed it.
-    pub(crate) async fn reload(&self, identity: &str) -> Result<(), StorageError> {
-        let person: Option<String> = sqlx::query("SELECT person FROM regis_links WHERE identity = $1")
+    /// The person `identity` is linked to as the database says now (for the decisions of
+    /// `link` and `unlink`, which must not rest on a copy another worker may have changed).
+    pub(crate) async fn stored(&self, identity: &str) -> Result<Option<String>, StorageError> {
+        Ok(sqlx::query("SELECT person FROM regis_links WHERE identity = $1")
             .bind(identity)
             .fetch_optional(self.db.pool())
             .await?
             .map(|row| row.try_get("person"))
-            .transpose()?;
+            .transpose()?)
+    }
+
+    /// Reads the link of `identity` again, after another process changed it.
+    pub(crate) async fn reload(&self, identity: &str) -> Result<(), StorageError> {
+        let person = self.stored(identity).await?;
         let mut links = crate::ranks::lock(&self.links);
         match person {
             Some(person) => links.insert(identity.to_string(), person),
@@ -194,7 +200,7 @@ impl Identities {
     /// Undoes the link of `identity`; when it is a person, releases every identity linked to
     /// it. The identities released, in name order.
     pub(crate) async fn unlink(&self, identity: &str) -> Result<Vec<String>, StorageError> {
-        let released = match self.person_of(identity) {
+        let released = match self.stored(identity).await? {
             Some(_) => {
                 sqlx::query("DELETE FROM regis_links WHERE identity = $1")
                     .bind(identity)
@@ -262,6 +268,16 @@ mod tests {
         assert_eq!(ids.person_of("irc:ann"), None);
         assert_eq!(ids.unlink("discord:1").await.unwrap(), ["console:ann"], "a person releases everyone");
         assert!(ids.members("discord:1").await.unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn unlinking_decides_from_the_database_not_from_a_stale_copy() {
+        let ids = identities().await;
+        let other = Identities::new(ids.db.clone(), Arc::new(InProcessChanges::default()));
+        other.link("irc:ann", "discord:1").await.unwrap();
+        assert_eq!(ids.person_of("irc:ann"), None, "this process was not told yet");
+        assert_eq!(ids.unlink("irc:ann").await.unwrap(), ["irc:ann"]);
+        assert_eq!(other.stored("irc:ann").await.unwrap(), None);
     }
 
     #[tokio::test]
