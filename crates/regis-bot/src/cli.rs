@@ -62,13 +62,14 @@ enum Command {
     Run,
     /// Run parts of a scaled-out bot that meet on NATS (`queue_url`): `--role receiver` (the
     /// HTTP interactions endpoint; needs DISCORD_PUBLIC_KEY), `gateway` (the Discord Gateway;
-    /// needs DISCORD_TOKEN), `worker` (the plugins), or several, comma-separated.
+    /// needs DISCORD_TOKEN), `irc` (the IRC connection; needs REGIS_IRC_SERVER), `worker` (the
+    /// plugins), or several, comma-separated.
     Serve(ServeArgs),
 }
 
 #[derive(Args, Debug)]
 struct ServeArgs {
-    /// The roles of this process: receiver, gateway, worker (comma-separated).
+    /// The roles of this process: receiver, gateway, irc, worker (comma-separated).
     #[arg(long, value_name = "ROLES")]
     role: crate::serve::Roles,
 }

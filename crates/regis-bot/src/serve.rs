@@ -1,8 +1,9 @@
-//! `regis serve --role receiver|gateway|worker`: one part of a scaled-out bot, or several in
-//! one process (`--role receiver,worker`). The parts meet on NATS (`queue_url`): receivers
-//! and gateways publish envelopes to the bot's JetStream stream and wait for first responses
-//! through the rendezvous; workers consume the stream, run the plugins and send replies over
-//! Discord's REST API.
+//! `regis serve --role receiver|gateway|irc|worker`: one part of a scaled-out bot, or several
+//! in one process (`--role receiver,worker`). The parts meet on NATS (`queue_url`): receivers,
+//! gateways and the IRC connection publish envelopes to the bot's JetStream stream (receivers
+//! and gateways wait for first responses through the rendezvous); workers consume the stream,
+//! run the plugins and send replies over Discord's REST API, and to IRC through the connector
+//! relay of the process that holds the IRC connection.
 
 use crate::config::Settings;
 use crate::run::{discord_rest, gateway_config, interactions_config, Shutdown};
@@ -12,7 +13,10 @@ use regis::Ingress;
 use regis_discord::gateway::{Gateway, IdentifyQueue};
 use regis_discord::{InteractionsServer, Pending};
 use regis_http::{health_router, HttpServer};
-use regis_nats::{JetStreamConfig, JetStreamQueue, NatsRateLimit, NatsRendezvous, NatsSlots};
+use regis_irc::Irc;
+use regis_nats::{
+    ConnectorRelay, JetStreamConfig, JetStreamQueue, NatsRateLimit, NatsRendezvous, NatsSlots, RemoteConnector,
+};
 
 /// Discord's IDENTIFY window: `max_concurrency` sessions may start per this period.
 const IDENTIFY_PERIOD: std::time::Duration = std::time::Duration::from_secs(5);
@@ -31,6 +35,8 @@ pub struct Roles {
     pub receiver: bool,
     /// The Discord Gateway shards.
     pub gateway: bool,
+    /// The IRC connection (`[irc]`), relaying the workers' replies and lookups.
+    pub irc: bool,
     /// The plugins.
     pub worker: bool,
 }
@@ -45,9 +51,10 @@ impl std::str::FromStr for Roles {
                 "receiver" => roles.receiver = true,
                 "gateway" => roles.gateway = true,
                 "worker" => roles.worker = true,
+                "irc" => roles.irc = true,
                 other => {
                     return Err(format!(
-                        "`{other}` is not a role: write receiver, gateway or worker (or several, comma-separated)"
+                        "`{other}` is not a role: write receiver, gateway, irc or worker (or several, comma-separated)"
                     ))
                 }
             }
@@ -71,6 +78,13 @@ pub async fn serve(settings: Settings, roles: Roles) -> Result<()> {
     if roles.gateway && secrets.token.is_none() {
         bail!("the gateway role needs DISCORD_TOKEN (the bot token) in the environment");
     }
+    let irc = match (roles.irc, settings.irc()?) {
+        (false, _) => None,
+        (true, Some(config)) => Some(Irc::new(config).context("configuration key `irc.tls_roots`")?),
+        (true, None) => {
+            bail!("the irc role needs an IRC server: set configuration key `irc.server` (REGIS_IRC_SERVER), host:port")
+        }
+    };
     let handler_timeout = settings.duration("handler_timeout", &settings.handler_timeout)?;
     let jetstream = JetStreamConfig {
         ack_wait: settings.duration("queue_ack_wait", &settings.queue_ack_wait)?,
@@ -112,6 +126,17 @@ pub async fn serve(settings: Settings, roles: Roles) -> Result<()> {
                 Some(gateway) => gateway.connector(),
                 None => rest.clone(),
             };
+            // IRC replies leave through the process holding the connection: this one's, or
+            // another's through its relay (envelopes from IRC only exist when one runs).
+            let irc_connector: Arc<dyn regis::Connector> = match &irc {
+                Some(irc) => irc.connector(),
+                None => Arc::new(RemoteConnector::new(
+                    queue.client(),
+                    &settings.bot_name,
+                    regis_irc::CONNECTOR,
+                    regis_irc::CAPABILITIES,
+                )),
+            };
             // A claim outlives the longest handler: only a dead worker's claim is taken over.
             let claim_ttl = handler_timeout + CLAIM_MARGIN;
             let shared = regis_nats::shared_state(queue.client(), &settings.bot_name, claim_ttl)
@@ -119,6 +144,7 @@ pub async fn serve(settings: Settings, roles: Roles) -> Result<()> {
                 .context("configuration key `queue_url`")?;
             let bot = crate::cli::bot_builder(&settings)?
                 .connector(connector)
+                .connector(irc_connector)
                 .queue(queue.clone())
                 .shared_state(shared)
                 .rendezvous(rendezvous.clone())
@@ -177,6 +203,10 @@ pub async fn serve(settings: Settings, roles: Roles) -> Result<()> {
     if bot.is_some() {
         eprintln!("regis: worker consuming bot `{}` on {queue_url}", settings.bot_name);
     }
+    let irc_task = match irc {
+        Some(irc) => Some(run_irc(irc, &settings, &queue, ingress.clone(), &shutdown).await?),
+        None => None,
+    };
     let gateway_result = match gateway {
         Some(gateway) => shutdown.run_gateway(gateway, ingress.clone()).await,
         None => {
@@ -190,6 +220,10 @@ pub async fn serve(settings: Settings, roles: Roles) -> Result<()> {
     };
     signal.abort();
     let deadline = shutdown.deadline().await;
+    if let Some(task) = irc_task {
+        // It says QUIT at the deadline.
+        let _ = tokio::time::timeout_at((deadline + std::time::Duration::from_secs(2)).into(), task).await;
+    }
     let cancelled = match &bot {
         Some(bot) => bot.shutdown_by(deadline).await,
         None => 0,
@@ -201,4 +235,32 @@ pub async fn serve(settings: Settings, roles: Roles) -> Result<()> {
         eprintln!("regis: {cancelled} envelope(s) were still being handled; JetStream delivers them again");
     }
     gateway_result.context("the Discord Gateway connector stopped")
+}
+
+/// Runs the IRC connection onto `ingress` and serves its connector to the workers; both stay
+/// up until the shutdown's deadline, so that replies workers are still sending go out.
+async fn run_irc(
+    irc: Irc,
+    settings: &Settings,
+    queue: &JetStreamQueue,
+    ingress: Ingress,
+    shutdown: &Shutdown,
+) -> Result<tokio::task::JoinHandle<()>> {
+    let relay = ConnectorRelay::serve(queue.client(), &settings.bot_name, irc.connector())
+        .await
+        .context("configuration key `queue_url`")?;
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let deadline = shutdown.deadline();
+    tokio::spawn(async move {
+        tokio::time::sleep_until(deadline.await.into()).await;
+        let _ = stop.send(true);
+    });
+    eprintln!(
+        "regis: IRC connection to {}, relaying replies from workers",
+        settings.irc.server.as_deref().unwrap_or_default()
+    );
+    Ok(tokio::spawn(async move {
+        irc.run(ingress, stopped).await;
+        drop(relay);
+    }))
 }

@@ -1,5 +1,7 @@
 //! `regis run` with an IRC server configured, beside Discord's interactions in the same
-//! process: each answered on the connector it came from. And what it refuses to configure.
+//! process: each answered on the connector it came from; `regis serve --role irc` with
+//! workers in other processes meeting it on NATS (`TEST_NATS_URL`). And what it refuses to
+//! configure.
 
 mod common;
 
@@ -149,6 +151,100 @@ async fn a_mandala_on_irc_is_a_link_to_the_archive_or_says_it_cannot_be_shown() 
         bot.terminate();
         bot.finish_within(WAIT);
     }
+}
+
+/// `regis serve --role ROLES` of bot `bot` in `dir`, for the IRC server `server`: nick
+/// `Regis` in `#regis`, a one-second shutdown grace, a two-second ack wait, log level `log`.
+fn serve(dir: &std::path::Path, roles: &str, bot: &str, server: &Server, log: &str) -> Running {
+    let mut command = regis(dir, &["serve", "--role", roles]);
+    command
+        .env("REGIS_QUEUE_URL", regis_testkit::services::nats_url())
+        .env("REGIS_BOT_NAME", bot)
+        .env("REGIS_LOG", log)
+        .env("REGIS_SHUTDOWN_GRACE", "1s")
+        // What a killed worker had taken goes to another soon.
+        .env("REGIS_QUEUE_ACK_WAIT", "2s")
+        .env("REGIS_IRC_SERVER", server.addr())
+        .env("REGIS_IRC_CHANNELS", "#regis")
+        .env("REGIS_IRC_NICK", "Regis");
+    Running::spawn(command)
+}
+
+/// The next line from the bot to `#regis`, if one comes within `within`.
+async fn next_answer(client: &mut Client, within: Duration) -> Option<String> {
+    tokio::time::timeout(within, client.privmsg("Regis", "#regis")).await.ok().map(|(text, _)| text)
+}
+
+/// Waits until the bot is in `#regis` (ann is there and sees it join).
+async fn wait_for_join(ann: &mut Client) {
+    ann.until(|l| l.starts_with(":Regis!") && l.contains(" JOIN ")).await;
+}
+
+/// The IRC connection as a role of its own: what it takes is queued on JetStream for workers
+/// in other processes, who answer through it; a message taken while no worker runs is answered
+/// by the one that comes later; a reply whose IRC process died goes out once it is back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_irc_role_takes_messages_and_workers_in_other_processes_answer_through_it() {
+    let server = Server::start();
+    let dirs: Vec<_> = (0..4).map(|_| tempfile::tempdir().unwrap()).collect();
+    let bot = format!(
+        "irc-role-{:x}",
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() % (1 << 40)
+    );
+    let mut ann = Client::connect(&server, "ann").await;
+    ann.join("#regis").await;
+    let mut irc = serve(dirs[0].path(), "irc", &bot, &server, "warn");
+    irc.wait_for_log("relaying replies from workers", WAIT);
+    wait_for_join(&mut ann).await;
+
+    // Taken with no worker running: it waits in JetStream.
+    ann.send("PRIVMSG #regis :!ping").await;
+    assert_eq!(next_answer(&mut ann, Duration::from_secs(1)).await, None, "nobody could answer yet");
+    let mut first = serve(dirs[1].path(), "worker", &bot, &server, "warn");
+    first.wait_for_log("worker consuming", WAIT);
+    assert_eq!(next_answer(&mut ann, WAIT).await.as_deref(), Some("ann: pong"));
+
+    // Two workers: every command answered once.
+    let mut second = serve(dirs[2].path(), "worker", &bot, &server, "warn");
+    second.wait_for_log("worker consuming", WAIT);
+    for _ in 0..10 {
+        ann.send("PRIVMSG #regis :!ping").await;
+    }
+    let mut answers = Vec::new();
+    while let Some(answer) = next_answer(&mut ann, Duration::from_secs(3)).await {
+        answers.push(answer);
+    }
+    assert_eq!(answers, vec!["ann: pong"; 10], "each command answered exactly once");
+
+    // No worker and then no IRC process: the message is queued; the worker that comes finds
+    // nobody to send its reply through, and sends it once the IRC process is back.
+    first.kill();
+    second.kill();
+    let nats = async_nats::connect(regis_testkit::services::nats_url()).await.unwrap();
+    let mut queued = nats.subscribe(format!("regis.{bot}.envelopes.>")).await.unwrap();
+    nats.flush().await.unwrap();
+    ann.send("PRIVMSG #regis :!help ping").await;
+    tokio::time::timeout(WAIT, futures_next(&mut queued)).await.expect("the IRC process queued the message");
+    irc.kill();
+    ann.until(|l| l.starts_with(":Regis!") && l.contains(" QUIT ")).await;
+    let mut late = serve(dirs[3].path(), "worker", &bot, &server, "info");
+    late.wait_for_log("the reply could not be sent now", WAIT);
+    let irc = serve(dirs[0].path(), "irc", &bot, &server, "warn");
+    wait_for_join(&mut ann).await;
+    let answer = next_answer(&mut ann, WAIT).await.unwrap_or_default();
+    assert!(answer.starts_with("ann: ") && answer.contains("ping"), "the help, late: {answer}");
+
+    for process in [irc, late] {
+        process.terminate();
+        let out = process.finish_within(WAIT);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    }
+}
+
+/// The next message of `subscriber`.
+async fn futures_next(subscriber: &mut async_nats::Subscriber) -> Option<async_nats::Message> {
+    use futures::StreamExt;
+    subscriber.next().await
 }
 
 #[test]

@@ -121,6 +121,9 @@ fn serve_names_what_a_role_lacks() {
     let no_token = serve(dir.path(), "gateway", "lacks", &[("DISCORD_PUBLIC_KEY", public)]).output().unwrap();
     let text = String::from_utf8_lossy(&no_token.stderr);
     assert!(!no_token.status.success() && text.contains("DISCORD_TOKEN"), "{text}");
+    let no_server = serve(dir.path(), "irc", "lacks", &[]).output().unwrap();
+    let text = String::from_utf8_lossy(&no_server.stderr);
+    assert!(!no_server.status.success() && text.contains("`irc.server` (REGIS_IRC_SERVER)"), "{text}");
     let bad_role = regis(dir.path(), &["serve", "--role", "receiver,cook"]).output().unwrap();
     let text = String::from_utf8_lossy(&bad_role.stderr);
     assert!(!bad_role.status.success() && text.contains("`cook` is not a role"), "{text}");

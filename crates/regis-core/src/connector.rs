@@ -5,9 +5,10 @@
 use crate::envelope::{Envelope, FileRef};
 use crate::reply::Reply;
 use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
 
 /// Where a message goes.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Destination {
     /// Back where the origin envelope came from (a reply, or the interaction's response).
     Origin,
@@ -18,7 +19,7 @@ pub enum Destination {
 }
 
 /// What a connector can show; the rest of a [`Reply`] is degraded before it is sent.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Capabilities {
     /// Rich embeds.
     pub embeds: bool,
@@ -29,7 +30,7 @@ pub struct Capabilities {
 }
 
 /// A message the connector sent, so it can be edited later.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SentMessage {
     /// The connector's message id (empty when the service has none).
     pub id: String,
@@ -38,7 +39,7 @@ pub struct SentMessage {
 }
 
 /// What a connector knows of a user.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UserInfo {
     /// The connector's id.
     pub id: String,
@@ -49,7 +50,7 @@ pub struct UserInfo {
 }
 
 /// What a connector knows of a channel.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ChannelInfo {
     /// The connector's id.
     pub id: String,

@@ -13,6 +13,9 @@ use tokio::sync::{mpsc, oneshot};
 /// How long a lookup (`WHOIS`, `NAMES`) waits for the server's answer.
 const LOOKUP_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
+/// What IRC can show: text lines only (embeds, files and buttons are degraded to text).
+pub const CAPABILITIES: Capabilities = Capabilities { embeds: false, attachments: false, buttons: false };
+
 /// The egress of one IRC connection; attach it to the bot, and run the connection with
 /// [`Irc::run`](crate::Irc::run).
 pub struct IrcConnector {
@@ -67,7 +70,7 @@ impl Connector for IrcConnector {
     }
 
     fn capabilities(&self) -> Capabilities {
-        Capabilities { embeds: false, attachments: false, buttons: false }
+        CAPABILITIES
     }
 
     async fn send(

@@ -18,7 +18,7 @@ mod tls;
 mod waiters;
 
 pub use config::{IrcConfig, Sasl};
-pub use connector::IrcConnector;
+pub use connector::{IrcConnector, CAPABILITIES};
 pub use inbound::{message_envelope, CONNECTOR};
 pub use split::{clean, payload_limit, split, MAX_LINE};
 pub use tls::TlsError;
