@@ -149,7 +149,7 @@ fn inspircd_conf(dir: &Path, port: u16, link: u16) -> String {
 <admin name="test" nick="test" email="test@regis.test">
 <bind address="127.0.0.1" port="{port}" type="clients">
 <bind address="127.0.0.1" port="{link}" type="servers">
-<connect name="main" allow="*" timeout="60" pingfreq="120" hardsendq="1048576" softsendq="65536" recvq="65536" threshold="1000" commandrate="100000" fakelag="no" localmax="1000" globalmax="1000" resolvehostnames="no" useident="no" limit="5000">
+<connect name="main" allow="*" timeout="60" pingfreq="120" hardsendq="16777216" softsendq="8388608" recvq="1048576" threshold="100000" commandrate="100000000" fakelag="no" localmax="1000" globalmax="1000" resolvehostnames="no" useident="no" limit="5000">
 <dns server="127.0.0.1" timeout="1">
 <pid file="{pid}">
 <log method="file" type="* -USERINPUT -USEROUTPUT" level="default" target="{log}" flush="1">
