@@ -1,5 +1,6 @@
 //! The command line: `regis console`, `regis run`, `regis commands schema|sync`, `regis mandala`.
 
+use crate::app::Plugins;
 use crate::config::{self, Settings};
 use crate::mandala_cmd::{self, MandalaArgs};
 use anyhow::{Context, Result};
@@ -56,6 +57,9 @@ enum Command {
     Backup(BackupArgs),
     /// Render mandalas to PNG files (no bot, no data directory).
     Mandala(MandalaArgs),
+    /// Create a bot crate of your own in ./NAME: a plugin, its test, and this whole command
+    /// line under your binary's name (no configuration needed).
+    New(crate::scaffold::NewArgs),
     /// Run the bot with the connectors the environment enables (DISCORD_TOKEN: the Discord
     /// Gateway; DISCORD_PUBLIC_KEY: the Discord HTTP interactions endpoint). Secrets are read
     /// from the environment only.
@@ -103,45 +107,44 @@ enum CommandsCommand {
 const OPERATOR: &str = "operator";
 
 /// Runs the chosen command.
-pub async fn run(cli: Cli) -> Result<()> {
+pub(crate) async fn run(cli: Cli, plugins: Plugins) -> Result<()> {
     let settings = || -> Result<Settings> {
         let settings = config::load(cli.global.config.as_deref(), Figment::from(Serialized::defaults(&cli.global)))?;
         crate::logging::init(&settings.log, settings.log_format()?);
         Ok(settings)
     };
     match cli.command {
-        Command::Console(args) => console(settings()?, args).await,
-        Command::Commands(CommandsCommand::Schema) => schema(settings()?).await,
-        Command::Commands(CommandsCommand::Sync(args)) => crate::commands_sync::run(settings()?, args).await,
+        Command::Console(args) => console(settings()?, &plugins, args).await,
+        Command::Commands(CommandsCommand::Schema) => schema(settings()?, &plugins).await,
+        Command::Commands(CommandsCommand::Sync(args)) => crate::commands_sync::run(settings()?, &plugins, args).await,
         // Needs no configuration: a broken regis.toml does not stop it.
         Command::Mandala(args) => mandala_cmd::run(&args),
-        Command::Run => crate::run::run(settings()?).await,
-        Command::Serve(args) => crate::serve::serve(settings()?, args.role).await,
+        Command::New(args) => crate::scaffold::run(&args),
+        Command::Run => crate::run::run(settings()?, &plugins).await,
+        Command::Serve(args) => crate::serve::serve(settings()?, &plugins, args.role).await,
         Command::Backup(args) => backup(settings()?, &args.dir).await,
     }
 }
 
-/// The bot of the configuration: its storage and the built-in plugins.
-pub(crate) fn bot_builder(settings: &Settings) -> Result<regis::BotBuilder> {
+/// The bot of the configuration: its storage and the app's plugins.
+pub(crate) fn bot_builder(settings: &Settings, plugins: &Plugins) -> Result<regis::BotBuilder> {
     let builder = Bot::builder(settings.core()?);
-    let builder = match &settings.database_url {
+    let mut builder = match &settings.database_url {
         Some(url) => builder.storage(regis::PostgresBackend::new(url, &settings.bot_name)),
         None => builder.storage(SqliteBackend::new(&settings.data_dir)),
     };
-    let builder = builder
-        .plugin(regis_plugin_admin::Admin)
-        .plugin(regis_plugin_dice::Dice)
-        .plugin(regis_plugin_trivia::Trivia::new(settings.trivia()?))
-        .plugin(regis_plugin_github::GitHub)
-        .plugin(regis_plugin_alertmanager::Alertmanager)
-        .plugin(mandala_cmd::plugin(settings)?);
-    #[cfg(feature = "bench-commands")]
-    let builder = builder.plugin(crate::bench_plugin::Bench);
+    for plugin in plugins.make(settings)? {
+        builder = builder.plugin_arc(plugin);
+    }
     Ok(builder)
 }
 
-pub(crate) async fn start_bot(settings: &Settings, connectors: Vec<Arc<dyn regis::Connector>>) -> Result<Bot> {
-    let mut builder = bot_builder(settings)?;
+pub(crate) async fn start_bot(
+    settings: &Settings,
+    plugins: &Plugins,
+    connectors: Vec<Arc<dyn regis::Connector>>,
+) -> Result<Bot> {
+    let mut builder = bot_builder(settings, plugins)?;
     for connector in connectors {
         builder = builder.connector(connector);
     }
@@ -151,9 +154,9 @@ pub(crate) async fn start_bot(settings: &Settings, connectors: Vec<Arc<dyn regis
     })
 }
 
-async fn console(settings: Settings, args: ConsoleArgs) -> Result<()> {
+async fn console(settings: Settings, plugins: &Plugins, args: ConsoleArgs) -> Result<()> {
     let connector = Arc::new(ConsoleConnector::stdout(settings.data_dir.join("uploads")));
-    let bot = start_bot(&settings, vec![connector]).await?;
+    let bot = start_bot(&settings, plugins, vec![connector]).await?;
     let name = args.speaker.as_deref().unwrap_or(OPERATOR);
     regis::envelope::check_user_id(name).map_err(|problem| anyhow::anyhow!("--as `{name}`: {problem}"))?;
     let speaker = UserRef::new(regis_console::CONNECTOR, name);
@@ -204,8 +207,8 @@ pub(crate) async fn shutdown_signal() {
     }
 }
 
-async fn schema(settings: Settings) -> Result<()> {
-    let bot = start_bot(&settings, Vec::new()).await?;
+async fn schema(settings: Settings, plugins: &Plugins) -> Result<()> {
+    let bot = start_bot(&settings, plugins, Vec::new()).await?;
     let commands: Vec<serde_json::Value> = bot.commands().iter().map(|(_, spec)| spec.to_discord_json()).collect();
     println!("{}", serde_json::to_string_pretty(&commands)?);
     bot.shutdown().await;

@@ -44,13 +44,13 @@ pub fn describe(diff: &CommandDiff, scope: &str) -> String {
 }
 
 /// Runs the sync.
-pub async fn run(settings: Settings, args: SyncArgs) -> Result<()> {
+pub(crate) async fn run(settings: Settings, plugins: &crate::app::Plugins, args: SyncArgs) -> Result<()> {
     let secrets = crate::secrets::DiscordSecrets::from_env()?;
     let token = secrets.token.context("`regis commands sync` needs DISCORD_TOKEN (the bot token)")?;
     let application = secrets.application_id.context(
         "`regis commands sync` needs DISCORD_APPLICATION_ID (General Information page of the developer portal)",
     )?;
-    let bot = crate::cli::start_bot(&settings, Vec::new()).await?;
+    let bot = crate::cli::start_bot(&settings, plugins, Vec::new()).await?;
     let declared: Vec<serde_json::Value> = bot.commands().iter().map(|(_, spec)| spec.to_discord_json()).collect();
     bot.shutdown().await;
     let scope = match &args.guild {

@@ -138,7 +138,7 @@ pub(crate) fn interactions_config(
 
 /// Runs the configured connectors until Ctrl-C or SIGTERM, or until Discord closes the
 /// Gateway with a fatal code.
-pub async fn run(settings: Settings) -> Result<()> {
+pub(crate) async fn run(settings: Settings, plugins: &crate::app::Plugins) -> Result<()> {
     let secrets = DiscordSecrets::from_env()?;
     let irc = match settings.irc()? {
         Some(config) => Some(regis_irc::Irc::new(config).context("configuration key `irc.tls_roots`")?),
@@ -170,7 +170,7 @@ pub async fn run(settings: Settings) -> Result<()> {
     if let Some(irc) = &irc {
         connectors.push(irc.connector());
     }
-    let bot = Arc::new(crate::cli::start_bot(&settings, connectors).await?);
+    let bot = Arc::new(crate::cli::start_bot(&settings, plugins, connectors).await?);
     // The IRC connection runs until the shutdown begins.
     let (stop_irc, irc_stopped) = watch::channel(false);
     let irc_task = irc.map(|irc| {

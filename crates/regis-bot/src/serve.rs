@@ -64,7 +64,7 @@ impl std::str::FromStr for Roles {
 }
 
 /// Runs the roles until Ctrl-C or SIGTERM (or a fatal Gateway close).
-pub async fn serve(settings: Settings, roles: Roles) -> Result<()> {
+pub(crate) async fn serve(settings: Settings, plugins: &crate::app::Plugins, roles: Roles) -> Result<()> {
     let secrets = DiscordSecrets::from_env()?;
     let Some(queue_url) = settings.queue_url.clone() else {
         bail!(
@@ -142,7 +142,7 @@ pub async fn serve(settings: Settings, roles: Roles) -> Result<()> {
             let shared = regis_nats::shared_state(queue.client(), &settings.bot_name, claim_ttl)
                 .await
                 .context("configuration key `queue_url`")?;
-            let bot = crate::cli::bot_builder(&settings)?
+            let bot = crate::cli::bot_builder(&settings, plugins)?
                 .connector(connector)
                 .connector(irc_connector)
                 .queue(queue.clone())

@@ -208,3 +208,11 @@ pub fn test_key() -> (SigningKey, String) {
     let public = hex::encode(key.verifying_key().to_bytes());
     (key, public)
 }
+
+/// Runs `command` (its stdin, stdout and stderr piped) with `input` on its standard input,
+/// to the end.
+pub fn with_input(mut command: Command, input: &[u8]) -> Output {
+    let mut child = command.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    child.stdin.take().unwrap().write_all(input).unwrap();
+    child.wait_with_output().unwrap()
+}
