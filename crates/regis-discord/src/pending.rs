@@ -48,6 +48,8 @@ struct Entry {
     first: watch::Sender<Option<FirstResponse>>,
     /// The worker (process) whose reply was delivered first, when a worker elsewhere asked.
     answered_by: Option<String>,
+    /// That worker said it sent the edit it was granted (until then, it may have died first).
+    confirmed: bool,
     /// When its handler finished.
     finished: Option<Instant>,
 }
@@ -60,6 +62,7 @@ impl Entry {
             created: Instant::now(),
             first: watch::channel(None).0,
             answered_by: None,
+            confirmed: false,
             finished: None,
         }
     }
@@ -224,19 +227,43 @@ impl Pending {
 
     /// [`route`](Self::route) for an interaction this process tracks, for a reply from worker
     /// `asker` in another process (`None`: not tracked here).
-    /// A reply was delivered already for a worker that is not `asker`: that worker died before
-    /// it could record the envelope as answered, and this is the run of a later delivery, whose
-    /// reply would be a second answer: [`Route::AnsweredElsewhere`], nothing to send.
+    ///
+    /// When another worker was routed first, `asker` runs a later delivery of the envelope
+    /// (the first one's claim expired: it died or overran). If the first reply was delivered
+    /// (answered inline here, or the first worker confirmed its edit), this one would be a
+    /// second answer: [`Route::AnsweredElsewhere`], nothing to send. If the first worker was
+    /// granted the edit of the original response but never confirmed it, the edit is granted
+    /// to `asker` instead: the first worker may have died before sending it.
     pub(crate) fn route_asked(&self, id: &str, reply: &Reply, asker: &str) -> Option<Route> {
         let mut map = self.lock();
         let entry = map.get_mut(id)?;
-        let delivered = matches!(entry.slot, Slot::Answered | Slot::Deferred { edited: true, .. });
         match &entry.answered_by {
-            Some(first) if delivered && first != asker => return Some(Route::AnsweredElsewhere),
+            Some(first) if first != asker => {
+                let granted = match entry.slot {
+                    Slot::Deferred { public, edited: true } if !entry.confirmed => Some(public),
+                    _ => None,
+                };
+                let delivered =
+                    entry.confirmed || matches!(entry.slot, Slot::Answered | Slot::Deferred { edited: true, .. });
+                if let Some(public) = granted {
+                    entry.answered_by = Some(asker.to_string());
+                    return Some(Route::EditOriginal { public });
+                }
+                if delivered {
+                    return Some(Route::AnsweredElsewhere);
+                }
+            }
             Some(_) => {}
             None => entry.answered_by = Some(asker.to_string()),
         }
         Some(Self::route_entry(entry, reply))
+    }
+
+    /// The worker granted the edit of the original response has sent it.
+    pub(crate) fn confirm(&self, id: &str) {
+        if let Some(entry) = self.lock().get_mut(id) {
+            entry.confirmed = true;
+        }
     }
 
     /// Whether this process tracks the interaction.
@@ -274,5 +301,43 @@ impl Pending {
     /// The handle of a tracked interaction (for edits of messages it sent).
     pub(crate) fn handle(&self, id: &str) -> Option<InteractionHandle> {
         self.lock().get(id).map(|e| e.handle.clone())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn handle() -> InteractionHandle {
+        InteractionHandle {
+            interaction_id: "1".into(),
+            application_id: "2".into(),
+            token: "token".into(),
+            received_ms: 0,
+        }
+    }
+
+    #[test]
+    fn an_edit_granted_to_a_worker_that_never_confirmed_it_is_granted_to_the_next_run() {
+        let pending = Pending::default();
+        let _http = pending.wait("e", handle());
+        assert!(pending.defer_on_budget("e"));
+        let reply = Reply::text("pong");
+        assert!(matches!(pending.route_asked("e", &reply, "w1"), Some(Route::EditOriginal { public: true })));
+        // w1 died before editing; the delivery that runs on w2 edits instead.
+        assert!(matches!(pending.route_asked("e", &reply, "w2"), Some(Route::EditOriginal { public: true })));
+        // w2 edited and said so: a third run sends nothing, and w2's own next reply follows up.
+        pending.confirm("e");
+        assert!(matches!(pending.route_asked("e", &reply, "w3"), Some(Route::AnsweredElsewhere)));
+        assert!(matches!(pending.route_asked("e", &reply, "w2"), Some(Route::FollowUp)));
+    }
+
+    #[test]
+    fn an_answer_given_inline_here_is_never_given_again() {
+        let pending = Pending::default();
+        let _http = pending.wait("e", handle());
+        let reply = Reply::text("pong");
+        assert!(matches!(pending.route_asked("e", &reply, "w1"), Some(Route::Inline(_))));
+        assert!(matches!(pending.route_asked("e", &reply, "w2"), Some(Route::AnsweredElsewhere)));
     }
 }

@@ -28,6 +28,8 @@ enum Question {
     Defer { ephemeral: bool },
     /// Autocomplete suggestions.
     Suggest { choices: Vec<String> },
+    /// The edit of the original response the ingress granted has been sent.
+    Sent,
 }
 
 /// The ingress's answer.
@@ -46,6 +48,8 @@ enum Verdict {
     Suggested { taken: bool },
     /// Another worker's run of the envelope answered already: send nothing.
     AlreadyAnswered,
+    /// The sent edit is noted.
+    Noted,
 }
 
 /// The ingress side: answers questions from the [`Pending`] record of the connector that
@@ -76,6 +80,10 @@ impl Answerer for PendingAnswers {
                 Verdict::Deferred
             }
             Ok(Question::Suggest { choices }) => Verdict::Suggested { taken: self.0.suggest(envelope_id, choices) },
+            Ok(Question::Sent) => {
+                self.0.confirm(envelope_id);
+                Verdict::Noted
+            }
             Err(e) => return serde_json::json!({ "error": format!("not a question: {e}") }),
         };
         serde_json::to_value(verdict).unwrap_or_default()
@@ -134,10 +142,18 @@ pub(crate) async fn route(
             (Slot::Answered, Route::AnsweredElsewhere)
         }
         Verdict::EditOriginal { public } => (Slot::Deferred { public, edited: true }, Route::EditOriginal { public }),
-        Verdict::FollowUp | Verdict::Deferred | Verdict::Suggested { .. } => (Slot::Answered, Route::FollowUp),
+        Verdict::FollowUp | Verdict::Deferred | Verdict::Suggested { .. } | Verdict::Noted => {
+            (Slot::Answered, Route::FollowUp)
+        }
     };
     pending.record(&origin.id, handle, slot);
     route
+}
+
+/// Tells the ingress that the edit it granted has been sent, so that a later delivery's run
+/// (this worker dying now) is not granted it again.
+pub(crate) async fn confirm(rendezvous: &dyn Rendezvous, origin: &Envelope) {
+    let _ = ask(rendezvous, origin, Question::Sent).await;
 }
 
 /// A deferral of an interaction another process received; recorded here.

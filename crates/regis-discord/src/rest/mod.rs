@@ -359,11 +359,28 @@ impl DiscordConnector {
         handle: &InteractionHandle,
         reply: Reply,
     ) -> Result<SentMessage, RestError> {
-        let sent = |id: &str| SentMessage { id: format!("{}/{id}", origin.id), channel: None };
-        let route = match self.remote(origin) {
+        let remote = self.remote(origin);
+        let route = match remote {
             Some(rendezvous) => crate::remote::route(rendezvous, &self.pending, origin, handle, &reply).await,
             None => self.pending.route(&origin.id, handle, &reply),
         };
+        let edits = matches!(route, Route::EditOriginal { .. });
+        let sent = self.deliver(origin, handle, reply, route).await;
+        if let (Some(rendezvous), true, Ok(_)) = (remote, edits, &sent) {
+            crate::remote::confirm(rendezvous, origin).await;
+        }
+        sent
+    }
+
+    /// Sends `reply` to an interaction the way `route` says.
+    async fn deliver(
+        &self,
+        origin: &Envelope,
+        handle: &InteractionHandle,
+        reply: Reply,
+        route: Route,
+    ) -> Result<SentMessage, RestError> {
+        let sent = |id: &str| SentMessage { id: format!("{}/{id}", origin.id), channel: None };
         match route {
             Route::AnsweredElsewhere => Ok(sent("@original")),
             Route::Inline(tx) => {
