@@ -173,6 +173,10 @@ pub fn render_png(spec: &MandalaSpec) -> Result<Png, MandalaError> {
     Ok(Png { bytes, params: rendered.params })
 }
 
+/// The largest seed: 2^53, the largest integer Discord's integer options carry, so that
+/// every seed the command line draws can be asked for with `/mando` too.
+pub const MAX_SEED: u64 = 1 << 53;
+
 /// A fresh, non-deterministic seed below one billion (short enough for a
 /// user to read back and retype).
 pub fn random_seed() -> u64 {

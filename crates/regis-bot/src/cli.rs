@@ -110,7 +110,7 @@ const OPERATOR: &str = "operator";
 pub(crate) async fn run(cli: Cli, plugins: Plugins) -> Result<()> {
     let settings = || -> Result<Settings> {
         let settings = config::load(cli.global.config.as_deref(), Figment::from(Serialized::defaults(&cli.global)))?;
-        crate::logging::init(&settings.log, settings.log_format()?);
+        crate::logging::init(&settings.log, settings.log_set, settings.log_format()?);
         Ok(settings)
     };
     match cli.command {
@@ -160,9 +160,9 @@ async fn console(settings: Settings, plugins: &Plugins, args: ConsoleArgs) -> Re
     let name = args.speaker.as_deref().unwrap_or(OPERATOR);
     regis::envelope::check_user_id(name).map_err(|problem| anyhow::anyhow!("--as `{name}`: {problem}"))?;
     let speaker = UserRef::new(regis_console::CONNECTOR, name);
-    if args.speaker.is_none() {
-        bot.set_session_rank(&speaker, Rank::OWNER);
-    }
+    // The operator owns the console bot whoever speaks: `--as bob --rank 150` cannot take
+    // the operator's rank away.
+    bot.set_session_rank(&UserRef::new(regis_console::CONNECTOR, OPERATOR), Rank::OWNER);
     if let Some(rank) = args.rank {
         bot.set_session_rank(&speaker, Rank::new(rank)?);
     }

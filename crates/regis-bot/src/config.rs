@@ -76,8 +76,13 @@ pub struct Settings {
     pub shutdown_grace: String,
     /// How late a schedule's firing missed while the bot was down still runs (once), e.g. `15m`.
     pub schedule_grace: String,
-    /// Log filter (tracing syntax), e.g. `warn` or `regis=debug`; `RUST_LOG` wins if set.
+    /// Log filter (tracing syntax), e.g. `warn` or `regis=debug`. `--log` > `REGIS_LOG` > the
+    /// file > `RUST_LOG` > `warn`.
     pub log: String,
+    /// Whether `log` was set (flag, `REGIS_LOG` or file) rather than left at its default; only
+    /// then is `RUST_LOG` not consulted.
+    #[serde(skip)]
+    pub log_set: bool,
     /// How log lines are written: `text` (the default) or `json` (one object per line).
     pub log_format: String,
     /// Required-rank overrides by command name.
@@ -177,6 +182,7 @@ impl Default for Settings {
             shutdown_grace: "10s".into(),
             schedule_grace: "15m".into(),
             log: "warn".into(),
+            log_set: false,
             log_format: "text".into(),
             command_ranks: BTreeMap::new(),
             object_store_url: None,
@@ -271,7 +277,8 @@ fn list_or_csv<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error>
 
 /// Loads the settings: defaults < file < `REGIS_*` environment variables < `overrides` (flags).
 pub fn load(file: Option<&Path>, overrides: Figment) -> Result<Settings> {
-    let mut figment = Figment::from(Serialized::defaults(Settings::default()));
+    // What the user set (file, environment, flags), without the defaults.
+    let mut figment = Figment::new();
     match file {
         Some(path) => {
             if !path.exists() {
@@ -295,25 +302,73 @@ pub fn load(file: Option<&Path>, overrides: Figment) -> Result<Settings> {
             None => key.into(),
         });
     figment = figment.merge(env).merge(overrides);
-    let settings: Settings = figment.extract().map_err(|e| anyhow!(describe(e)))?;
+    let log_set = figment.find_value("log").is_ok();
+    let figment = Figment::from(Serialized::defaults(Settings::default())).merge(figment);
+    let mut settings: Settings = figment.extract().map_err(|e| anyhow!(describe(e)))?;
+    settings.log_set = log_set;
     settings.check()?;
     Ok(settings)
 }
 
 fn describe(errors: figment::Error) -> String {
-    errors
-        .into_iter()
-        .map(|e| {
-            let key = e.path.join(".");
-            let source = e.metadata.as_ref().map(|m| format!(" (from {})", m.name)).unwrap_or_default();
-            if key.is_empty() {
-                format!("configuration: {}{source}", e.kind)
-            } else {
-                format!("configuration key `{key}`: {}{source}", e.kind)
-            }
-        })
-        .collect::<Vec<_>>()
-        .join("\n")
+    errors.into_iter().map(|e| describe_one(&e)).collect::<Vec<_>>().join("\n")
+}
+
+/// One configuration error, naming where the value came from: the file and line, or the
+/// environment variable; an unknown key gets the closest real one.
+fn describe_one(e: &figment::Error) -> String {
+    let key = e.path.join(".");
+    let from_env = e.metadata.as_ref().is_some_and(|m| m.name.contains("environment"));
+    let variable = |key: &str| format!("REGIS_{}", key.replace('.', "_").to_ascii_uppercase());
+    if let figment::error::Kind::UnknownField(field, expected) = &e.kind {
+        let hint = regis::suggest::closest(field, expected.iter().copied());
+        let (what, hint) = if from_env {
+            (format!("environment variable {}", variable(&key)), hint.map(|h| variable(&with_last(&key, h))))
+        } else {
+            (format!("configuration key `{key}`{}", source(e, field)), hint.map(|h| format!("`{h}`")))
+        };
+        return match hint {
+            Some(hint) => format!("{what} is not a setting: did you mean {hint}?"),
+            None => format!("{what} is not a setting (see regis.example.toml for every key)"),
+        };
+    }
+    let source = if from_env {
+        format!(" (from environment variable {})", variable(&key))
+    } else {
+        source(e, e.path.last().map_or("", String::as_str))
+    };
+    if key.is_empty() {
+        format!("configuration: {}{source}", e.kind)
+    } else {
+        format!("configuration key `{key}`: {}{source}", e.kind)
+    }
+}
+
+/// `a.b.c` with its last part replaced by `last`.
+fn with_last(key: &str, last: &str) -> String {
+    match key.rsplit_once('.') {
+        Some((head, _)) => format!("{head}.{last}"),
+        None => last.to_string(),
+    }
+}
+
+/// ` (regis.toml line 3)` for a value from a file (the line where `field` is set, if found),
+/// ` (from NAME)` for another source.
+fn source(e: &figment::Error, field: &str) -> String {
+    let Some(metadata) = &e.metadata else { return String::new() };
+    let Some(figment::Source::File(path)) = &metadata.source else {
+        return format!(" (from {})", metadata.name);
+    };
+    let name = path.file_name().map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned());
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let set_here = |line: &str| {
+        let line = line.trim_start().trim_start_matches('"');
+        line.strip_prefix(field).is_some_and(|rest| rest.trim_start_matches('"').trim_start().starts_with('='))
+    };
+    match text.lines().position(set_here) {
+        Some(index) => format!(" ({name} line {})", index + 1),
+        None => format!(" ({name})"),
+    }
 }
 
 fn duration(key: &str, text: &str) -> Result<Duration> {
@@ -361,6 +416,7 @@ impl Settings {
         duration("shutdown_grace", &self.shutdown_grace)?;
         duration("schedule_grace", &self.schedule_grace)?;
         self.log_format()?;
+        crate::logging::check_filter(&self.log)?;
         self.irc()?;
         let budget = duration("interaction_budget", &self.interaction_budget)?;
         if budget >= Duration::from_secs(3) {
@@ -558,7 +614,7 @@ mod tests {
         Jail::expect_with(|jail| {
             jail.create_file("bad.toml", "workerz = 3\n")?;
             let err = load(Some(Path::new("bad.toml")), Figment::new()).unwrap_err().to_string();
-            assert!(err.contains("`workerz`") && err.contains("unknown field"), "{err}");
+            assert_eq!(err, "configuration key `workerz` (bad.toml line 1) is not a setting: did you mean `workers`?");
             let err = load(Some(Path::new("missing.toml")), Figment::new()).unwrap_err().to_string();
             assert!(err.contains("missing.toml does not exist"), "{err}");
             jail.set_env("REGIS_WORKERS", "many");
@@ -631,6 +687,49 @@ mod tests {
             jail.set_env("REGIS_SHUTDOWN_GRACE", "a while");
             let err = load(None, Figment::new()).unwrap_err().to_string();
             assert!(err.contains("`shutdown_grace`: `a while` is not a duration"), "{err}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn a_bad_or_unknown_setting_names_its_file_line_or_variable_and_the_closest_key() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("REGIS_WORKRES", "4");
+            let err = load(None, Figment::new()).unwrap_err().to_string();
+            assert_eq!(err, "environment variable REGIS_WORKRES is not a setting: did you mean REGIS_WORKERS?");
+            jail.set_env("REGIS_WORKRES", "");
+            std::env::remove_var("REGIS_WORKRES");
+            jail.set_env("REGIS_IRC_NIK", "Ops");
+            let err = load(None, Figment::new()).unwrap_err().to_string();
+            assert_eq!(err, "environment variable REGIS_IRC_NIK is not a setting: did you mean REGIS_IRC_NICK?");
+            std::env::remove_var("REGIS_IRC_NIK");
+            jail.create_file("regis.toml", "prefix = \"?\"\n\nworkers = \"lots\"\n")?;
+            let err = load(None, Figment::new()).unwrap_err().to_string();
+            assert!(err.starts_with("configuration key `workers`: invalid type"), "{err}");
+            assert!(err.ends_with(" (regis.toml line 3)"), "{err}");
+            jail.create_file("regis.toml", "prefix = \"?\"\nhandler_timeot = \"5s\"\n")?;
+            let err = load(None, Figment::new()).unwrap_err().to_string();
+            assert_eq!(
+                err,
+                "configuration key `handler_timeot` (regis.toml line 2) is not a setting: did you mean `handler_timeout`?"
+            );
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn a_log_filter_set_anywhere_is_checked_and_keeps_rust_log_out() {
+        figment::Jail::expect_with(|jail| {
+            assert!(!load(None, Figment::new()).unwrap().log_set, "the default: RUST_LOG may say");
+            jail.create_file("regis.toml", "log = \"info\"\n")?;
+            assert!(load(None, Figment::new()).unwrap().log_set, "set in the file");
+            jail.create_file("regis.toml", "")?;
+            let flag = Figment::from(Serialized::defaults(serde_json::json!({ "log": "debug" })));
+            let settings = load(None, flag).unwrap();
+            assert!(settings.log_set && settings.log == "debug", "a flag");
+            jail.set_env("REGIS_LOG", "regis=debug,nonsense=[");
+            let err = load(None, Figment::new()).unwrap_err().to_string();
+            assert!(err.starts_with("configuration key `log`: `regis=debug,nonsense=[` is not a log filter"), "{err}");
             Ok(())
         });
     }

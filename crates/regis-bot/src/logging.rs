@@ -27,11 +27,23 @@ impl std::str::FromStr for LogFormat {
     }
 }
 
-/// Installs the process's log (once; later calls change nothing).
-pub(crate) fn init(filter: &str, format: LogFormat) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .or_else(|_| tracing_subscriber::EnvFilter::try_new(filter))
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+/// Refuses a `log` value that is not a filter (`EnvFilter` would drop the bad parts and go on).
+pub(crate) fn check_filter(filter: &str) -> anyhow::Result<()> {
+    tracing_subscriber::EnvFilter::builder().parse(filter).map(drop).map_err(|e| {
+        anyhow::anyhow!(
+            "configuration key `log`: `{filter}` is not a log filter ({e}); write e.g. warn, info or regis=debug"
+        )
+    })
+}
+
+/// Installs the process's log (once; later calls change nothing). `filter` is used when it
+/// was set (`set`: a flag, `REGIS_LOG` or the file); else `RUST_LOG`, if it parses, else
+/// `filter` (the default).
+pub(crate) fn init(filter: &str, set: bool, format: LogFormat) {
+    let from_env = if set { None } else { tracing_subscriber::EnvFilter::try_from_default_env().ok() };
+    let filter = from_env
+        .or_else(|| tracing_subscriber::EnvFilter::try_new(filter).ok())
+        .unwrap_or_else(|| tracing_subscriber::EnvFilter::new("warn"));
     match format {
         LogFormat::Text => {
             // Interaction tokens are secrets too, and twilight-http names the request path
@@ -46,10 +58,12 @@ pub(crate) fn init(filter: &str, format: LogFormat) {
                 }
             })
             .delimited(" ");
-            // Colour only for a person at a terminal: log files and collectors get plain text.
+            // Colour only for a person at a terminal who did not ask for none (NO_COLOR, as
+            // no-color.org has it: set and not empty): log files and collectors get plain text.
+            let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
             let _ = tracing_subscriber::fmt()
                 .with_env_filter(filter)
-                .with_ansi(std::io::stderr().is_terminal())
+                .with_ansi(std::io::stderr().is_terminal() && !no_color)
                 .fmt_fields(fields)
                 .with_writer(std::io::stderr)
                 .try_init();

@@ -27,8 +27,9 @@ pub fn plugin(settings: &Settings) -> Result<Mandala> {
 /// Arguments of `regis mandala`.
 #[derive(Args, Debug)]
 pub struct MandalaArgs {
-    /// Seed of the image; with --count, the images get seeds N, N+1, … [default: random]
-    #[arg(long, value_name = "N")]
+    /// Seed of the image, 0..=2^53 (as for /mando); with --count, the images get seeds N,
+    /// N+1, … [default: random]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(0..=mandala::MAX_SEED))]
     seed: Option<u64>,
     /// Image size in pixels, each side 16..=4096
     #[arg(long, value_name = "WxH", default_value = "1280x960", value_parser = parse_size)]
@@ -140,7 +141,12 @@ pub fn run(args: &MandalaArgs) -> Result<()> {
 fn seeds(first: Option<u64>, count: u32) -> Result<Vec<u64>> {
     match first {
         Some(first) => (0..u64::from(count))
-            .map(|i| first.checked_add(i).context("--seed plus --count goes past the largest seed"))
+            .map(|i| {
+                first
+                    .checked_add(i)
+                    .filter(|seed| *seed <= mandala::MAX_SEED)
+                    .context("--seed plus --count goes past the largest seed (2^53, the largest /mando accepts)")
+            })
             .collect(),
         None => {
             let mut seen = HashSet::new();

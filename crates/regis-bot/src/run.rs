@@ -151,6 +151,8 @@ pub(crate) async fn run(settings: Settings, plugins: &crate::app::Plugins) -> Re
              Discord's HTTP interactions (or both), REGIS_IRC_SERVER to connect to IRC, or try `regis console`"
         );
     }
+    // The listener first: an address in use stops the start before anything connects.
+    let http = HttpServer::bind(settings.http()?).await.context("configuration key `http_addr`")?;
     let rest = Arc::new(discord_rest(&settings, &secrets)?);
     let budget = settings.duration("interaction_budget", &settings.interaction_budget)?;
     let gateway = match &secrets.token {
@@ -183,7 +185,6 @@ pub(crate) async fn run(settings: Settings, plugins: &crate::app::Plugins) -> Re
     let hooks = crate::hooks::configured(&settings, Some(&bot.webhooks()), |v| std::env::var(v).ok())?;
     // The one listener: health, readiness and metrics always; interactions and webhooks when
     // configured.
-    let http = HttpServer::bind(settings.http()?).await.context("configuration key `http_addr`")?;
     let metrics = regis_http::Metrics::install()?;
     let status = gateway.as_ref().map(Gateway::status);
     let mut router = health_router(crate::readiness::readiness(shutdown.clone(), None, Some(Arc::clone(&bot)), status))

@@ -74,6 +74,13 @@ fn ranks_persist_between_console_sessions_and_uploads_are_files() {
     assert_eq!(out, "pong\ncarol has rank 999.\n");
     let (out, _, _) = run_console(dir.path(), &["--as", "carol"], "!rank\n");
     assert_eq!(out, "carol has rank 0.\n", "--rank lasts one session only");
+    // A user's mistake is answered, and is no warning in the log.
+    let (out, err, _) = run_console(dir.path(), &[], "!plugin disable nosuch\n");
+    assert_eq!(out, "`plugin disable` failed: no plugin named `nosuch`\n");
+    assert!(err.is_empty(), "{err}");
+    // The operator is an owner whoever speaks: a moderator cannot demote it.
+    let (out, _, _) = run_console(dir.path(), &["--as", "mod", "--rank", "150"], "!rank set @operator 5\n");
+    assert_eq!(out, "`rank set` failed: operator has rank 999, not below your own (150)\n");
     assert!(dir.path().join("regis-data/plugins/dice.db").exists());
 }
 
@@ -123,4 +130,28 @@ fn invalid_utf8_input_is_replaced_and_the_session_goes_on() {
     assert!(out.status.success());
     assert_eq!(String::from_utf8_lossy(&out.stdout), "pong\npong\n");
     assert!(String::from_utf8_lossy(&out.stderr).contains("line 2 is not valid UTF-8"));
+}
+
+/// `--log` beats `RUST_LOG` (which only fills in when `log` is set nowhere).
+#[test]
+fn the_log_flag_wins_over_rust_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let console = |args: &[&str], rust_log: &str| {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_regis"))
+            .args(args)
+            .arg("console")
+            .current_dir(dir.path())
+            .env("RUST_LOG", rust_log)
+            .env("NO_COLOR", "1")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(b"!ping\n").unwrap();
+        String::from_utf8_lossy(&child.wait_with_output().unwrap().stderr).into_owned()
+    };
+    assert!(console(&["--log", "debug"], "error").contains("DEBUG"), "the flag wins");
+    assert!(console(&[], "debug").contains("DEBUG"), "RUST_LOG fills in");
+    assert!(!console(&["--log", "error"], "debug").contains("DEBUG"));
 }

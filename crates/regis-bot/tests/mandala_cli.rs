@@ -75,7 +75,10 @@ fn count_writes_that_many_files_into_out_dir() {
 #[test]
 fn bad_arguments_are_errors_naming_the_argument() {
     let dir = tempfile::tempdir().unwrap();
-    let cases: [(&[&str], &str); 6] = [
+    let cases: [(&[&str], &str); 8] = [
+        // The largest seed `/mando` takes is the largest here too.
+        (&["--seed", "9007199254740993", "--out", "x.png"], "9007199254740993 is not in 0..=9007199254740992"),
+        (&["--seed", "9007199254740992", "--count", "2", "--out-dir", "d"], "goes past the largest seed (2^53"),
         (&["--symmetry", "2", "--out", "x.png"], "symmetry must be between 3 and 20, got 2"),
         (&["--rings", "30", "--out", "x.png"], "rings must be between 4 and 19, got 30"),
         (&["--size", "8x100", "--out", "x.png"], "width must be between 16 and 4096 pixels, got 8"),

@@ -42,6 +42,25 @@ fn with_a_token_too_the_endpoint_answers_and_stops_on_sigterm() {
 }
 
 #[test]
+fn an_address_in_use_stops_the_start_naming_it_before_anything_connects() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_, public) = test_key();
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap();
+    let mut command = regis(dir.path(), &["run"]);
+    command
+        .env("DISCORD_PUBLIC_KEY", public)
+        .env("REGIS_HTTP_ADDR", addr.to_string())
+        // Nothing may have connected to IRC when the start fails.
+        .env("REGIS_IRC_SERVER", format!("127.0.0.1:{}", free_port()));
+    let out = Running::spawn(command).finish_within(Duration::from_secs(10));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert!(err.contains(&format!("cannot listen on {addr}")) && err.contains("`http_addr`"), "{err}");
+    assert!(!err.contains(" on http://") && !err.contains("IRC connection"), "nothing said it started: {err}");
+}
+
+#[test]
 fn secrets_are_not_taken_as_flags() {
     let dir = tempfile::tempdir().unwrap();
     let out =

@@ -64,15 +64,30 @@ impl Admin {
     async fn help(&self, ctx: &Ctx, command: Option<Rest>) -> Result<String> {
         let admin = ctx.admin();
         let prefix = ctx.prefix();
-        if let Some(name) = command {
-            let name = name.trim_start_matches(prefix).to_string();
-            return match admin.command(&name) {
-                Some(info) if info.enabled && info.rank <= ctx.rank() => Ok(command_help(prefix, &info)),
-                _ => Ok(format!("No command `{name}` that you may run. Try `{prefix}help`.")),
-            };
-        }
         let mine: Vec<CommandInfo> =
             admin.commands().into_iter().filter(|c| c.enabled && c.rank <= ctx.rank()).collect();
+        if let Some(name) = command {
+            let name = name.trim_start_matches(prefix).trim().to_lowercase();
+            // `rank` is a command and the head of `rank set`; `plugin` only a head.
+            let head = format!("{name} ");
+            let group: Vec<&CommandInfo> = mine.iter().filter(|c| c.spec.name.starts_with(&head)).collect();
+            let width = group.iter().map(|c| c.spec.name.chars().count() + 1).max().unwrap_or(0);
+            let listing = group.iter().map(|c| listing_line(prefix, c, width)).collect::<Vec<_>>().join("\n");
+            return Ok(match admin.command(&name) {
+                Some(info) if info.enabled && info.rank <= ctx.rank() && group.is_empty() => {
+                    command_help(prefix, &info)
+                }
+                Some(info) if info.enabled && info.rank <= ctx.rank() => {
+                    format!("{}\n\nAlso:\n{listing}", command_help(prefix, &info))
+                }
+                _ if !group.is_empty() => {
+                    format!(
+                        "`{prefix}{name}` is a group of commands:\n{listing}\n`{prefix}help <command>` explains one."
+                    )
+                }
+                _ => format!("No command `{name}` that you may run. Try `{prefix}help`."),
+            });
+        }
         let mut out = format!("Commands you may run (rank {}):", ctx.rank());
         let mut plugin = String::new();
         let width = mine.iter().map(|c| c.spec.name.chars().count()).max().map_or(16, |n| (n + 1).max(16));

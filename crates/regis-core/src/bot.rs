@@ -318,11 +318,30 @@ impl BotBuilder {
             plugin.enabled.store(enabled, Ordering::Relaxed);
             core.registry.add(plugin)?;
         }
+        check_command_ranks(&core)?;
         let workers =
             (0..core.config.workers).map(|_| tokio::spawn(dispatcher::run_worker(Arc::clone(&core)))).collect();
         let changes = tokio::spawn(apply_changes(Arc::downgrade(&core), core.shared.changes.subscribe()));
         let timers = tokio::spawn(fire_timers(Arc::downgrade(&core)));
         Ok(Bot { core, storage, workers: Mutex::new(workers), changes, timers })
+    }
+}
+
+/// Refuses `command_ranks` entries that name no command (a misspelt name would leave the
+/// command at its declared rank without a word).
+fn check_command_ranks(core: &Core) -> Result<(), BotError> {
+    let names: Vec<String> =
+        core.registry.plugins().iter().flat_map(|p| p.commands.iter().map(|c| c.name.clone())).collect();
+    let mut unknown: Vec<&String> = core.config.command_ranks.keys().filter(|key| !names.contains(key)).collect();
+    unknown.sort();
+    match unknown.first() {
+        None => Ok(()),
+        Some(name) => {
+            let hint = crate::suggest::closest(name, names.iter().map(String::as_str))
+                .map(|c| format!(" (did you mean `{c}`?)"))
+                .unwrap_or_default();
+            Err(BotError::Config(format!("key `command_ranks`: no command is named `{name}`{hint}")))
+        }
     }
 }
 

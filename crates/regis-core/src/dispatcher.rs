@@ -397,6 +397,10 @@ fn settle<T>(
             tracing::info!(envelope, handler, error = %e, "handler met an unavailable service; not answered");
             return Err(None);
         }
+        Outcome::Failed(e) if crate::error::is_refusal(e) => {
+            tracing::info!(envelope, handler, refusal = %e, "handler refused what was asked");
+            Some(Problem::Failed(e))
+        }
         Outcome::Failed(e) => {
             core.stats.errors.fetch_add(1, Ordering::Relaxed);
             tracing::warn!(envelope, handler, error = %e, "handler failed");

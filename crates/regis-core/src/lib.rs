@@ -32,6 +32,7 @@ pub mod reply;
 pub mod schedule;
 pub mod shared;
 pub mod storage;
+pub mod suggest;
 pub mod timers;
 pub mod webhook;
 

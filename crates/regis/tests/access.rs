@@ -48,6 +48,20 @@ async fn help_lists_only_what_the_asker_may_run() {
 }
 
 #[tokio::test]
+async fn help_explains_a_group_of_commands_and_the_commands_under_a_command() {
+    let bot = TestBot::builder().plugin(Counter).owner("boss").start().await;
+    let group = bot.send_as("boss", "!help plugin").await.text();
+    assert!(group.starts_with("`!plugin` is a group of commands:\n"), "{group}");
+    assert!(group.contains("!plugin enable") && group.contains("!plugin disable"), "{group}");
+    let rank = bot.send_as("boss", "!help RANK").await.text();
+    assert!(rank.starts_with("!rank\nShow a user's rank"), "{rank}");
+    assert!(rank.contains("\n\nAlso:\n  !rank set"), "{rank}");
+    // Only what the asker may run: `plugin enable` needs an owner, `rank set` rank 100.
+    assert_eq!(bot.send("!help plugin").await.text(), "No command `plugin` that you may run. Try `!help`.");
+    assert!(!bot.send("!help rank").await.text().contains("Also"));
+}
+
+#[tokio::test]
 async fn rank_set_cannot_escalate() {
     let bot = TestBot::builder().plugin(Counter).owner("boss").start().await;
     bot.set_rank("mod", 100).await;
@@ -101,6 +115,27 @@ async fn data_ranks_bans_and_plugin_states_survive_a_restart() {
     assert_eq!(refused, "`plugin disable` failed: plugin `admin` cannot disable itself");
     let unknown = bot.send_as("boss", "!plugin enable nope").await.text();
     assert_eq!(unknown, "`plugin enable` failed: no plugin named `nope`");
+}
+
+#[tokio::test]
+async fn a_command_rank_for_no_command_stops_the_start_with_the_closest_name() {
+    let dir = tempfile::tempdir().unwrap();
+    for (key, expected) in [
+        ("rank-set", "no command is named `rank-set` (did you mean `rank set`?)"),
+        ("bann", "no command is named `bann` (did you mean `ban`?)"),
+        ("launch", "no command is named `launch`"),
+    ] {
+        let mut config = regis::CoreConfig::default();
+        config.command_ranks.insert(key.into(), Rank::new(5).unwrap());
+        let started = regis::Bot::builder(config)
+            .storage(regis::SqliteBackend::new(dir.path()))
+            .plugin(regis::admin::Admin)
+            .plugin(Counter)
+            .start()
+            .await;
+        let err = started.err().expect("refused").to_string();
+        assert!(err.ends_with(expected), "{err}");
+    }
 }
 
 #[tokio::test]

@@ -141,3 +141,10 @@ async fn help_explains_the_command() {
     );
     assert!(help.contains("plugin mandala"), "{help}");
 }
+
+#[tokio::test]
+async fn the_largest_seed_is_the_command_lines_largest_too() {
+    let bot = TestBot::with(Mandala::default()).await;
+    let refused = bot.send(&format!("!mando {}", mandala::MAX_SEED + 1)).await.text();
+    assert!(refused.contains(&format!("0..={}", mandala::MAX_SEED)), "{refused}");
+}
