@@ -239,3 +239,63 @@ async fn over_tls_with_the_servers_own_certificate() {
     let names = ann.until(|l| l.split(' ').nth(1) == Some("353")).await;
     assert!(!names.contains("Mallory"), "{names}");
 }
+
+/// A channel with a key is joined with it; kicked from it, the bot joins again, unless told
+/// not to.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_keyed_channel_is_joined_and_a_kick_is_followed_by_a_rejoin_when_configured() {
+    let server = Server::start();
+    for rejoin in [true, false] {
+        // Ann is first in #ops (its operator) and locks it with a key.
+        let channel = if rejoin { "#ops" } else { "#ops2" };
+        let mut ann = Client::connect(&server, if rejoin { "ann" } else { "ann2" }).await;
+        ann.join(channel).await;
+        ann.send(&format!("MODE {channel} +k sesame")).await;
+        ann.until(|l| l.contains(" MODE ") && l.contains("+k")).await;
+        let mut config = IrcConfig::new(server.addr(), if rejoin { "Regis" } else { "Regis2" });
+        config.channels = vec![format!("{channel} sesame")];
+        config.rejoin_on_kick = rejoin;
+        let (_bot, _stop, _dir) = bot_with(config, 0.0).await;
+        let nick = if rejoin { "Regis" } else { "Regis2" };
+        let joined = |l: &str| l.starts_with(&format!(":{nick}!")) && l.contains(" JOIN ");
+        ann.until(joined).await;
+        ann.send(&format!("KICK {channel} {nick} :out")).await;
+        ann.until(|l| l.contains(" KICK ")).await;
+        let again = tokio::time::timeout(Duration::from_secs(3), ann.until(joined)).await;
+        assert_eq!(again.is_ok(), rejoin, "rejoin_on_kick = {rejoin}");
+    }
+}
+
+/// A server that registers the bot and then says nothing more: the bot PINGs it, gives up
+/// after `ping_timeout` and connects again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silent_server_is_noticed_by_our_own_ping_and_connected_to_again() {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let mut config = IrcConfig::new(listener.local_addr().unwrap().to_string(), "Regis");
+    config.ping_interval = Duration::from_millis(300);
+    config.ping_timeout = Duration::from_millis(300);
+    let (_bot, _stop, _dir) = bot_with(config, 0.0).await;
+    let (first, _) = tokio::time::timeout(WAIT, listener.accept()).await.expect("the bot connects").unwrap();
+    let (read, mut write) = first.into_split();
+    let mut lines = BufReader::new(read).lines();
+    let mut heard = Vec::new();
+    let pinged = tokio::time::timeout(WAIT, async {
+        while let Ok(Some(line)) = lines.next_line().await {
+            if line.starts_with("USER ") {
+                write.write_all(b":silent.test 001 Regis :Welcome\r\n").await.unwrap();
+            }
+            let ping = line.starts_with("PING ");
+            heard.push(line);
+            if ping {
+                return true;
+            }
+        }
+        false
+    })
+    .await;
+    assert_eq!(pinged, Ok(true), "the bot pinged the silent server: {heard:?}");
+    // No PONG: the bot ends this connection and makes another.
+    let (second, _) = tokio::time::timeout(WAIT, listener.accept()).await.expect("the bot connects again").unwrap();
+    drop((second, write));
+}
