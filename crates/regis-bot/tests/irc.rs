@@ -224,7 +224,9 @@ async fn the_irc_role_takes_messages_and_workers_in_other_processes_answer_throu
     let mut queued = nats.subscribe(format!("regis.{bot}.envelopes.>")).await.unwrap();
     nats.flush().await.unwrap();
     ann.send("PRIVMSG #regis :!help ping").await;
-    tokio::time::timeout(WAIT, futures_next(&mut queued)).await.expect("the IRC process queued the message");
+    tokio::time::timeout(WAIT, futures::StreamExt::next(&mut queued))
+        .await
+        .expect("the IRC process queued the message");
     irc.kill();
     ann.until(|l| l.starts_with(":Regis!") && l.contains(" QUIT ")).await;
     let mut late = serve(dirs[3].path(), "worker", &bot, &server, "info");
@@ -239,12 +241,6 @@ async fn the_irc_role_takes_messages_and_workers_in_other_processes_answer_throu
         let out = process.finish_within(WAIT);
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     }
-}
-
-/// The next message of `subscriber`.
-async fn futures_next(subscriber: &mut async_nats::Subscriber) -> Option<async_nats::Message> {
-    use futures::StreamExt;
-    subscriber.next().await
 }
 
 #[test]

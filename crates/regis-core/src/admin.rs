@@ -73,19 +73,16 @@ impl Admin {
             let group: Vec<&CommandInfo> = mine.iter().filter(|c| c.spec.name.starts_with(&head)).collect();
             let width = group.iter().map(|c| c.spec.name.chars().count() + 1).max().unwrap_or(0);
             let listing = group.iter().map(|c| listing_line(prefix, c, width)).collect::<Vec<_>>().join("\n");
-            return Ok(match admin.command(&name) {
-                Some(info) if info.enabled && info.rank <= ctx.rank() && group.is_empty() => {
-                    command_help(prefix, &info)
-                }
-                Some(info) if info.enabled && info.rank <= ctx.rank() => {
-                    format!("{}\n\nAlso:\n{listing}", command_help(prefix, &info))
-                }
-                _ if !group.is_empty() => {
+            let found = admin.command(&name).filter(|info| info.enabled && info.rank <= ctx.rank());
+            return Ok(match found {
+                Some(info) if group.is_empty() => command_help(prefix, &info),
+                Some(info) => format!("{}\n\nAlso:\n{listing}", command_help(prefix, &info)),
+                None if !group.is_empty() => {
                     format!(
                         "`{prefix}{name}` is a group of commands:\n{listing}\n`{prefix}help <command>` explains one."
                     )
                 }
-                _ => format!("No command `{name}` that you may run. Try `{prefix}help`."),
+                None => format!("No command `{name}` that you may run. Try `{prefix}help`."),
             });
         }
         let mut out = format!("Commands you may run (rank {}):", ctx.rank());

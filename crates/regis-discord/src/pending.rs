@@ -238,21 +238,15 @@ impl Pending {
         let mut map = self.lock();
         let entry = map.get_mut(id)?;
         match &entry.answered_by {
-            Some(first) if first != asker => {
-                let granted = match entry.slot {
-                    Slot::Deferred { public, edited: true } if !entry.confirmed => Some(public),
-                    _ => None,
-                };
-                let delivered =
-                    entry.confirmed || matches!(entry.slot, Slot::Answered | Slot::Deferred { edited: true, .. });
-                if let Some(public) = granted {
+            Some(first) if first != asker => match entry.slot {
+                // Granted to a worker that never confirmed it: it may have died before editing.
+                Slot::Deferred { public, edited: true } if !entry.confirmed => {
                     entry.answered_by = Some(asker.to_string());
                     return Some(Route::EditOriginal { public });
                 }
-                if delivered {
-                    return Some(Route::AnsweredElsewhere);
-                }
-            }
+                _ if entry.confirmed || matches!(entry.slot, Slot::Answered) => return Some(Route::AnsweredElsewhere),
+                _ => {}
+            },
             Some(_) => {}
             None => entry.answered_by = Some(asker.to_string()),
         }
