@@ -256,15 +256,28 @@ impl BotBuilder {
     /// Opens storage, validates and registers the plugins (applying their migrations and
     /// restoring their enabled state), and starts the worker pool.
     pub async fn start(self) -> Result<Bot, BotError> {
-        let config = self.config;
+        let config = &self.config;
         if config.workers == 0 {
             return Err(BotError::Config("workers must be at least 1".into()));
         }
         if config.prefix.is_empty() || config.prefix.chars().any(char::is_whitespace) {
             return Err(BotError::Config(format!("prefix `{}` must be non-empty and without spaces", config.prefix)));
         }
-        let storage = self.storage.ok_or(BotError::NoStorage)?;
+        let storage = self.storage.clone().ok_or(BotError::NoStorage)?;
         storage.verify().await?;
+        let started = self.launch(Arc::clone(&storage)).await;
+        if started.is_err() {
+            // Whatever was opened before the failure is checkpointed and closed now, not left
+            // to a pool's background drop while the caller (or a next start) uses the files.
+            storage.close().await;
+        }
+        started
+    }
+
+    /// Opens the databases, registers the plugins and starts the pool: [`BotBuilder::start`]
+    /// after its checks, which closes `storage` again if this fails.
+    async fn launch(self, storage: Arc<dyn StorageBackend>) -> Result<Bot, BotError> {
+        let config = self.config;
         // Open every database at once: on a new data dir each file's creation waits on disk.
         let prepared = futures::future::try_join_all(self.plugins.into_iter().map(|p| prepare(&*storage, p)));
         let (core_storage, prepared) = futures::future::try_join(

@@ -85,6 +85,13 @@ impl SqliteBackend {
     }
 }
 
+/// The write-ahead log SQLite keeps beside a WAL database while it is open.
+fn wal_of(path: &Path) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push("-wal");
+    PathBuf::from(name)
+}
+
 /// The error for a database file that cannot be used, naming it and SQLite's reason.
 fn open_failed(path: &Path, error: &sqlx::Error) -> StorageError {
     let cause = match error {
@@ -181,9 +188,12 @@ impl StorageBackend for SqliteBackend {
         // Nothing is written before every existing file has been read: one damaged file
         // stops the bot before any other file is touched.
         for (_, path) in self.existing_files()? {
-            // Immutable: read without locks, and without the `-shm`/`-wal` files a read-only
-            // connection to a WAL database would otherwise leave behind.
-            let conn = open_connection(&path, "ro&immutable=true").await?;
+            // With no write-ahead log beside it nobody has the file open: read it immutable,
+            // without locks and without leaving the `-shm`/`-wal` files a read-only connection
+            // would create. With one, another connection may be writing (a bot still running,
+            // or one that crashed): read through SQLite's locks, which also see the log.
+            let mode = if wal_of(&path).exists() { "ro" } else { "ro&immutable=true" };
+            let conn = open_connection(&path, mode).await?;
             let _ = sqlx::Connection::close(conn).await;
         }
         let core = self.path_of("core");
@@ -279,5 +289,34 @@ mod tests {
         assert!(err.contains("migration 1 of `y` failed"), "{err}");
         let mode: String = sqlx::query("PRAGMA journal_mode").fetch_one(&*storage.db).await.unwrap().get(0);
         assert_eq!(mode, "wal");
+    }
+
+    /// `verify` before a start must not misread a file another connection is writing (a bot
+    /// still running on the data dir, or a start that failed a moment ago).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn verify_reads_a_database_that_another_connection_is_writing() {
+        let dir = tempfile::tempdir().unwrap();
+        let backend = SqliteBackend::new(dir.path());
+        let storage = backend.open("core", &[]).await.unwrap();
+        let db = storage.db.clone();
+        let writing = tokio::spawn(async move {
+            for i in 0..400 {
+                let value = "x".repeat(4000 + i);
+                sqlx::query("INSERT OR REPLACE INTO _regis_kv (key, value) VALUES ($1, $2)")
+                    .bind(format!("k{}", i % 50))
+                    .bind(value)
+                    .execute(&*db)
+                    .await
+                    .unwrap();
+                if i % 4 == 0 {
+                    sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)").execute(&*db).await.unwrap();
+                }
+            }
+        });
+        let reader = SqliteBackend::new(dir.path());
+        while !writing.is_finished() {
+            reader.verify().await.unwrap();
+        }
+        writing.await.unwrap();
     }
 }
