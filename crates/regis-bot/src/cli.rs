@@ -52,6 +52,9 @@ enum Command {
     /// Inspect the commands of the built-in plugins.
     #[command(subcommand)]
     Commands(CommandsCommand),
+    /// Check the configuration, or show every setting and where its value came from.
+    #[command(subcommand)]
+    Config(crate::config_cmd::ConfigCommand),
     /// Copy every database of the data directory into DIR as complete, consistent files
     /// (safe while the bot runs).
     Backup(BackupArgs),
@@ -123,6 +126,11 @@ pub(crate) async fn run(cli: Cli, plugins: Plugins) -> Result<()> {
         Command::Run => crate::run::run(settings()?, &plugins).await,
         Command::Serve(args) => crate::serve::serve(settings()?, &plugins, args.role).await,
         Command::Backup(args) => backup(settings()?, &args.dir).await,
+        Command::Config(command) => {
+            let layers =
+                config::Layers::read(cli.global.config.as_deref(), Figment::from(Serialized::defaults(&cli.global)))?;
+            crate::config_cmd::run(&layers, &plugins, &command)
+        }
     }
 }
 

@@ -63,6 +63,8 @@ pub struct Settings {
     pub data_dir: PathBuf,
     /// Command prefix in messages.
     pub prefix: String,
+    /// Whether command names in messages must be typed in lowercase (`!PING` is then unknown).
+    pub case_sensitive_commands: bool,
     /// Owner identities, `connector:id` (rank 999).
     #[serde(deserialize_with = "list_or_csv")]
     pub owners: Vec<String>,
@@ -175,6 +177,7 @@ impl Default for Settings {
         Settings {
             data_dir: PathBuf::from("./regis-data"),
             prefix: "!".into(),
+            case_sensitive_commands: false,
             owners: Vec::new(),
             handler_timeout: "30s".into(),
             workers: 32,
@@ -275,39 +278,120 @@ fn list_or_csv<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error>
     })
 }
 
+/// The layers a configuration is read from, each kept apart so that a value's source can be
+/// told: the file, the `REGIS_*` environment, the flags.
+pub struct Layers {
+    file: Figment,
+    file_path: Option<PathBuf>,
+    env: Figment,
+    flags: Figment,
+}
+
+/// Where a setting's value came from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Origin {
+    /// Nobody set it: the built-in default.
+    Default,
+    /// The configuration file, with the line when found.
+    File {
+        /// The file's name.
+        name: String,
+        /// The line that sets it (1-based).
+        line: Option<usize>,
+    },
+    /// A `REGIS_*` environment variable.
+    Environment(String),
+    /// A command-line flag.
+    Flag(String),
+}
+
+impl std::fmt::Display for Origin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Origin::Default => f.write_str("default"),
+            Origin::File { name, line: Some(line) } => write!(f, "{name} line {line}"),
+            Origin::File { name, line: None } => f.write_str(name),
+            Origin::Environment(variable) => write!(f, "environment {variable}"),
+            Origin::Flag(flag) => write!(f, "flag {flag}"),
+        }
+    }
+}
+
+impl Layers {
+    /// The layers of `file` (or `regis.toml` when present), the environment and `overrides`
+    /// (the flags).
+    pub fn read(file: Option<&Path>, overrides: Figment) -> Result<Layers> {
+        let (file, file_path) = match file {
+            Some(path) => {
+                if !path.exists() {
+                    bail!("configuration file {} does not exist", path.display());
+                }
+                (Figment::from(Toml::file(path)), Some(path.to_path_buf()))
+            }
+            None => {
+                let path = Path::new(DEFAULT_FILE);
+                (Figment::from(Toml::file(path)), path.exists().then(|| path.to_path_buf()))
+            }
+        };
+        // Hook secrets (REGIS_HOOK_<PLUGIN>_<NAME>_SECRET) are read where the hooks are built.
+        let env = Env::prefixed("REGIS_")
+            .ignore(&["config"])
+            .filter(|key| {
+                let key = key.as_str().to_ascii_lowercase();
+                // The SASL password is a secret, read where the connection is made.
+                !(key.starts_with("hook_") && key.ends_with("_secret")) && key != "irc_password"
+            })
+            // REGIS_IRC_SERVER is `server` of the `[irc]` table.
+            .map(|key| match key.as_str().to_ascii_lowercase().strip_prefix("irc_") {
+                Some(rest) => format!("irc.{rest}").into(),
+                None => key.into(),
+            });
+        Ok(Layers { file, file_path, env: Figment::from(env), flags: overrides })
+    }
+
+    /// What the user set (file, environment, flags), without the defaults.
+    fn user(&self) -> Figment {
+        self.file.clone().merge(self.env.clone()).merge(self.flags.clone())
+    }
+
+    /// The settings: defaults < file < environment < flags, checked.
+    pub fn settings(&self) -> Result<Settings> {
+        let user = self.user();
+        let log_set = user.find_value("log").is_ok();
+        let figment = Figment::from(Serialized::defaults(Settings::default())).merge(user);
+        let mut settings: Settings = figment.extract().map_err(|e| anyhow!(describe(e)))?;
+        settings.log_set = log_set;
+        settings.check()?;
+        Ok(settings)
+    }
+
+    /// Where the value of `key` (dotted: `irc.nick`) comes from: the last layer that sets it.
+    pub fn origin(&self, key: &str) -> Origin {
+        if self.flags.find_value(key).is_ok() {
+            return Origin::Flag(format!("--{}", key.replace('_', "-")));
+        }
+        if self.env.find_value(key).is_ok() {
+            return Origin::Environment(format!("REGIS_{}", key.replace('.', "_").to_ascii_uppercase()));
+        }
+        match (&self.file_path, self.file.find_value(key)) {
+            (Some(path), Ok(_)) => {
+                let field = key.rsplit('.').next().unwrap_or(key);
+                let (name, line) = file_line(path, field);
+                Origin::File { name, line }
+            }
+            _ => Origin::Default,
+        }
+    }
+
+    /// The configuration file read, if any.
+    pub fn file(&self) -> Option<&Path> {
+        self.file_path.as_deref()
+    }
+}
+
 /// Loads the settings: defaults < file < `REGIS_*` environment variables < `overrides` (flags).
 pub fn load(file: Option<&Path>, overrides: Figment) -> Result<Settings> {
-    // What the user set (file, environment, flags), without the defaults.
-    let mut figment = Figment::new();
-    match file {
-        Some(path) => {
-            if !path.exists() {
-                bail!("configuration file {} does not exist", path.display());
-            }
-            figment = figment.merge(Toml::file(path));
-        }
-        None => figment = figment.merge(Toml::file(DEFAULT_FILE)),
-    }
-    // Hook secrets (REGIS_HOOK_<PLUGIN>_<NAME>_SECRET) are read where the hooks are built.
-    let env = Env::prefixed("REGIS_")
-        .ignore(&["config"])
-        .filter(|key| {
-            let key = key.as_str().to_ascii_lowercase();
-            // The SASL password is a secret, read where the connection is made.
-            !(key.starts_with("hook_") && key.ends_with("_secret")) && key != "irc_password"
-        })
-        // REGIS_IRC_SERVER is `server` of the `[irc]` table.
-        .map(|key| match key.as_str().to_ascii_lowercase().strip_prefix("irc_") {
-            Some(rest) => format!("irc.{rest}").into(),
-            None => key.into(),
-        });
-    figment = figment.merge(env).merge(overrides);
-    let log_set = figment.find_value("log").is_ok();
-    let figment = Figment::from(Serialized::defaults(Settings::default())).merge(figment);
-    let mut settings: Settings = figment.extract().map_err(|e| anyhow!(describe(e)))?;
-    settings.log_set = log_set;
-    settings.check()?;
-    Ok(settings)
+    Layers::read(file, overrides)?.settings()
 }
 
 fn describe(errors: figment::Error) -> String {
@@ -359,16 +443,21 @@ fn source(e: &figment::Error, field: &str) -> String {
     let Some(figment::Source::File(path)) = &metadata.source else {
         return format!(" (from {})", metadata.name);
     };
+    match file_line(path, field) {
+        (name, Some(line)) => format!(" ({name} line {line})"),
+        (name, None) => format!(" ({name})"),
+    }
+}
+
+/// The file's name, and the first line of it that sets `field` (1-based), if any.
+fn file_line(path: &Path, field: &str) -> (String, Option<usize>) {
     let name = path.file_name().map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned());
     let text = std::fs::read_to_string(path).unwrap_or_default();
     let set_here = |line: &str| {
         let line = line.trim_start().trim_start_matches('"');
         line.strip_prefix(field).is_some_and(|rest| rest.trim_start_matches('"').trim_start().starts_with('='))
     };
-    match text.lines().position(set_here) {
-        Some(index) => format!(" ({name} line {})", index + 1),
-        None => format!(" ({name})"),
-    }
+    (name, text.lines().position(set_here).map(|index| index + 1))
 }
 
 fn duration(key: &str, text: &str) -> Result<Duration> {
@@ -562,6 +651,7 @@ impl Settings {
         }
         Ok(CoreConfig {
             prefix: self.prefix.clone(),
+            case_sensitive_commands: self.case_sensitive_commands,
             owners: self.owners.clone(),
             handler_timeout: duration("handler_timeout", &self.handler_timeout)?,
             workers: self.workers,
@@ -768,6 +858,7 @@ mod tests {
             "handler_timeout",
             "workers",
             "queue_capacity",
+            "case_sensitive_commands",
             "http_addr",
             "discord_api_url",
             "interaction_budget",

@@ -11,6 +11,7 @@ pub mod bench_plugin;
 mod cli;
 mod commands_sync;
 mod config;
+mod config_cmd;
 mod hooks;
 mod logging;
 mod mandala_cmd;

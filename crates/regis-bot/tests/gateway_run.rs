@@ -190,7 +190,7 @@ async fn commands_sync_writes_only_differences() {
     assert!(stdout.contains("+ /roll") && stdout.contains("+ /mando") && stdout.contains("+ /rank-set"), "{stdout}");
     assert!(stdout.contains("0 changed, 0 removed, 0 unchanged (global); commands overwritten"), "{stdout}");
     let stored = fake.commands("global");
-    assert!(stored.iter().any(|c| c["name"] == "roll" && c["options"][0]["name"] == "count"));
+    assert!(stored.iter().any(|c| c["name"] == "roll" && c["options"][0]["name"] == "dice"));
 
     let out = run(sync(&["commands", "sync"])).await;
     let stdout = String::from_utf8_lossy(&out.stdout);

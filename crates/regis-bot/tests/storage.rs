@@ -39,11 +39,14 @@ fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
-/// Every database file of a data directory with its bytes.
+/// Every database file of a data directory, and write-ahead log, with its bytes. (Not the
+/// `-shm` index beside a log: any reader of a database with a log may rebuild it, and it holds
+/// no data.)
 fn snapshot(data: &Path) -> Vec<(PathBuf, Vec<u8>)> {
     let mut files: Vec<PathBuf> = std::fs::read_dir(data.join("plugins"))
         .unwrap()
         .map(|e| e.unwrap().path())
+        .filter(|p| !p.to_string_lossy().ends_with("-shm"))
         .chain(std::iter::once(data.join("core.db")))
         .collect();
     files.sort();
@@ -65,7 +68,7 @@ fn copy_db_files_only(from: &Path, to: &Path) {
 #[test]
 fn after_a_clean_console_exit_the_db_files_alone_hold_every_row() {
     let dir = tempfile::tempdir().unwrap();
-    let out = console(dir.path(), &[], "!rank set @alice 100\n!roll 1 2\n");
+    let out = console(dir.path(), &[], "!rank set @alice 100\n!roll 1d2\n");
     assert!(out.status.success(), "{}", stderr(&out));
     let data = dir.path().join("regis-data");
     for wal in ["core.db-wal", "plugins/dice.db-wal"] {
@@ -75,7 +78,7 @@ fn after_a_clean_console_exit_the_db_files_alone_hold_every_row() {
     // A backup that copies only `*.db` (no -wal, no -shm) has everything.
     let copy = tempfile::tempdir().unwrap();
     copy_db_files_only(&data, copy.path());
-    let out = console(copy.path(), &[], "!rank @alice\n!roll 1 2\n");
+    let out = console(copy.path(), &[], "!rank @alice\n!roll 1d2\n");
     let text = stdout(&out);
     assert!(text.starts_with("alice has rank 100.\n"), "{text}");
     assert!(text.ends_with("(roll #2)\n"), "the dice counted the earlier roll: {text}");

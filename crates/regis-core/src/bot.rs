@@ -29,6 +29,9 @@ use tokio::task::JoinHandle;
 pub struct CoreConfig {
     /// Prefix of commands in messages.
     pub prefix: String,
+    /// Whether a command name in a message must be typed in lowercase as declared (`!PING` is
+    /// then not `!ping`); by default case does not matter.
+    pub case_sensitive_commands: bool,
     /// Owner identities (`connector:id`), rank 999.
     pub owners: Vec<String>,
     /// How long a handler may run before it is cancelled and an error reply sent.
@@ -55,6 +58,7 @@ impl Default for CoreConfig {
     fn default() -> Self {
         CoreConfig {
             prefix: "!".into(),
+            case_sensitive_commands: false,
             owners: Vec::new(),
             handler_timeout: Duration::from_secs(30),
             workers: 32,
@@ -345,7 +349,18 @@ impl BotBuilder {
 fn check_command_ranks(core: &Core) -> Result<(), BotError> {
     let names: Vec<String> =
         core.registry.plugins().iter().flat_map(|p| p.commands.iter().map(|c| c.name.clone())).collect();
-    let mut unknown: Vec<&String> = core.config.command_ranks.keys().filter(|key| !names.contains(key)).collect();
+    command_ranks_name_commands(&core.config, &names)
+}
+
+/// Checks, before anything starts, that every `command_ranks` entry of `config` names a
+/// command of `plugins` (what [`BotBuilder::start`] refuses; `regis config check` asks this).
+pub fn check_command_ranks_of(config: &CoreConfig, plugins: &[Arc<dyn Plugin>]) -> Result<(), BotError> {
+    let names: Vec<String> = plugins.iter().flat_map(|p| p.commands().into_iter().map(|c| c.name)).collect();
+    command_ranks_name_commands(config, &names)
+}
+
+fn command_ranks_name_commands(config: &CoreConfig, names: &[String]) -> Result<(), BotError> {
+    let mut unknown: Vec<&String> = config.command_ranks.keys().filter(|key| !names.contains(key)).collect();
     unknown.sort();
     match unknown.first() {
         None => Ok(()),

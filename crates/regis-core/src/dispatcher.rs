@@ -484,7 +484,7 @@ async fn handle(core: &Arc<Core>, envelope: Arc<Envelope>, attempt: &Attempt) {
     match &envelope.kind {
         EnvelopeKind::Message { text } => {
             if let Some(line) = split_invocation(text, &core.config.prefix) {
-                match core.registry.resolve_line(line) {
+                match core.registry.resolve_line(line, core.config.case_sensitive_commands) {
                     Some((found, rest)) => {
                         let parsed = parse_prefix_args(&found.spec().params, rest, &envelope.source);
                         run_command(core, &envelope, rank, found, parsed, &core.config.prefix, attempt).await;
@@ -794,13 +794,15 @@ fn round(d: Duration) -> Duration {
     Duration::from_millis(d.as_millis() as u64)
 }
 
-/// Sends a short notice from the bot itself (usage, unknown command, rank refusal).
+/// Sends a short notice from the bot itself (usage, unknown command, rank refusal, cooldown):
+/// for the asker alone where the service can (ephemeral on Discord interactions).
 async fn send_notice(core: &Arc<Core>, envelope: &Envelope, text: String) {
     let Some(connector) = core.connector(&envelope.source) else {
         tracing::warn!(source = %envelope.source, "no connector to answer through");
         return;
     };
-    if let Err(e) = connector.send(Some(envelope), &crate::connector::Destination::Origin, Reply::text(text)).await {
+    let notice = Reply::text(text).ephemeral();
+    if let Err(e) = connector.send(Some(envelope), &crate::connector::Destination::Origin, notice).await {
         tracing::warn!(envelope = %envelope.id, error = %e, "could not send notice");
     }
 }

@@ -37,10 +37,10 @@ pub mod timers;
 pub mod webhook;
 
 pub use ask::Answer;
-pub use bot::{Bot, BotBuilder, BotError, Completion, CoreConfig, Ingress, Stats};
+pub use bot::{check_command_ranks_of, Bot, BotBuilder, BotError, Completion, CoreConfig, Ingress, Stats};
 pub use command::{
     ArgError, ArgValue, Args, ChoiceOption, CommandSpec, Param, ParamKind, ParamShape, ParamSpec, ParamValue, Rest,
-    SpecError,
+    SpecError, TextFormat, TextParam,
 };
 pub use connector::{Capabilities, ChannelInfo, Connector, ConnectorError, Destination, SentMessage, UserInfo};
 pub use ctx::{Admin, CommandInfo, Ctx, CtxError, PluginStatus};

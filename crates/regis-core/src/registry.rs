@@ -119,18 +119,20 @@ impl Registry {
     }
 
     /// Finds the command a prefix line names: `rank set bob 5` finds `rank set` before `rank`.
-    /// Returns the command and the rest of the line.
-    pub(crate) fn resolve_line<'l>(&self, line: &'l str) -> Option<(Resolved, &'l str)> {
+    /// Returns the command and the rest of the line. Names are declared in lowercase; unless
+    /// `case_sensitive`, `PING` and `Rank Set` name them too.
+    pub(crate) fn resolve_line<'l>(&self, line: &'l str, case_sensitive: bool) -> Option<(Resolved, &'l str)> {
         let inner = self.inner.read().unwrap_or_else(|e| e.into_inner());
+        let fold = |word: &str| if case_sensitive { word.to_string() } else { word.to_lowercase() };
         let (first, rest) = split_word(line);
         let (second, rest2) = split_word(rest);
         if !second.is_empty() {
-            let two = format!("{} {}", first.to_lowercase(), second.to_lowercase());
+            let two = format!("{} {}", fold(first), fold(second));
             if let Some(found) = inner.by_name.get(&two) {
                 return Some((found.clone(), rest2));
             }
         }
-        inner.by_name.get(&first.to_lowercase()).map(|found| (found.clone(), rest))
+        inner.by_name.get(&fold(first)).map(|found| (found.clone(), rest))
     }
 
     /// Finds a command by its name, alias or Discord name.

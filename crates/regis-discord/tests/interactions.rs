@@ -155,6 +155,28 @@ async fn quick_handlers_answer_inline() {
     assert!(h.fake.calls().is_empty(), "nothing went through REST");
 }
 
+/// A refusal (bad argument, unknown command, rank too low, cooling down) is for the asker
+/// alone: the channel does not see someone's typo or their rank.
+#[tokio::test]
+async fn refusals_are_ephemeral() {
+    let h = harness().await;
+    let cases = [
+        ("slow", json!([{"type": 3, "name": "ms", "value": "soon"}]), "`ms` must be integer"),
+        ("nope", json!([]), "Unknown command `/nope`."),
+        ("vault", json!([]), "`vault` needs rank 100; yours is 0."),
+        ("once", json!([]), "once"),
+        ("once", json!([]), "`once` is cooling down; try again in "),
+    ];
+    for (i, (command, options, text)) in cases.into_iter().enumerate() {
+        let (status, body) = h.command(10 + i as u64, command, options).await;
+        assert_eq!((status, body["type"].clone()), (StatusCode::OK, json!(4)), "{command}: {body}");
+        let content = body["data"]["content"].as_str().unwrap_or_default();
+        assert!(content.starts_with(text), "{command}: {body}");
+        let private = if text == "once" { json!(null) } else { json!(64) };
+        assert_eq!(body["data"]["flags"], private, "{command}: {body}");
+    }
+}
+
 #[tokio::test]
 async fn slow_handlers_are_deferred_and_edit_the_original() {
     let h = harness().await;

@@ -4,7 +4,7 @@
 //!
 //! ```ignore
 //! let bot = TestBot::with(Dice).await;
-//! assert!(bot.send("!roll 1 1").await.text().contains("[1] (roll #1)"));
+//! assert!(bot.send("!roll 2d6").await.text().ends_with("(roll #1)"));
 //! ```
 
 pub mod fake_discord;
@@ -349,6 +349,20 @@ impl TestBot {
     /// Sends `text` as `user` and returns what the bot sent in answer.
     pub async fn send_as(&self, user: &str, text: &str) -> Replies {
         let envelope = Envelope::message(CONNECTOR, TestBot::user(user), text).in_channel(ChannelRef::new(CHANNEL));
+        self.submit(envelope).await
+    }
+
+    /// Invokes `command` as a structured (slash) command with `options` (a JSON object of
+    /// option values by parameter name, as Discord sends them) as the default user, and
+    /// returns what the bot sent in answer.
+    pub async fn slash(&self, command: &str, options: serde_json::Value) -> Replies {
+        let options = match options {
+            serde_json::Value::Object(map) => map,
+            serde_json::Value::Null => serde_json::Map::new(),
+            other => panic!("slash options must be a JSON object, got {other}"),
+        };
+        let kind = regis_core::EnvelopeKind::Command { name: command.to_string(), options };
+        let envelope = Envelope::new(CONNECTOR, TestBot::user(DEFAULT_USER), kind).in_channel(ChannelRef::new(CHANNEL));
         self.submit(envelope).await
     }
 

@@ -45,8 +45,8 @@ pub use regis_store::{PostgresBackend, SqliteBackend};
 /// Everything a plugin author needs: `use regis::prelude::*;`.
 pub mod prelude {
     pub use regis_core::{
-        Attachment, Button, ChannelRef, Ctx, Embed, Error, Event, Plugin, Rank, Reply, Rest, Result, UserRef,
-        WebhookRequest,
+        Attachment, Button, ChannelRef, Ctx, Embed, Error, Event, Plugin, Rank, Reply, Rest, Result, TextParam,
+        UserRef, WebhookRequest,
     };
     pub use regis_macros::{command, component, event, plugin, schedule, webhook, Choice};
 }

@@ -102,6 +102,17 @@ async fn unknown_commands_and_plain_messages() {
 }
 
 #[tokio::test]
+async fn command_names_ignore_case_unless_configured_otherwise() {
+    let bot = TestBot::with(Chaos).await;
+    assert_eq!(bot.send("!WORK 1").await.text(), "done 1");
+    assert_eq!(bot.send("!Work 2").await.text(), "done 2");
+    assert!(bot.send("!Help work").await.text().starts_with("!work\n"), "help, whatever its case");
+    let strict = TestBot::builder().plugin(Chaos).configure(|c| c.case_sensitive_commands = true).start().await;
+    assert_eq!(strict.send("!work 3").await.text(), "done 3");
+    assert_eq!(strict.send("!WORK 4").await.text(), "Unknown command `!WORK`. Try `!help`.");
+}
+
+#[tokio::test]
 async fn shutdown_lets_in_flight_handlers_finish() {
     let bot = TestBot::builder().plugin(Chaos).configure(|c| c.shutdown_grace = Duration::from_secs(5)).start().await;
     let ingress = bot.bot().ingress();

@@ -6,6 +6,8 @@ mod parse;
 mod schema;
 mod spec;
 
-pub use param::{choices, required_arg, ArgError, ArgValue, Args, Param, ParamShape, ParamValue, Rest};
+pub use param::{
+    choices, required_arg, ArgError, ArgValue, Args, Param, ParamShape, ParamValue, Rest, TextFormat, TextParam,
+};
 pub use parse::{parse_options, parse_prefix_args, split_invocation, tokenize, Token};
 pub use spec::{ChoiceOption, CommandSpec, ParamKind, ParamSpec, SpecError};

@@ -89,6 +89,10 @@ pub trait Param: Sized {
     fn shape() -> ParamShape;
     /// Converts the parsed value (None when not given).
     fn from_arg(value: Option<ArgValue>) -> Result<Self, ArgError>;
+    /// The text format of a [`TextParam`], checked while the arguments are parsed.
+    fn text_format() -> Option<TextFormat> {
+        None
+    }
 }
 
 /// A type that is a parameter value; `T` is then a required parameter and `Option<T>` an
@@ -98,6 +102,95 @@ pub trait ParamValue: Sized {
     fn kind() -> ParamKind;
     /// Converts a parsed value of that kind.
     fn from_value(value: ArgValue) -> Result<Self, ArgError>;
+    /// The text format of a [`TextParam`], checked while the arguments are parsed.
+    fn text_format() -> Option<TextFormat> {
+        None
+    }
+}
+
+/// A parameter type written as one word of text and parsed by the plugin: dice notation, a
+/// duration, a colour. On Discord it is a string option. A word that does not parse is refused
+/// like any bad argument, with the command's usage line and before the handler runs (so it
+/// costs no cooldown); the handler gets the parsed value.
+///
+/// ```
+/// use regis_core::TextParam;
+///
+/// /// A colour written `#rrggbb`.
+/// struct Colour(u32);
+///
+/// impl TextParam for Colour {
+///     const FORMAT: &'static str = "a colour such as #ff8800";
+///     fn parse_text(text: &str) -> Result<Self, String> {
+///         let hex = text.strip_prefix('#').filter(|h| h.len() == 6);
+///         let value = hex.and_then(|h| u32::from_str_radix(h, 16).ok());
+///         value.map(Colour).ok_or_else(|| format!("must be a colour such as #ff8800, got `{text}`"))
+///     }
+/// }
+/// assert_eq!(Colour::parse_text("#ff8800").map(|c| c.0), Ok(0xff8800));
+/// ```
+pub trait TextParam: Sized {
+    /// What the text looks like, for help: `"dice such as 2d6, d20 or 3d8+2"`.
+    const FORMAT: &'static str;
+    /// Parses the text. The error says what is wrong and is shown after the parameter's name:
+    /// `"must be at most 20 dice, got 50"` is shown as ``"`dice` must be at most 20 dice, got 50"``.
+    fn parse_text(text: &str) -> Result<Self, String>;
+}
+
+/// How the words of a [`TextParam`] parameter are checked while the arguments are parsed.
+#[derive(Clone, Copy)]
+pub struct TextFormat {
+    /// What the text looks like ([`TextParam::FORMAT`]).
+    pub what: &'static str,
+    check: fn(&str) -> Result<(), String>,
+}
+
+impl TextFormat {
+    /// Whether `text` parses; the error is the parser's problem text.
+    pub fn check(&self, text: &str) -> Result<(), String> {
+        (self.check)(text)
+    }
+}
+
+impl fmt::Debug for TextFormat {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TextFormat").field("what", &self.what).finish_non_exhaustive()
+    }
+}
+
+impl PartialEq for TextFormat {
+    fn eq(&self, other: &Self) -> bool {
+        self.what == other.what && std::ptr::fn_addr_eq(self.check, other.check)
+    }
+}
+
+impl<T: TextParam> ParamValue for T {
+    fn kind() -> ParamKind {
+        ParamKind::String { min_len: None, max_len: None }
+    }
+    fn from_value(value: ArgValue) -> Result<Self, ArgError> {
+        match value {
+            ArgValue::Str(s) => {
+                T::parse_text(&s).map_err(|problem| ArgError::Invalid { param: String::new(), problem })
+            }
+            _ => Err(ArgError::WrongKind(0)),
+        }
+    }
+    fn text_format() -> Option<TextFormat> {
+        Some(TextFormat { what: T::FORMAT, check: |text| T::parse_text(text).map(drop) })
+    }
+}
+
+impl<T: TextParam> Param for T {
+    fn shape() -> ParamShape {
+        ParamShape { kind: <T as ParamValue>::kind(), required: true }
+    }
+    fn from_arg(value: Option<ArgValue>) -> Result<Self, ArgError> {
+        required_arg(value)
+    }
+    fn text_format() -> Option<TextFormat> {
+        <T as ParamValue>::text_format()
+    }
 }
 
 /// Converts a value of a required parameter; used by generated code.
@@ -114,6 +207,9 @@ impl<T: ParamValue> Param for Option<T> {
     }
     fn from_arg(value: Option<ArgValue>) -> Result<Self, ArgError> {
         value.map(T::from_value).transpose()
+    }
+    fn text_format() -> Option<TextFormat> {
+        T::text_format()
     }
 }
 

@@ -204,6 +204,9 @@ fn convert_text(param: &ParamSpec, text: &str, source: &str) -> Result<ArgValue,
             if min_len.is_some_and(|m| len < m as usize) || max_len.is_some_and(|m| len > m as usize) {
                 return Err(invalid(param, format!("must be {}, got {len} characters", param.kind_description())));
             }
+            if let Some(format) = &param.format {
+                format.check(text).map_err(|problem| invalid(param, problem))?;
+            }
             Ok(ArgValue::Str(text.to_string()))
         }
         ParamKind::Rest => Ok(ArgValue::Str(text.to_string())),
@@ -295,6 +298,7 @@ mod tests {
             },
             required: false,
             autocomplete: false,
+            format: None,
         }
     }
 

@@ -94,6 +94,7 @@ mod tests {
                 kind: ParamKind::Choice { choices: vec![ChoiceOption { name: "fill".into(), value: "fill".into() }] },
                 required: false,
                 autocomplete: false,
+                format: None,
             })
             .param(ParamSpec::of::<Option<Rest>>("note", "a note").autocomplete());
         assert_eq!(

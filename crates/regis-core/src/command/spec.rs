@@ -1,6 +1,6 @@
 //! The declared shape of a command, and its validation against Discord's limits.
 
-use super::param::{Param, ParamShape};
+use super::param::{Param, ParamShape, TextFormat};
 use crate::cooldown::CooldownSpec;
 use crate::rank::Rank;
 
@@ -65,6 +65,8 @@ pub struct ParamSpec {
     pub required: bool,
     /// Whether the plugin suggests values while the user types (Discord autocomplete).
     pub autocomplete: bool,
+    /// For a [`crate::TextParam`] type: the format its words are checked against.
+    pub format: Option<TextFormat>,
 }
 
 impl ParamSpec {
@@ -73,7 +75,7 @@ impl ParamSpec {
         let ParamShape { kind, required } = T::shape();
         let description =
             if description.trim().is_empty() { name.replace('_', " ") } else { description.trim().to_string() };
-        ParamSpec { name: name.to_string(), description, kind, required, autocomplete: false }
+        ParamSpec { name: name.to_string(), description, kind, required, autocomplete: false, format: T::text_format() }
     }
 
     /// Marks the parameter as offering suggestions (the plugin's `autocomplete` answers).
@@ -138,6 +140,7 @@ impl ParamSpec {
             }
         }
         match &self.kind {
+            ParamKind::String { .. } if self.format.is_some() => self.format.map(|f| f.what).unwrap_or_default().into(),
             ParamKind::String { min_len, max_len } => {
                 let r = range(min_len, max_len);
                 if r.is_empty() {

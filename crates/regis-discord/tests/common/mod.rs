@@ -165,6 +165,18 @@ impl Probe {
         Ok(())
     }
 
+    /// Only for the trusted.
+    #[command(rank = 100)]
+    async fn vault(&self, _ctx: &Ctx) -> Result<&'static str> {
+        Ok("the vault is open")
+    }
+
+    /// Once a minute.
+    #[command(cooldown = "1 per 60s per user")]
+    async fn once(&self, _ctx: &Ctx) -> Result<&'static str> {
+        Ok("once")
+    }
+
     /// Greet a user.
     ///
     /// # Arguments

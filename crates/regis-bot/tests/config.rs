@@ -1,0 +1,72 @@
+//! `regis config show` and `regis config check`: what the bot would run with, where each value
+//! came from, and what it would refuse, without starting anything.
+
+mod common;
+
+use common::regis;
+
+fn run(dir: &std::path::Path, args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
+    let mut command = regis(dir, args);
+    for (key, value) in env {
+        command.env(key, value);
+    }
+    let out = command.output().expect("regis runs");
+    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+    (out.status.code().unwrap_or(-1), text(&out.stdout), text(&out.stderr))
+}
+
+/// The line of `key` in `show`'s output, its value and its origin.
+fn line<'a>(show: &'a str, key: &str) -> (&'a str, &'a str) {
+    let line =
+        show.lines().find(|l| l.starts_with(&format!("{key} = "))).unwrap_or_else(|| panic!("no {key}:\n{show}"));
+    let (setting, origin) = line.split_once("  # ").unwrap_or_else(|| panic!("no origin: {line}"));
+    (setting.trim_end().split_once(" = ").map_or("", |(_, v)| v), origin)
+}
+
+#[test]
+fn show_names_where_each_value_came_from_and_masks_passwords() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("regis.toml"),
+        "workers = 4\nprefix = \"%\"\n\n[command_ranks]\n\"rank set\" = 200\n",
+    )
+    .unwrap();
+    let env = [("REGIS_PREFIX", "?"), ("REGIS_DATABASE_URL", "postgres://bot:hunter2@127.0.0.1/regis")];
+    let (code, show, err) = run(dir.path(), &["--log", "info", "config", "show"], &env);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(line(&show, "workers"), ("4", "regis.toml line 1"));
+    assert_eq!(line(&show, "prefix"), ("\"?\"", "environment REGIS_PREFIX"), "the environment wins over the file");
+    assert_eq!(line(&show, "log"), ("\"info\"", "flag --log"));
+    assert_eq!(line(&show, "command_ranks.\"rank set\""), ("200", "regis.toml line 5"));
+    assert_eq!(line(&show, "handler_timeout"), ("\"30s\"", "default"));
+    assert_eq!(line(&show, "irc.nick"), ("\"Regis\"", "default"));
+    assert_eq!(line(&show, "database_url").0, "\"postgres://bot:****@127.0.0.1/regis\"");
+    assert!(!show.contains("hunter2"), "{show}");
+    assert!(!dir.path().join("regis-data").exists(), "nothing was started or created");
+}
+
+#[test]
+fn check_passes_what_would_start_and_refuses_what_would_not() {
+    let dir = tempfile::tempdir().unwrap();
+    let (code, out, err) = run(dir.path(), &["config", "check"], &[("REGIS_WORKERS", "3")]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out, "The configuration is valid: no file, the environment (1 value), no flags.\n");
+    let refused = [
+        ("[command_ranks]\nbann = 5\n", "no command is named `bann` (did you mean `ban`?)"),
+        ("workerz = 3\n", "configuration key `workerz` (regis.toml line 1) is not a setting: did you mean `workers`?"),
+        ("handler_timeout = \"soon\"\n", "`soon` is not a duration"),
+        ("trivia_hints = 0\n", "configuration key `trivia_hints`: must be 1 to 10, got 0"),
+        ("[hooks.github.push]\nauth = \"hmac\"\n", "no plugin declares this webhook (declared: github.events,"),
+        (
+            "[hooks.github.events]\nauth = \"hmac\"\n",
+            "set its secret in the environment variable REGIS_HOOK_GITHUB_EVENTS_SECRET",
+        ),
+    ];
+    for (file, problem) in refused {
+        std::fs::write(dir.path().join("regis.toml"), file).unwrap();
+        let (code, out, err) = run(dir.path(), &["config", "check"], &[]);
+        assert_eq!((code, out.as_str()), (1, ""), "{file}: {err}");
+        assert!(err.contains(problem), "{file}: {err}");
+    }
+    assert!(!dir.path().join("regis-data").exists(), "nothing was started or created");
+}
