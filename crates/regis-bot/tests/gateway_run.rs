@@ -191,6 +191,13 @@ async fn commands_sync_writes_only_differences() {
     assert!(stdout.contains("0 changed, 0 removed, 0 unchanged (global); commands overwritten"), "{stdout}");
     let stored = fake.commands("global");
     assert!(stored.iter().any(|c| c["name"] == "roll" && c["options"][0]["name"] == "dice"));
+    // Discord hides what needs a server permission from members without it by default.
+    let permissions =
+        |name: &str| stored.iter().find(|c| c["name"] == name).map(|c| c["default_member_permissions"].clone());
+    assert_eq!(permissions("ban"), Some(serde_json::json!("4")), "Ban Members");
+    assert_eq!(permissions("rank-set"), Some(serde_json::json!("268435456")), "Manage Roles");
+    assert_eq!(permissions("plugin-disable"), Some(serde_json::json!("32")), "Manage Server");
+    assert_eq!(permissions("roll"), Some(serde_json::Value::Null), "offered to everyone");
 
     let out = run(sync(&["commands", "sync"])).await;
     let stdout = String::from_utf8_lossy(&out.stdout);

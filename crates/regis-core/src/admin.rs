@@ -122,7 +122,7 @@ impl Admin {
     /// # Arguments
     /// * `user` - whose rank to set
     /// * `rank` - the new rank, -1 (banned) to 998
-    #[command(name = "rank set", rank = 100)]
+    #[command(name = "rank set", rank = 100, discord_permissions = "MANAGE_ROLES")]
     async fn rank_set(
         &self,
         ctx: &Ctx,
@@ -146,7 +146,7 @@ impl Admin {
     ///
     /// # Arguments
     /// * `user` - who to ban
-    #[command(rank = 999)]
+    #[command(rank = 999, discord_permissions = "BAN_MEMBERS")]
     async fn ban(&self, ctx: &Ctx, user: UserRef) -> Result<String> {
         ctx.admin().set_rank(&user, Rank::BANNED).await?;
         Ok(format!("{} is banned.", user.name))
@@ -156,7 +156,7 @@ impl Admin {
     ///
     /// # Arguments
     /// * `user` - who to unban
-    #[command(rank = 999)]
+    #[command(rank = 999, discord_permissions = "BAN_MEMBERS")]
     async fn unban(&self, ctx: &Ctx, user: UserRef) -> Result<String> {
         ctx.admin().set_rank(&user, Rank::EVERYONE).await?;
         Ok(format!("{} is no longer banned.", user.name))
@@ -265,7 +265,7 @@ impl Admin {
     ///
     /// # Arguments
     /// * `name` - the plugin
-    #[command(name = "plugin enable", rank = 500)]
+    #[command(name = "plugin enable", rank = 500, discord_permissions = "MANAGE_GUILD")]
     async fn plugin_enable(&self, ctx: &Ctx, name: String) -> Result<String> {
         ctx.admin().set_plugin_enabled(&name, true).await?;
         Ok(format!("Plugin `{name}` enabled."))
@@ -275,7 +275,7 @@ impl Admin {
     ///
     /// # Arguments
     /// * `name` - the plugin
-    #[command(name = "plugin disable", rank = 500)]
+    #[command(name = "plugin disable", rank = 500, discord_permissions = "MANAGE_GUILD")]
     async fn plugin_disable(&self, ctx: &Ctx, name: String) -> Result<String> {
         ctx.admin().set_plugin_enabled(&name, false).await?;
         Ok(format!("Plugin `{name}` disabled."))

@@ -37,10 +37,19 @@ struct CommandArgs {
     rank: Option<Expr>,
     aliases: Vec<String>,
     cooldown: Option<String>,
+    discord_permissions: Vec<String>,
+    guild_only: bool,
 }
 
 fn parse_command_args(attr: &Attribute) -> Result<CommandArgs> {
-    let mut args = CommandArgs { name: None, rank: None, aliases: Vec::new(), cooldown: None };
+    let mut args = CommandArgs {
+        name: None,
+        rank: None,
+        aliases: Vec::new(),
+        cooldown: None,
+        discord_permissions: Vec::new(),
+        guild_only: false,
+    };
     if matches!(attr.meta, syn::Meta::Path(_)) {
         return Ok(args);
     }
@@ -59,8 +68,15 @@ fn parse_command_args(attr: &Attribute) -> Result<CommandArgs> {
             }
         } else if meta.path.is_ident("cooldown") {
             args.cooldown = Some(meta.value()?.parse::<LitStr>()?.value());
+        } else if meta.path.is_ident("discord_permissions") {
+            let names = meta.value()?.parse::<LitStr>()?.value();
+            args.discord_permissions.extend(names.split('|').map(|n| n.trim().to_string()).filter(|n| !n.is_empty()));
+        } else if meta.path.is_ident("guild_only") {
+            args.guild_only = true;
         } else {
-            return Err(meta.error("unknown #[command] option; expected name, rank, aliases or cooldown"));
+            return Err(meta.error(
+                "unknown #[command] option; expected name, rank, aliases, cooldown, discord_permissions or guild_only",
+            ));
         }
         Ok(())
     })?;
@@ -185,8 +201,11 @@ fn expand_command(method: &mut ImplItemFn, attr: Attribute, krate: &TokenStream)
     let aliases = &args.aliases;
     let aliases = (!aliases.is_empty()).then(|| quote!(.aliases(&[#(#aliases),*])));
     let cooldown = args.cooldown.map(|c| quote!(.cooldown(#c)));
+    let permissions = &args.discord_permissions;
+    let permissions = (!permissions.is_empty()).then(|| quote!(.discord_permissions(&[#(#permissions),*])));
+    let guild_only = args.guild_only.then(|| quote!(.guild_only()));
     let spec = quote! {
-        #krate::CommandSpec::new(#name, #description, #help) #(#params)* #rank #aliases #cooldown
+        #krate::CommandSpec::new(#name, #description, #help) #(#params)* #rank #aliases #cooldown #permissions #guild_only
     };
     let arm = quote! {
         #name => {

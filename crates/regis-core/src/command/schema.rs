@@ -22,8 +22,48 @@ impl CommandSpec {
         if !options.is_empty() {
             command["options"] = Value::Array(options);
         }
+        if !self.discord_permissions.is_empty() {
+            let bits: u64 = self.discord_permissions.iter().filter_map(|n| discord_permission(n)).fold(0, |a, b| a | b);
+            command["default_member_permissions"] = json!(bits.to_string());
+        }
+        if self.guild_only {
+            command["contexts"] = json!([0]);
+        }
         command
     }
+}
+
+/// Discord's permission flags by name (Discord's "Permissions" topic), for
+/// `#[command(discord_permissions = "...")]`.
+pub const DISCORD_PERMISSIONS: &[(&str, u64)] = &[
+    ("CREATE_INSTANT_INVITE", 1 << 0),
+    ("KICK_MEMBERS", 1 << 1),
+    ("BAN_MEMBERS", 1 << 2),
+    ("ADMINISTRATOR", 1 << 3),
+    ("MANAGE_CHANNELS", 1 << 4),
+    ("MANAGE_GUILD", 1 << 5),
+    ("ADD_REACTIONS", 1 << 6),
+    ("VIEW_AUDIT_LOG", 1 << 7),
+    ("VIEW_CHANNEL", 1 << 10),
+    ("SEND_MESSAGES", 1 << 11),
+    ("MANAGE_MESSAGES", 1 << 13),
+    ("EMBED_LINKS", 1 << 14),
+    ("ATTACH_FILES", 1 << 15),
+    ("READ_MESSAGE_HISTORY", 1 << 16),
+    ("MENTION_EVERYONE", 1 << 17),
+    ("MUTE_MEMBERS", 1 << 22),
+    ("MOVE_MEMBERS", 1 << 24),
+    ("MANAGE_NICKNAMES", 1 << 27),
+    ("MANAGE_ROLES", 1 << 28),
+    ("MANAGE_WEBHOOKS", 1 << 29),
+    ("MANAGE_EVENTS", 1 << 33),
+    ("MANAGE_THREADS", 1 << 34),
+    ("MODERATE_MEMBERS", 1 << 40),
+];
+
+/// The flag of a Discord permission named as Discord names it (`BAN_MEMBERS`).
+pub fn discord_permission(name: &str) -> Option<u64> {
+    DISCORD_PERMISSIONS.iter().find(|(n, _)| *n == name).map(|(_, bits)| *bits)
 }
 
 fn param_json(param: &ParamSpec) -> Value {
@@ -82,6 +122,23 @@ mod tests {
     use crate::command::{ChoiceOption, CommandSpec, ParamKind, ParamSpec, Rest};
     use crate::UserRef;
     use serde_json::json;
+
+    #[test]
+    fn discord_permissions_and_guild_only_are_what_discord_reads() {
+        let spec = CommandSpec::new("ban", "Ban a user.", "").discord_permissions(&["BAN_MEMBERS", "MANAGE_ROLES"]);
+        let json = spec.clone().to_discord_json();
+        assert_eq!(json["default_member_permissions"], json!(((1u64 << 2) | (1 << 28)).to_string()));
+        assert_eq!(json.get("contexts"), None, "offered everywhere unless guild-only");
+        assert_eq!(spec.guild_only().to_discord_json()["contexts"], json!([0]));
+        let plain = CommandSpec::new("ping", "Ping.", "").to_discord_json();
+        assert_eq!((plain.get("default_member_permissions"), plain.get("contexts")), (None, None));
+        let err = CommandSpec::new("ban", "Ban.", "").discord_permissions(&["BAN_MEMBER"]).validate().unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "command `ban`: `BAN_MEMBER` is not a Discord permission (did you mean `BAN_MEMBERS`?)"
+        );
+        assert!(CommandSpec::new("ban", "Ban.", "").discord_permissions(&["ADMINISTRATOR"]).validate().is_ok());
+    }
 
     #[test]
     fn schema_has_types_limits_and_choices() {

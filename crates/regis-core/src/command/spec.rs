@@ -181,6 +181,12 @@ pub struct CommandSpec {
     pub aliases: Vec<String>,
     /// Rate limit, such as `3 per 10s per user`.
     pub cooldown: Option<String>,
+    /// Discord permissions (by Discord's names, `BAN_MEMBERS`) a server member needs for
+    /// Discord to offer the command by default (`default_member_permissions`); server admins
+    /// can change it in the server's settings. Regis still checks the rank.
+    pub discord_permissions: Vec<String>,
+    /// Only in servers: Discord does not offer it in direct messages (`contexts: [0]`).
+    pub guild_only: bool,
 }
 
 /// A command declaration that breaks a rule; the message names the command.
@@ -204,6 +210,8 @@ impl CommandSpec {
             rank: Rank::EVERYONE,
             aliases: Vec::new(),
             cooldown: None,
+            discord_permissions: Vec::new(),
+            guild_only: false,
         }
     }
 
@@ -231,7 +239,20 @@ impl CommandSpec {
         self
     }
 
-    /// The usage line, such as `!roll [count] [sides]`.
+    /// Sets the Discord permissions a member needs for Discord to offer the command by
+    /// default (unknown names are reported by [`CommandSpec::validate`]).
+    pub fn discord_permissions(mut self, names: &[&str]) -> Self {
+        self.discord_permissions.extend(names.iter().map(|n| n.to_string()));
+        self
+    }
+
+    /// Offers the command only in servers, not in direct messages.
+    pub fn guild_only(mut self) -> Self {
+        self.guild_only = true;
+        self
+    }
+
+    /// The usage line, such as `!roll [dice]`.
     pub fn usage(&self, prefix: &str) -> String {
         let mut line = format!("{prefix}{}", self.name);
         for p in &self.params {
@@ -271,6 +292,14 @@ impl CommandSpec {
         if let Some(cooldown) = &self.cooldown {
             if let Err(e) = cooldown.parse::<CooldownSpec>() {
                 return fail(format!("cooldown: {e}"));
+            }
+        }
+        for name in &self.discord_permissions {
+            if super::schema::discord_permission(name).is_none() {
+                let hint = crate::suggest::closest(name, super::schema::DISCORD_PERMISSIONS.iter().map(|(n, _)| *n))
+                    .map(|c| format!(" (did you mean `{c}`?)"))
+                    .unwrap_or_default();
+                return fail(format!("`{name}` is not a Discord permission{hint}"));
             }
         }
         let mut seen_optional = false;

@@ -26,6 +26,8 @@ const COMPARED: &[&str] = &[
     "max_length",
     "channel_types",
     "autocomplete",
+    "default_member_permissions",
+    "contexts",
 ];
 
 /// How the commands Discord holds differ from the declared ones, by name.
@@ -84,6 +86,10 @@ fn canonical(value: &Value, top: bool) -> Value {
                     ("required", Value::Bool(false)) | ("autocomplete", Value::Bool(false)) => continue,
                     ("options" | "choices" | "channel_types", Value::Array(a)) if a.is_empty() => continue,
                     ("type", t) if top && t.as_u64() == Some(1) => continue,
+                    // Every context (guild, bot DM, private channel) is what no `contexts` means.
+                    ("contexts", Value::Array(c)) if top && c.len() == 3 && (0..3).all(|i| c.contains(&i.into())) => {
+                        continue
+                    }
                     _ => {}
                 }
                 let v = match v {
@@ -197,6 +203,20 @@ mod tests {
         let d = diff(&remote, &declared);
         assert!(d.is_empty(), "{d:?}");
         assert_eq!(d.unchanged, ["roll"]);
+    }
+
+    #[test]
+    fn permissions_and_contexts_are_compared() {
+        let declared = vec![json!({
+            "name": "ban", "description": "Ban", "default_member_permissions": "4", "contexts": [0],
+        })];
+        let before = vec![json!({ "name": "ban", "description": "Ban", "default_member_permissions": null })];
+        assert_eq!(diff(&before, &declared).changed, ["ban"]);
+        let after =
+            vec![json!({ "name": "ban", "description": "Ban", "default_member_permissions": "4", "contexts": [0] })];
+        assert!(diff(&after, &declared).is_empty());
+        let everywhere = vec![json!({ "name": "ping", "description": "Ping", "contexts": [0, 1, 2] })];
+        assert!(diff(&everywhere, &[json!({ "name": "ping", "description": "Ping" })]).is_empty());
     }
 
     #[test]
