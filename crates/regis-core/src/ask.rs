@@ -2,7 +2,7 @@
 //! for their next message in the channel, or their click on the question's Yes/No buttons.
 //!
 //! The question is open while the asking handler waits: it is announced on the change feed
-//! (every worker keeps the open questions in [`OpenQuestions`], so the worker that receives
+//! (every worker keeps the open questions in `OpenQuestions`, so the worker that receives
 //! the answer, whichever it is, knows it is one), and the answer travels back over the shared
 //! event fan-out on the question's own topic. While it waits the handler is parked: the worker
 //! that ran it goes on taking envelopes, and the wait does not count against the handler

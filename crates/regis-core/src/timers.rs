@@ -2,7 +2,7 @@
 //! the core's storage so that it survives a restart and, with several workers sharing one
 //! database, fires exactly once on whichever worker is alive.
 //!
-//! Every worker runs [`run`]: it takes the due timers under a lease (a conditional update, so
+//! Every worker runs `Timers::tick`: it takes the due timers under a lease (a conditional update, so
 //! two workers never take the same one), pushes each as an event envelope onto the queue and
 //! then deletes it. A worker that dies after taking a timer leaves its lease to expire and
 //! another worker pushes it again; the envelope keeps the id it was given when the timer was

@@ -7,6 +7,8 @@
 //! assert!(bot.send("!roll 2d6").await.text().ends_with("(roll #1)"));
 //! ```
 
+#![deny(missing_docs)]
+
 pub mod fake_discord;
 pub mod fake_gateway;
 pub mod ircd;

@@ -1,6 +1,6 @@
 //! Regis: a plugin framework for Discord and ChatOps bots.
 //!
-//! A plugin is a type with an `impl` block marked [`plugin`]. Each `#[command]` method is one
+//! A plugin is a type with an `impl` block marked [`plugin`](macro@plugin). Each `#[command]` method is one
 //! command on every connector: its doc comment is its help (the first line is the summary and
 //! the slash-command description; the `# Arguments` section describes the parameters), its
 //! typed parameters are its parser and its slash-command schema, and its return value is its
@@ -34,6 +34,8 @@
 //! `Option<T>` of each for optional parameters. Command options: `rank = N`,
 //! `aliases = [...]`, `cooldown = "N per DURATION per user|channel|guild|global"`,
 //! `name = "..."` (two words for a subcommand such as `rank set`).
+
+#![deny(missing_docs)]
 
 // Lets the macros name this crate `::regis` from inside it too.
 extern crate self as regis;
