@@ -3,7 +3,7 @@
 
 use crate::app::Plugins;
 use crate::config::{Layers, Settings};
-use anyhow::Result;
+use anyhow::{Context, Result};
 use clap::Subcommand;
 
 /// What `regis config` does.
@@ -23,9 +23,9 @@ pub fn run(layers: &Layers, plugins: &Plugins, command: &ConfigCommand) -> Resul
     match command {
         ConfigCommand::Check => {
             check(&settings, plugins)?;
-            println!("{}", summary(layers, &settings));
+            println!("{}", summary(layers, &settings)?);
         }
-        ConfigCommand::Show => print!("{}", show(layers, &settings)),
+        ConfigCommand::Show => print!("{}", show(layers, &settings)?),
     }
     Ok(())
 }
@@ -44,9 +44,9 @@ fn check(settings: &Settings, plugins: &Plugins) -> Result<()> {
 }
 
 /// `The configuration is valid: regis.toml (2 values), the environment (1 value), no flags.`
-fn summary(layers: &Layers, settings: &Settings) -> String {
+fn summary(layers: &Layers, settings: &Settings) -> Result<String> {
     use crate::config::Origin;
-    let origins: Vec<Origin> = settings_lines(settings).iter().map(|(k, _)| layers.origin(k)).collect();
+    let origins: Vec<Origin> = settings_lines(settings)?.iter().map(|(k, _)| layers.origin(k)).collect();
     let count = |f: fn(&Origin) -> bool| origins.iter().filter(|o| f(o)).count();
     let part = |what: &str, n: usize| match n {
         0 => format!("no {what}"),
@@ -66,12 +66,12 @@ fn summary(layers: &Layers, settings: &Settings) -> String {
         n => format!("flags ({n})"),
     };
     let env = env.replace("no environment", "nothing from the environment");
-    format!("The configuration is valid: {file}, {env}, {flags}.")
+    Ok(format!("The configuration is valid: {file}, {env}, {flags}."))
 }
 
 /// Every setting as `key = value  # origin` lines.
-fn show(layers: &Layers, settings: &Settings) -> String {
-    let lines = settings_lines(settings);
+fn show(layers: &Layers, settings: &Settings) -> Result<String> {
+    let lines = settings_lines(settings)?;
     let width = lines.iter().map(|(k, v)| k.len() + v.len() + 3).max().unwrap_or(0);
     let mut out = String::new();
     for (key, value) in &lines {
@@ -79,14 +79,16 @@ fn show(layers: &Layers, settings: &Settings) -> String {
         out.push_str(&format!("{line:width$}  # {}\n", layers.origin(key)));
     }
     out.push_str("# Keys not listed are not set (see regis.example.toml for every key).\n");
-    out
+    Ok(out)
 }
 
-/// The settings flattened to dotted keys with TOML values, in the order they are declared.
-fn settings_lines(settings: &Settings) -> Vec<(String, String)> {
+/// The settings flattened to dotted keys with TOML values, in alphabetical order; secrets in
+/// URLs and IRC channel keys masked.
+fn settings_lines(settings: &Settings) -> Result<Vec<(String, String)>> {
     let mut lines = Vec::new();
-    flatten("", &serde_json::to_value(settings).unwrap_or_default(), &mut lines);
-    lines
+    let value = serde_json::to_value(settings).context("cannot show the settings (a path that is not UTF-8?)")?;
+    flatten("", &value, &mut lines);
+    Ok(lines)
 }
 
 fn flatten(prefix: &str, value: &serde_json::Value, out: &mut Vec<(String, String)>) {
@@ -102,6 +104,11 @@ fn flatten(prefix: &str, value: &serde_json::Value, out: &mut Vec<(String, Strin
             let text = match other {
                 serde_json::Value::String(s) if prefix.ends_with("_url") => {
                     serde_json::Value::String(mask(s)).to_string()
+                }
+                serde_json::Value::Array(channels) if prefix == "irc.channels" => {
+                    let shown: Vec<serde_json::Value> =
+                        channels.iter().map(|c| c.as_str().map(without_key).unwrap_or_default().into()).collect();
+                    serde_json::Value::Array(shown).to_string()
                 }
                 other => other.to_string(),
             };
@@ -119,14 +126,37 @@ fn toml_key(key: &str) -> String {
         .join(".")
 }
 
-/// A URL with the password of its user part replaced: `postgres://bot:****@db/regis`.
-fn mask(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else { return url.to_string() };
-    let authority_end = rest.find('/').unwrap_or(rest.len());
-    let Some(at) = rest[..authority_end].rfind('@') else { return url.to_string() };
-    match rest[..at].split_once(':') {
-        Some((user, _password)) => format!("{scheme}://{user}:****{}", &rest[at..]),
-        None => url.to_string(),
+/// A URL with whatever may be a secret replaced by `****`: the password of its user part, a
+/// user part alone on NATS (`nats://TOKEN@host` is a token), and query values named like
+/// secrets (`?password=`). Text that is not a URL is masked whole, as it cannot be told apart.
+fn mask(text: &str) -> String {
+    const HIDDEN: &str = "****";
+    let Ok(mut url) = url::Url::parse(text) else { return HIDDEN.to_string() };
+    if url.password().is_some() {
+        let _ = url.set_password(Some(HIDDEN));
+    } else if !url.username().is_empty() && (url.scheme().starts_with("nats") || url.scheme() == "tls") {
+        let _ = url.set_username(HIDDEN);
+    }
+    let secret = |name: &str| {
+        let name = name.to_ascii_lowercase();
+        ["password", "pass", "token", "secret", "key", "auth"].iter().any(|s| name.contains(s))
+    };
+    if url.query_pairs().any(|(name, _)| secret(&name)) {
+        let pairs: Vec<(String, String)> = url
+            .query_pairs()
+            .map(|(n, v)| (n.to_string(), if secret(&n) { HIDDEN.to_string() } else { v.to_string() }))
+            .collect();
+        url.query_pairs_mut().clear().extend_pairs(pairs);
+    }
+    // Url may write `****` percent-encoded.
+    url.to_string().replace("%2A%2A%2A%2A", HIDDEN)
+}
+
+/// An IRC channel entry without its key: `#ops key` is shown `#ops ****`.
+fn without_key(entry: &str) -> String {
+    match entry.split_once(' ') {
+        Some((channel, _key)) => format!("{channel} ****"),
+        None => entry.to_string(),
     }
 }
 
@@ -135,12 +165,24 @@ mod tests {
     use super::*;
 
     #[test]
-    fn passwords_in_urls_are_masked_and_nothing_else() {
+    fn secrets_in_urls_are_masked_and_nothing_else() {
         assert_eq!(mask("postgres://bot:s3cr%40t@db:5432/regis"), "postgres://bot:****@db:5432/regis");
         assert_eq!(mask("nats://u:p@127.0.0.1:4222"), "nats://u:****@127.0.0.1:4222");
+        assert_eq!(mask("nats://s3cr3t@127.0.0.1:4222"), "nats://****@127.0.0.1:4222", "a NATS token");
         assert_eq!(mask("postgres://bot@db/regis"), "postgres://bot@db/regis");
+        assert_eq!(
+            mask("postgres://bot@db/regis?password=hunter2&sslmode=disable"),
+            "postgres://bot@db/regis?password=****&sslmode=disable"
+        );
         assert_eq!(mask("https://example.com/a@b"), "https://example.com/a@b");
-        assert_eq!(mask("not a url"), "not a url");
+        assert_eq!(mask("nats://127.0.0.1:4222?x=a@b"), "nats://127.0.0.1:4222?x=a@b");
+        assert_eq!(mask("not a url"), "****");
+    }
+
+    #[test]
+    fn irc_channel_keys_are_masked() {
+        assert_eq!(without_key("#ops s3cr3t"), "#ops ****");
+        assert_eq!(without_key("#regis"), "#regis");
     }
 
     #[test]

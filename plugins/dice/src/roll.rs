@@ -31,8 +31,9 @@ impl Default for Roll {
 impl Roll {
     /// Throws the dice: `[4]`, or `[3, 5] = 8`, or `[1, 7, 4] + 2 = 14`.
     pub fn throw(&self) -> String {
-        let dice: Vec<u16> = (0..self.count).map(|_| fastrand::u16(1..=self.sides)).collect();
-        let total = dice.iter().map(|&d| i32::from(d)).sum::<i32>() + self.modifier;
+        // A `Roll` built by hand may hold what the parser refuses: no zero-sided die, no overflow.
+        let dice: Vec<u16> = (0..self.count).map(|_| fastrand::u16(1..=self.sides.max(1))).collect();
+        let total = dice.iter().map(|&d| i64::from(d)).sum::<i64>() + i64::from(self.modifier);
         match (dice.len(), self.modifier) {
             (1, 0) => format!("{dice:?}"),
             (_, 0) => format!("{dice:?} = {total}"),
@@ -62,19 +63,26 @@ impl TextParam for Roll {
         if !(count.is_empty() || digits(count)) || !digits(sides) || !digits(modifier_digits) {
             return Err(unreadable());
         }
-        // Digits only from here: a value too large for u64 is still "too many".
+        // Digits only from here: a value too large for u64 is still "too many", and an error
+        // shows the digits as typed (without leading zeros).
         let number = |s: &str| s.parse::<u64>().unwrap_or(u64::MAX);
-        let count = if count.is_empty() { 1 } else { number(count) };
+        let typed = |s: &str| match s.trim_start_matches('0') {
+            "" => "0".to_string(),
+            digits => digits.to_string(),
+        };
+        let (count_text, count) = if count.is_empty() { ("1", 1) } else { (count, number(count)) };
         if !(1..=u64::from(MAX_DICE)).contains(&count) {
-            return Err(format!("must be 1 to {MAX_DICE} dice, got {count}"));
+            return Err(format!("must be 1 to {MAX_DICE} dice, got {}", typed(count_text)));
         }
+        let sides_text = sides;
         let sides = number(sides);
         if !(2..=u64::from(MAX_SIDES)).contains(&sides) {
-            return Err(format!("must have 2 to {MAX_SIDES} sides, got {sides}"));
+            return Err(format!("must have 2 to {MAX_SIDES} sides, got {}", typed(sides_text)));
         }
         let size = number(modifier_digits);
         if size > MAX_MODIFIER as u64 {
-            return Err(format!("must add at most {MAX_MODIFIER} either way, got {modifier}"));
+            let sign = &modifier[..1];
+            return Err(format!("must add at most {MAX_MODIFIER} either way, got {sign}{}", typed(modifier_digits)));
         }
         let modifier = if modifier.starts_with('-') { -(size as i32) } else { size as i32 };
         Ok(Roll { count: count as u8, sides: sides as u16, modifier })
@@ -117,7 +125,9 @@ mod tests {
         assert_eq!(refused("0"), "must be 1 to 20 dice, got 0");
         assert_eq!(refused("0d6"), "must be 1 to 20 dice, got 0");
         assert_eq!(refused("21d6"), "must be 1 to 20 dice, got 21");
-        assert_eq!(refused("99999999999999999999999d6"), format!("must be 1 to 20 dice, got {}", u64::MAX));
+        assert_eq!(refused("99999999999999999999999d6"), "must be 1 to 20 dice, got 99999999999999999999999");
+        assert_eq!(refused("021d6"), "must be 1 to 20 dice, got 21");
+        assert_eq!(refused("d6-01001"), "must add at most 1000 either way, got -1001");
         assert_eq!(refused("2d1"), "must have 2 to 1000 sides, got 1");
         assert_eq!(refused("d1001"), "must have 2 to 1000 sides, got 1001");
         assert_eq!(refused("d6+1001"), "must add at most 1000 either way, got +1001");
@@ -140,5 +150,8 @@ mod tests {
         assert!(one.starts_with('[') && one.ends_with(']') && !one.contains(','), "one die alone: {one}");
         assert_eq!(Roll { count: 2, sides: 6, modifier: 0 }.to_string(), "2d6");
         assert_eq!(Roll { count: 1, sides: 20, modifier: -1 }.to_string(), "1d20-1");
+        // Built by hand outside the parser's limits: still no panic.
+        let odd = Roll { count: 2, sides: 0, modifier: i32::MAX }.throw();
+        assert_eq!(odd, format!("[1, 1] + {} = {}", i32::MAX, i64::from(i32::MAX) + 2));
     }
 }

@@ -134,7 +134,8 @@ fn fits_type(param: &ParamSpec, text: &str) -> bool {
     match &param.kind {
         ParamKind::Integer { .. } => text.trim_start_matches('+').parse::<i64>().is_ok(),
         ParamKind::Number { .. } => text.parse::<f64>().is_ok_and(f64::is_finite),
-        ParamKind::String { .. } => true,
+        // A text parameter with a format (a `TextParam`) fits only words it can parse.
+        ParamKind::String { .. } => param.format.is_none_or(|f| f.check(text).is_ok()),
         _ => false,
     }
 }
@@ -300,6 +301,33 @@ mod tests {
             autocomplete: false,
             format: None,
         }
+    }
+
+    /// A word of the form `NxN`, for the text-parameter tests.
+    struct Grid;
+
+    impl crate::command::TextParam for Grid {
+        const FORMAT: &'static str = "a grid such as 3x4";
+        fn parse_text(text: &str) -> Result<Self, String> {
+            let fits = text.split_once('x').is_some_and(|(a, b)| a.parse::<u8>().is_ok() && b.parse::<u8>().is_ok());
+            fits.then_some(Grid).ok_or_else(|| format!("must be a grid such as 3x4, got `{text}`"))
+        }
+    }
+
+    #[test]
+    fn a_text_parameter_is_checked_and_a_word_it_cannot_read_may_belong_to_the_next() {
+        let params = [p::<Option<Grid>>("grid"), p::<Option<String>>("note")];
+        let args = parse_prefix_args(&params, "3x4 hello", "test").unwrap();
+        assert_eq!(args.values(), [Some(ArgValue::Str("3x4".into())), Some(ArgValue::Str("hello".into()))]);
+        let args = parse_prefix_args(&params, "hello", "test").unwrap();
+        assert_eq!(args.values(), [None, Some(ArgValue::Str("hello".into()))], "skipped to `note`");
+        let alone = [p::<Option<Grid>>("grid")];
+        let err = parse_prefix_args(&alone, "hello", "test").unwrap_err();
+        assert_eq!(err.to_string(), "`grid` must be a grid such as 3x4, got `hello`");
+        let options = serde_json::json!({ "grid": "nope" });
+        let err = parse_options(&alone, options.as_object().unwrap(), "test").unwrap_err();
+        assert_eq!(err.to_string(), "`grid` must be a grid such as 3x4, got `nope`");
+        assert_eq!(alone[0].kind_description(), "a grid such as 3x4");
     }
 
     #[test]

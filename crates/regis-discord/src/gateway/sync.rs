@@ -11,7 +11,7 @@ use twilight_model::id::marker::{ApplicationMarker, GuildMarker};
 use twilight_model::id::Id;
 
 /// The fields of a command (and, recursively, of its options) that Regis declares; anything
-/// else Discord adds (ids, versions, localizations, permissions) is not compared.
+/// else Discord adds (ids, versions, localizations) is not compared.
 const COMPARED: &[&str] = &[
     "type",
     "name",
