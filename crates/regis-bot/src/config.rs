@@ -371,7 +371,7 @@ impl Layers {
             return Origin::Flag(format!("--{}", key.replace('_', "-")));
         }
         if self.env.find_value(key).is_ok() {
-            return Origin::Environment(format!("REGIS_{}", key.replace('.', "_").to_ascii_uppercase()));
+            return Origin::Environment(env_variable(key));
         }
         match (&self.file_path, self.file.find_value(key)) {
             (Some(path), Ok(_)) => {
@@ -403,11 +403,10 @@ fn describe(errors: figment::Error) -> String {
 fn describe_one(e: &figment::Error) -> String {
     let key = e.path.join(".");
     let from_env = e.metadata.as_ref().is_some_and(|m| m.name.contains("environment"));
-    let variable = |key: &str| format!("REGIS_{}", key.replace('.', "_").to_ascii_uppercase());
     if let figment::error::Kind::UnknownField(field, expected) = &e.kind {
         let hint = regis::suggest::closest(field, expected.iter().copied());
         let (what, hint) = if from_env {
-            (format!("environment variable {}", variable(&key)), hint.map(|h| variable(&with_last(&key, h))))
+            (format!("environment variable {}", env_variable(&key)), hint.map(|h| env_variable(&with_last(&key, h))))
         } else {
             (format!("configuration key `{key}`{}", source(e, field)), hint.map(|h| format!("`{h}`")))
         };
@@ -417,7 +416,7 @@ fn describe_one(e: &figment::Error) -> String {
         };
     }
     let source = if from_env {
-        format!(" (from environment variable {})", variable(&key))
+        format!(" (from environment variable {})", env_variable(&key))
     } else {
         source(e, e.path.last().map_or("", String::as_str))
     };
@@ -426,6 +425,11 @@ fn describe_one(e: &figment::Error) -> String {
     } else {
         format!("configuration key `{key}`: {}{source}", e.kind)
     }
+}
+
+/// The environment variable of a dotted key: `irc.nick` is `REGIS_IRC_NICK`.
+fn env_variable(key: &str) -> String {
+    format!("REGIS_{}", key.replace('.', "_").to_ascii_uppercase())
 }
 
 /// `a.b.c` with its last part replaced by `last`.

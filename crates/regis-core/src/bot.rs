@@ -267,6 +267,7 @@ impl BotBuilder {
         if config.prefix.is_empty() || config.prefix.chars().any(char::is_whitespace) {
             return Err(BotError::Config(format!("prefix `{}` must be non-empty and without spaces", config.prefix)));
         }
+        check_command_ranks_of(config, &self.plugins)?;
         let storage = self.storage.clone().ok_or(BotError::NoStorage)?;
         storage.verify().await?;
         let started = self.launch(Arc::clone(&storage)).await;
@@ -335,7 +336,6 @@ impl BotBuilder {
             plugin.enabled.store(enabled, Ordering::Relaxed);
             core.registry.add(plugin)?;
         }
-        check_command_ranks(&core)?;
         let workers =
             (0..core.config.workers).map(|_| tokio::spawn(dispatcher::run_worker(Arc::clone(&core)))).collect();
         let changes = tokio::spawn(apply_changes(Arc::downgrade(&core), core.shared.changes.subscribe()));
@@ -344,16 +344,9 @@ impl BotBuilder {
     }
 }
 
-/// Refuses `command_ranks` entries that name no command (a misspelt name would leave the
-/// command at its declared rank without a word).
-fn check_command_ranks(core: &Core) -> Result<(), BotError> {
-    let names: Vec<String> =
-        core.registry.plugins().iter().flat_map(|p| p.commands.iter().map(|c| c.name.clone())).collect();
-    command_ranks_name_commands(&core.config, &names)
-}
-
-/// Checks, before anything starts, that every `command_ranks` entry of `config` names a
-/// command of `plugins` (what [`BotBuilder::start`] refuses; `regis config check` asks this).
+/// Checks, before anything is opened, that every `command_ranks` entry of `config` names a
+/// command of `plugins`: a misspelt name would leave the command at its declared rank without
+/// a word. [`BotBuilder::start`] refuses such a configuration; `regis config check` asks this.
 pub fn check_command_ranks_of(config: &CoreConfig, plugins: &[Arc<dyn Plugin>]) -> Result<(), BotError> {
     let names: Vec<String> = plugins.iter().flat_map(|p| p.commands().into_iter().map(|c| c.name)).collect();
     command_ranks_name_commands(config, &names)

@@ -139,8 +139,10 @@ impl ParamSpec {
                 (None, None) => String::new(),
             }
         }
+        if let Some(format) = self.format {
+            return format.what.into();
+        }
         match &self.kind {
-            ParamKind::String { .. } if self.format.is_some() => self.format.map(|f| f.what).unwrap_or_default().into(),
             ParamKind::String { min_len, max_len } => {
                 let r = range(min_len, max_len);
                 if r.is_empty() {
