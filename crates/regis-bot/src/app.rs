@@ -52,13 +52,20 @@ impl Plugins {
 /// ```
 pub struct App {
     name: String,
+    about: Option<String>,
     plugins: Plugins,
 }
 
 impl App {
     /// An app named `name` (as its binary: the name `--help` shows) with the admin plugin.
     pub fn new(name: &str) -> Self {
-        App { name: name.to_string(), plugins: Plugins::default() }.plugin(regis_plugin_admin::Admin)
+        App { name: name.to_string(), about: None, plugins: Plugins::default() }.plugin(regis_plugin_admin::Admin)
+    }
+
+    /// The line `--help` shows first (default: "NAME: a chat bot built with Regis").
+    pub fn about(mut self, about: &str) -> Self {
+        self.about = Some(about.to_string());
+        self
     }
 
     /// Adds a plugin.
@@ -90,7 +97,8 @@ impl App {
     pub fn run(self) -> std::process::ExitCode {
         // Once per process: clap keeps the name for the process's life.
         let name: &'static str = Box::leak(self.name.clone().into_boxed_str());
-        let command = crate::cli::Cli::command().name(name).bin_name(name);
+        let about = self.about.clone().unwrap_or_else(|| format!("{name}: a chat bot built with Regis"));
+        let command = crate::cli::Cli::command().name(name).bin_name(name).about(about);
         let cli = match crate::cli::Cli::from_arg_matches(&command.get_matches()) {
             Ok(cli) => cli,
             Err(e) => e.exit(),

@@ -14,122 +14,206 @@ use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-/// Regis: a bot for Discord and ChatOps.
+/// The command line of a Regis bot (the `regis` binary's, or an [`App`](crate::App)'s under
+/// its own name).
 #[derive(Parser, Debug)]
-#[command(name = "regis", version, about)]
+#[command(name = "regis", version)]
 pub struct Cli {
     #[command(flatten)]
-    global: GlobalFlags,
+    global: ConfigFlags,
     #[command(subcommand)]
     command: Command,
 }
 
-/// Flags that override the configuration file and environment.
-#[derive(Args, Debug, Serialize)]
-struct GlobalFlags {
-    /// Configuration file (default: ./regis.toml if present).
-    #[arg(long, global = true, env = "REGIS_CONFIG")]
+/// The configuration flags: which file, and the settings worth a flag. They override the file
+/// and the environment, and are accepted before the subcommand (`regis --log info run`) and
+/// after it (`regis run --log info`); after it wins.
+#[derive(Args, Debug, Default, Serialize)]
+struct ConfigFlags {
+    /// Configuration file [env: REGIS_CONFIG] [default: ./regis.toml if present]
+    #[arg(long, env = "REGIS_CONFIG", hide_env = true, value_name = "FILE")]
     #[serde(skip)]
     config: Option<PathBuf>,
-    /// Data directory [env: REGIS_DATA_DIR; default ./regis-data].
-    #[arg(long, global = true)]
+    /// Where databases and uploads are kept [env: REGIS_DATA_DIR] [default: ./regis-data]
+    #[arg(long, value_name = "DIR")]
     #[serde(skip_serializing_if = "Option::is_none")]
     data_dir: Option<PathBuf>,
-    /// Command prefix [env: REGIS_PREFIX; default !].
-    #[arg(long, global = true)]
+    /// What starts a command in a message [env: REGIS_PREFIX] [default: !]
+    #[arg(long, value_name = "TEXT")]
     #[serde(skip_serializing_if = "Option::is_none")]
     prefix: Option<String>,
-    /// Log filter, e.g. info or regis=debug [env: REGIS_LOG; default warn].
-    #[arg(long, global = true)]
+    /// What to log, e.g. info or regis=debug [env: REGIS_LOG] [default: warn]
+    #[arg(long, value_name = "FILTER")]
     #[serde(skip_serializing_if = "Option::is_none")]
     log: Option<String>,
 }
 
+impl ConfigFlags {
+    /// These flags, each left out taken from `before` (the flags given before the subcommand).
+    fn or(self, before: ConfigFlags) -> ConfigFlags {
+        ConfigFlags {
+            config: self.config.or(before.config),
+            data_dir: self.data_dir.or(before.data_dir),
+            prefix: self.prefix.or(before.prefix),
+            log: self.log.or(before.log),
+        }
+    }
+}
+
+/// A subcommand that takes nothing but the configuration flags.
+#[derive(Args, Debug)]
+struct ConfigOnly {
+    #[command(flatten)]
+    config: ConfigFlags,
+}
+
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// Talk to the bot in this terminal (or pipe commands in); no chat account needed.
+    /// Talk to the bot in this terminal, or pipe commands in; no chat account needed
     Console(ConsoleArgs),
-    /// Inspect the commands of the built-in plugins.
+    /// Print or register the bot's slash commands
     #[command(subcommand)]
     Commands(CommandsCommand),
-    /// Check the configuration, or show every setting and where its value came from.
+    /// Check the configuration, or show every setting and where its value came from
     #[command(subcommand)]
-    Config(crate::config_cmd::ConfigCommand),
-    /// Copy every database of the data directory into DIR as complete, consistent files
-    /// (safe while the bot runs).
+    Config(ConfigCommand),
+    /// Copy every database into a directory while the bot runs
+    ///
+    /// Each copy is a complete, consistent file; existing files are never overwritten.
     Backup(BackupArgs),
-    /// Render mandalas to PNG files (no bot, no data directory).
+    /// Render mandalas to PNG files (no bot, no configuration)
     Mandala(MandalaArgs),
-    /// Create a bot crate of your own in ./NAME: a plugin, its test, and this whole command
-    /// line under your binary's name (no configuration needed).
+    /// Create a bot crate of your own: a plugin, its test, and this command line
+    ///
+    /// Writes ./NAME with Cargo.toml, src/lib.rs (a plugin), its test and src/main.rs, which
+    /// gives the new binary this whole command line under its own name.
     New(crate::scaffold::NewArgs),
-    /// Run the bot with the connectors the environment enables (DISCORD_TOKEN: the Discord
-    /// Gateway; DISCORD_PUBLIC_KEY: the Discord HTTP interactions endpoint). Secrets are read
-    /// from the environment only.
-    Run,
-    /// Run parts of a scaled-out bot that meet on NATS (`queue_url`): `--role receiver` (the
-    /// HTTP interactions endpoint; needs DISCORD_PUBLIC_KEY), `gateway` (the Discord Gateway;
-    /// needs DISCORD_TOKEN), `irc` (the IRC connection; needs REGIS_IRC_SERVER), `worker` (the
-    /// plugins), or several, comma-separated.
+    /// Run the bot with the connectors the environment enables
+    ///
+    /// DISCORD_TOKEN enables the Discord Gateway, DISCORD_PUBLIC_KEY the HTTP interactions
+    /// endpoint, and the [irc] settings the IRC connection. Secrets are read from the
+    /// environment only, never from the configuration file.
+    Run(ConfigOnly),
+    /// Run parts of a scaled-out bot that meet on NATS (queue_url)
+    ///
+    /// Roles: receiver (the HTTP interactions endpoint; needs DISCORD_PUBLIC_KEY), gateway (the
+    /// Discord Gateway; needs DISCORD_TOKEN), irc (the IRC connection; needs the [irc]
+    /// settings) and worker (the plugins). One process may take several, comma-separated.
     Serve(ServeArgs),
+}
+
+impl Command {
+    /// The configuration flags given after the subcommand, for those that read the
+    /// configuration.
+    fn config_flags(&mut self) -> Option<ConfigFlags> {
+        let flags = match self {
+            Command::Console(args) => &mut args.config,
+            Command::Commands(CommandsCommand::Schema(args)) => &mut args.config,
+            Command::Commands(CommandsCommand::Sync(args)) => &mut args.config,
+            Command::Config(ConfigCommand::Check(args) | ConfigCommand::Show(args)) => &mut args.config,
+            Command::Backup(args) => &mut args.config,
+            Command::Run(args) => &mut args.config,
+            Command::Serve(args) => &mut args.config,
+            Command::Mandala(_) | Command::New(_) => return None,
+        };
+        Some(std::mem::take(flags))
+    }
 }
 
 #[derive(Args, Debug)]
 struct ServeArgs {
-    /// The roles of this process: receiver, gateway, irc, worker (comma-separated).
+    /// The roles of this process: receiver, gateway, irc, worker (comma-separated)
     #[arg(long, value_name = "ROLES")]
     role: crate::serve::Roles,
+    #[command(flatten)]
+    config: ConfigFlags,
 }
 
 #[derive(Args, Debug)]
 struct ConsoleArgs {
-    /// Speak as this user (with the rank stored for console:NAME) instead of the operator.
+    /// Speak as this user (with the rank stored for console:NAME) instead of the operator
     #[arg(long = "as", value_name = "NAME")]
     speaker: Option<String>,
-    /// Give the speaker this rank for this session only (-1..=999).
+    /// Give the speaker this rank for this session only (-1 to 999)
     #[arg(long, allow_negative_numbers = true, value_parser = clap::value_parser!(i64).range(-1..=999))]
     rank: Option<i64>,
+    #[command(flatten)]
+    config: ConfigFlags,
 }
 
 #[derive(Args, Debug)]
 struct BackupArgs {
-    /// Where to write the copies (created if needed; existing files are never overwritten).
+    /// Where to write the copies (created if needed)
     dir: PathBuf,
+    #[command(flatten)]
+    config: ConfigFlags,
 }
 
 #[derive(Subcommand, Debug)]
 enum CommandsCommand {
-    /// Print the Discord application-command JSON of every command.
-    Schema,
-    /// Register the commands with Discord (bulk overwrite when they differ) and print the
-    /// difference (needs DISCORD_TOKEN and DISCORD_APPLICATION_ID).
-    Sync(crate::commands_sync::SyncArgs),
+    /// Print the slash commands as Discord's application-command JSON
+    Schema(ConfigOnly),
+    /// Register the slash commands with Discord and print what changed
+    ///
+    /// Overwrites Discord's commands only when they differ from the bot's. Needs DISCORD_TOKEN
+    /// and DISCORD_APPLICATION_ID.
+    Sync(CommandsSyncArgs),
+}
+
+#[derive(Args, Debug)]
+struct CommandsSyncArgs {
+    #[command(flatten)]
+    sync: crate::commands_sync::SyncArgs,
+    #[command(flatten)]
+    config: ConfigFlags,
+}
+
+#[derive(Subcommand, Debug)]
+enum ConfigCommand {
+    /// Check the configuration as `run` does before it starts, and say what was read
+    ///
+    /// Reads the file, the REGIS_* variables, the flags and the plugins' settings, and starts
+    /// nothing.
+    Check(ConfigOnly),
+    /// Print every setting in TOML with where its value came from
+    ///
+    /// Each value's origin: its default, a line of the file, an environment variable or a
+    /// flag. Passwords and tokens are masked.
+    Show(ConfigOnly),
 }
 
 /// The user the console speaks as by default; the bot's owner at the console.
 const OPERATOR: &str = "operator";
 
 /// Runs the chosen command.
-pub(crate) async fn run(cli: Cli, plugins: Plugins) -> Result<()> {
+pub(crate) async fn run(mut cli: Cli, plugins: Plugins) -> Result<()> {
+    let flags = match cli.command.config_flags() {
+        Some(after) => after.or(std::mem::take(&mut cli.global)),
+        None => ConfigFlags::default(),
+    };
+    let file = flags.config.clone();
+    let layers = || Figment::from(Serialized::defaults(&flags));
     let settings = || -> Result<Settings> {
-        let settings = config::load(cli.global.config.as_deref(), Figment::from(Serialized::defaults(&cli.global)))?;
+        let settings = config::load(file.as_deref(), layers())?;
         crate::logging::init(&settings.log, settings.log_set, settings.log_format()?);
         Ok(settings)
     };
     match cli.command {
         Command::Console(args) => console(settings()?, &plugins, args).await,
-        Command::Commands(CommandsCommand::Schema) => schema(settings()?, &plugins).await,
-        Command::Commands(CommandsCommand::Sync(args)) => crate::commands_sync::run(settings()?, &plugins, args).await,
+        Command::Commands(CommandsCommand::Schema(_)) => schema(settings()?, &plugins).await,
+        Command::Commands(CommandsCommand::Sync(args)) => {
+            crate::commands_sync::run(settings()?, &plugins, args.sync).await
+        }
         // Needs no configuration: a broken regis.toml does not stop it.
         Command::Mandala(args) => mandala_cmd::run(&args),
         Command::New(args) => crate::scaffold::run(&args),
-        Command::Run => crate::run::run(settings()?, &plugins).await,
+        Command::Run(_) => crate::run::run(settings()?, &plugins).await,
         Command::Serve(args) => crate::serve::serve(settings()?, &plugins, args.role).await,
         Command::Backup(args) => backup(settings()?, &args.dir).await,
         Command::Config(command) => {
-            let layers =
-                config::Layers::read(cli.global.config.as_deref(), Figment::from(Serialized::defaults(&cli.global)))?;
-            crate::config_cmd::run(&layers, &plugins, &command)
+            let layers = config::Layers::read(file.as_deref(), layers())?;
+            let show = matches!(command, ConfigCommand::Show(_));
+            crate::config_cmd::run(&layers, &plugins, show)
         }
     }
 }
@@ -217,7 +301,7 @@ pub(crate) async fn shutdown_signal() {
 
 async fn schema(settings: Settings, plugins: &Plugins) -> Result<()> {
     let bot = start_bot(&settings, plugins, Vec::new()).await?;
-    let commands: Vec<serde_json::Value> = bot.commands().iter().map(|(_, spec)| spec.to_discord_json()).collect();
+    let commands: Vec<serde_json::Value> = bot.application_commands(settings.discord_admin_rank());
     println!("{}", serde_json::to_string_pretty(&commands)?);
     bot.shutdown().await;
     Ok(())
@@ -241,4 +325,16 @@ async fn backup(settings: Settings, dir: &std::path::Path) -> Result<()> {
     }
     println!("backed up {} database(s) from {} into {}", written.len(), settings.data_dir.display(), dir.display());
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    /// clap checks a subcommand's definition only when it is parsed: check them all here.
+    #[test]
+    fn every_subcommand_is_well_formed() {
+        Cli::command().debug_assert();
+    }
 }

@@ -12,8 +12,8 @@ use regis_discord::{DiscordConnector, RestConfig};
 /// environment.
 #[derive(Args, Debug)]
 pub struct SyncArgs {
-    /// Register in this guild only (changes show at once; global commands are for every
-    /// guild the bot is in).
+    /// Register in this guild only: changes show at once (global commands are for every
+    /// guild the bot is in)
     #[arg(long, value_name = "ID")]
     pub guild: Option<String>,
 }
@@ -51,7 +51,7 @@ pub(crate) async fn run(settings: Settings, plugins: &crate::app::Plugins, args:
         "`regis commands sync` needs DISCORD_APPLICATION_ID (General Information page of the developer portal)",
     )?;
     let bot = crate::cli::start_bot(&settings, plugins, Vec::new()).await?;
-    let declared: Vec<serde_json::Value> = bot.commands().iter().map(|(_, spec)| spec.to_discord_json()).collect();
+    let declared: Vec<serde_json::Value> = bot.application_commands(settings.discord_admin_rank());
     bot.shutdown().await;
     let scope = match &args.guild {
         Some(guild) => format!("guild {guild}"),

@@ -105,6 +105,10 @@ pub struct Settings {
     pub http_addr: Option<String>,
     /// Discord's REST API base; point it at a rate-limit proxy or a test server.
     pub discord_api_url: String,
+    /// Slash commands that require this rank or more, and declare no `discord_permissions` of
+    /// their own, are registered for server administrators only (`default_member_permissions`
+    /// "0"); 1000: none is.
+    pub discord_admin_rank: i64,
     /// How long an interaction waits for its handler before answering "deferred" (Discord's
     /// deadline is 3 s).
     pub interaction_budget: String,
@@ -192,6 +196,7 @@ impl Default for Settings {
             public_base_url: None,
             http_addr: None,
             discord_api_url: "https://discord.com/api/v10".into(),
+            discord_admin_rank: 999,
             interaction_budget: "2s".into(),
             interaction_defer_backlog: 1000,
             signature_window: "5m".into(),
@@ -579,6 +584,12 @@ impl Settings {
         for (command, rank) in &self.command_ranks {
             Rank::new(*rank).with_context(|| format!("configuration key `command_ranks.{command}`"))?;
         }
+        if !(0..=1000).contains(&self.discord_admin_rank) {
+            bail!(
+                "configuration key `discord_admin_rank`: {} is not a rank from 0 to 999 (or 1000: no command is for administrators only)",
+                self.discord_admin_rank
+            );
+        }
         if let Some(store) = &self.object_store_url {
             url::Url::parse(store).with_context(|| {
                 format!("configuration key `object_store_url`: `{store}` is not a URL (write e.g. s3://bucket or file:///srv/mandalas)")
@@ -594,6 +605,12 @@ impl Settings {
             }
         }
         Ok(())
+    }
+
+    /// The rank from which slash commands are offered to server administrators only
+    /// (`discord_admin_rank`); `None` for 1000, no command.
+    pub fn discord_admin_rank(&self) -> Option<Rank> {
+        Rank::new(self.discord_admin_rank).ok()
     }
 
     /// The IRC connection to make, if `[irc] server` is set.
@@ -865,6 +882,7 @@ mod tests {
             "case_sensitive_commands",
             "http_addr",
             "discord_api_url",
+            "discord_admin_rank",
             "interaction_budget",
             "signature_window",
             "body_limit",

@@ -4,28 +4,15 @@
 use crate::app::Plugins;
 use crate::config::{Layers, Settings};
 use anyhow::{Context, Result};
-use clap::Subcommand;
 
-/// What `regis config` does.
-#[derive(Subcommand, Debug)]
-pub enum ConfigCommand {
-    /// Check the configuration (file, REGIS_* variables, flags) and the plugins' settings as
-    /// `run` does before it starts, and say which sources were read. Starts nothing.
-    Check,
-    /// Print every setting in TOML with where its value came from: default, the file's line,
-    /// an environment variable or a flag. Passwords in URLs are masked.
-    Show,
-}
-
-/// Runs `regis config check` or `regis config show` on the layers read.
-pub fn run(layers: &Layers, plugins: &Plugins, command: &ConfigCommand) -> Result<()> {
+/// Runs `regis config check` (or, with `show`, `regis config show`) on the layers read.
+pub fn run(layers: &Layers, plugins: &Plugins, show: bool) -> Result<()> {
     let settings = layers.settings()?;
-    match command {
-        ConfigCommand::Check => {
-            check(&settings, plugins)?;
-            println!("{}", summary(layers, &settings)?);
-        }
-        ConfigCommand::Show => print!("{}", show(layers, &settings)?),
+    if show {
+        print!("{}", self::show(layers, &settings)?);
+    } else {
+        check(&settings, plugins)?;
+        println!("{}", summary(layers, &settings)?);
     }
     Ok(())
 }

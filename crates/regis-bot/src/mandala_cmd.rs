@@ -27,17 +27,17 @@ pub fn plugin(settings: &Settings) -> Result<Mandala> {
 /// Arguments of `regis mandala`.
 #[derive(Args, Debug)]
 pub struct MandalaArgs {
-    /// Seed of the image, 0..=2^53 (as for /mando); with --count, the images get seeds N,
+    /// Seed of the image, 0 to 2^53 (as for /mando); with --count, the images get seeds N,
     /// N+1, … [default: random]
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(0..=mandala::MAX_SEED))]
     seed: Option<u64>,
-    /// Image size in pixels, each side 16..=4096
+    /// Image size in pixels, each side 16 to 4096
     #[arg(long, value_name = "WxH", default_value = "1280x960", value_parser = parse_size)]
     size: Size,
-    /// Rotational symmetry, 3..=20 [default: chosen from the seed]
+    /// Rotational symmetry, 3 to 20 [default: chosen from the seed]
     #[arg(long, value_name = "N")]
     symmetry: Option<u32>,
-    /// Number of rings, 4..=19 [default: chosen from the seed]
+    /// Number of rings, 4 to 19 [default: chosen from the seed]
     #[arg(long, value_name = "N")]
     rings: Option<u32>,
     /// Ring outlines: polygons (fill) or petals (bezier) [default: chosen from the seed]

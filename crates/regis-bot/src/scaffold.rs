@@ -9,9 +9,9 @@ use std::path::{Path, PathBuf};
 /// Arguments of `regis new`.
 #[derive(Args, Debug)]
 pub struct NewArgs {
-    /// The crate's name (and its directory's, created here): lowercase letters, digits, `-`.
+    /// The crate's name, and its directory's (created here): lowercase letters, digits and -
     name: String,
-    /// A checkout of Regis to depend on [default: the one this binary was built from].
+    /// A checkout of Regis to depend on [default: the one this binary was built from]
     #[arg(long, value_name = "DIR")]
     regis: Option<PathBuf>,
 }

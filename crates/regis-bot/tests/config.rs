@@ -70,3 +70,48 @@ fn check_passes_what_would_start_and_refuses_what_would_not() {
     }
     assert!(!dir.path().join("regis-data").exists(), "nothing was started or created");
 }
+
+#[test]
+fn configuration_flags_are_taken_before_or_after_the_subcommand_and_after_wins() {
+    let dir = tempfile::tempdir().unwrap();
+    let (code, show, err) = run(dir.path(), &["config", "show", "--log", "info"], &[]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(line(&show, "log"), ("\"info\"", "flag --log"));
+    let (_, show, _) = run(dir.path(), &["--log", "debug", "--prefix", "?", "config", "show", "--log", "info"], &[]);
+    assert_eq!(line(&show, "log"), ("\"info\"", "flag --log"));
+    assert_eq!(line(&show, "prefix"), ("\"?\"", "flag --prefix"));
+}
+
+#[test]
+fn each_subcommand_shows_only_the_options_it_takes() {
+    let dir = tempfile::tempdir().unwrap();
+    let help = |args: &[&str]| {
+        let (code, out, err) = run(dir.path(), args, &[]);
+        assert_eq!(code, 0, "{err}");
+        out
+    };
+    for args in [&["run", "--help"][..], &["console", "--help"], &["serve", "--help"], &["config", "show", "--help"]] {
+        let text = help(args);
+        for flag in ["--config <FILE>", "--data-dir <DIR>", "--prefix <TEXT>", "--log <FILTER>"] {
+            assert!(text.contains(flag), "`regis {}` lacks {flag}:\n{text}", args.join(" "));
+        }
+    }
+    // Rendering mandalas and scaffolding a crate read no configuration, and do not offer it.
+    for args in [&["mandala", "--help"][..], &["new", "--help"]] {
+        let text = help(args);
+        assert!(!text.contains("--data-dir") && !text.contains("--log"), "`regis {}`:\n{text}", args.join(" "));
+    }
+    let (code, _, err) = run(dir.path(), &["mandala", "--log", "info", "--out", "x.png"], &[]);
+    assert_eq!(code, 2, "{err}");
+    // Environment variables are shown one way: `[env: NAME]`, never clap's `[env: NAME=value]`.
+    let top = help(&["--help"]);
+    assert!(top.starts_with("Regis: a bot for Discord, IRC and ChatOps"), "{top}");
+    for variable in ["REGIS_CONFIG", "REGIS_DATA_DIR", "REGIS_PREFIX", "REGIS_LOG"] {
+        assert!(top.contains(&format!("[env: {variable}]")), "{top}");
+    }
+    assert!(!top.contains("=]"), "{top}");
+    // Subcommands are listed by a one-line summary; the details are in their own --help.
+    let run_line = top.lines().find(|l| l.trim_start().starts_with("run ")).unwrap();
+    assert!(!run_line.contains("DISCORD_TOKEN"), "{run_line}");
+    assert!(help(&["run", "--help"]).contains("DISCORD_TOKEN enables the Discord Gateway"));
+}

@@ -198,6 +198,10 @@ async fn commands_sync_writes_only_differences() {
     assert_eq!(permissions("rank-set"), Some(serde_json::json!("268435456")), "Manage Roles");
     assert_eq!(permissions("plugin-disable"), Some(serde_json::json!("32")), "Manage Server");
     assert_eq!(permissions("roll"), Some(serde_json::Value::Null), "offered to everyone");
+    // Owner-only commands without a permission of their own: administrators only
+    // (`discord_admin_rank`, 999 by default).
+    assert_eq!(permissions("trivia-import"), Some(serde_json::json!("0")), "rank 999: administrators");
+    assert_eq!(permissions("trivia-skip"), Some(serde_json::Value::Null), "rank 100: offered to everyone");
 
     let out = run(sync(&["commands", "sync"])).await;
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -212,6 +216,25 @@ async fn commands_sync_writes_only_differences() {
         .calls()
         .iter()
         .any(|c| c.method == "PUT" && c.path == "/applications/775799577604522054/guilds/290926798626357999/commands"));
+
+    // A lower threshold hides more; 1000 hides none. Both are changes Discord is sent.
+    let mut lower = sync(&["commands", "sync"]);
+    lower.env("REGIS_DISCORD_ADMIN_RANK", "100");
+    let out = run(lower).await;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("~ /trivia-skip") && !stdout.contains("/trivia-import"), "{stdout}");
+    let stored = fake.commands("global");
+    let hidden = stored.iter().find(|c| c["name"] == "trivia-skip").map(|c| c["default_member_permissions"].clone());
+    assert_eq!(hidden, Some(serde_json::json!("0")));
+    let mut none = sync(&["commands", "sync"]);
+    none.env("REGIS_DISCORD_ADMIN_RANK", "1000");
+    let stdout = String::from_utf8_lossy(&run(none).await.stdout).into_owned();
+    assert!(stdout.contains("~ /trivia-skip") && stdout.contains("~ /trivia-import"), "{stdout}");
+    assert!(!stdout.contains("/ban"), "declared permissions stay: {stdout}");
+    let mut refused = sync(&["commands", "sync"]);
+    refused.env("REGIS_DISCORD_ADMIN_RANK", "1001");
+    let out = run(refused).await;
+    assert!(String::from_utf8_lossy(&out.stderr).contains("discord_admin_rank"), "a rank out of range is refused");
 
     let mut missing = sync(&["commands", "sync"]);
     missing.env_remove("DISCORD_APPLICATION_ID");

@@ -4,7 +4,7 @@
 //! bot) has it: help is generated from the doc comments, and ranks and plugin switches are
 //! core state.
 
-use crate::command::Rest;
+use crate::command::{Rest, Syntax};
 use crate::ctx::{CommandInfo, Ctx};
 use crate::envelope::UserRef;
 use crate::error::Result;
@@ -15,19 +15,25 @@ use regis_macros::plugin;
 /// The built-in admin plugin (add it to every bot).
 pub struct Admin;
 
-/// One line of the command list, names padded to `width` so that descriptions line up.
-fn listing_line(prefix: &str, info: &CommandInfo, width: usize) -> String {
-    format!("  {prefix}{:<width$} {}", info.spec.name, info.spec.description)
+/// One line of the command list, commands padded to `width` so that descriptions line up.
+fn listing_line(syntax: Syntax<'_>, info: &CommandInfo, width: usize) -> String {
+    format!("  {:<width$} {}", info.spec.invocation(syntax), info.spec.description)
 }
 
-fn command_help(prefix: &str, info: &CommandInfo) -> String {
+/// The command list with one line per command, padded to the longest.
+fn listing<'i>(syntax: Syntax<'_>, commands: impl IntoIterator<Item = &'i CommandInfo> + Clone) -> Vec<String> {
+    let width = commands.clone().into_iter().map(|c| c.spec.invocation(syntax).chars().count() + 1).max().unwrap_or(0);
+    commands.into_iter().map(|c| listing_line(syntax, c, width)).collect()
+}
+
+fn command_help(syntax: Syntax<'_>, info: &CommandInfo) -> String {
     let spec = &info.spec;
-    let mut out = format!("{}{}\n{}", prefix, spec.name, spec.description);
+    let mut out = format!("{}\n{}", spec.invocation(syntax), spec.description);
     if !spec.help.is_empty() {
         out.push_str("\n\n");
         out.push_str(&spec.help);
     }
-    out.push_str(&format!("\n\nUsage: {}", spec.usage(prefix)));
+    out.push_str(&format!("\n\nUsage: {}", spec.usage(syntax)));
     for p in &spec.params {
         out.push_str(&format!("\n  {:<10} {} ({})", p.name, p.description, p.kind_description()));
     }
@@ -39,6 +45,14 @@ fn command_help(prefix: &str, info: &CommandInfo) -> String {
     }
     out.push_str(&format!("\nRequires rank {} (plugin {})", info.rank, info.plugin));
     out
+}
+
+/// How to ask help about one command, in the asker's syntax.
+fn help_hint(syntax: Syntax<'_>) -> String {
+    match syntax {
+        Syntax::Prefix(prefix) => format!("`{prefix}help <command>` explains one."),
+        Syntax::Slash => "`/help command:<name>` explains one.".to_string(),
+    }
 }
 
 /// A time as `2026-12-03 09:00:00 UTC (in 16h 2m)`.
@@ -63,40 +77,44 @@ impl Admin {
     #[command(aliases = ["h", "commands"])]
     async fn help(&self, ctx: &Ctx, command: Option<Rest>) -> Result<String> {
         let admin = ctx.admin();
-        let prefix = ctx.prefix();
+        let syntax = ctx.syntax();
         let mine: Vec<CommandInfo> =
             admin.commands().into_iter().filter(|c| c.enabled && c.rank <= ctx.rank()).collect();
         if let Some(name) = command {
-            let name = name.trim_start_matches(prefix).trim().to_lowercase();
+            // `!help !roll`, `/help command:/rank-set` and `/help command:rank set` all work.
+            let name = name.trim().trim_start_matches(ctx.prefix()).trim_start_matches('/').trim().to_lowercase();
             // `rank` is a command and the head of `rank set`; `plugin` only a head.
             let head = format!("{name} ");
             let group: Vec<&CommandInfo> = mine.iter().filter(|c| c.spec.name.starts_with(&head)).collect();
-            let width = group.iter().map(|c| c.spec.name.chars().count() + 1).max().unwrap_or(0);
-            let listing = group.iter().map(|c| listing_line(prefix, c, width)).collect::<Vec<_>>().join("\n");
+            let listed = listing(syntax, group.iter().copied()).join("\n");
             let found = admin.command(&name).filter(|info| info.enabled && info.rank <= ctx.rank());
+            let (shown, help) = match syntax {
+                Syntax::Prefix(prefix) => (format!("{prefix}{name}"), format!("{prefix}help")),
+                Syntax::Slash => (name.replace(' ', "-"), "/help".to_string()),
+            };
             return Ok(match found {
-                Some(info) if group.is_empty() => command_help(prefix, &info),
-                Some(info) => format!("{}\n\nAlso:\n{listing}", command_help(prefix, &info)),
+                Some(info) if group.is_empty() => command_help(syntax, &info),
+                Some(info) => format!("{}\n\nAlso:\n{listed}", command_help(syntax, &info)),
                 None if !group.is_empty() => {
-                    format!(
-                        "`{prefix}{name}` is a group of commands:\n{listing}\n`{prefix}help <command>` explains one."
-                    )
+                    format!("`{shown}` is a group of commands:\n{listed}\n{}", help_hint(syntax))
                 }
-                None => format!("No command `{name}` that you may run. Try `{prefix}help`."),
+                None => format!("No command `{name}` that you may run. Try `{help}`."),
             });
         }
         let mut out = format!("Commands you may run (rank {}):", ctx.rank());
         let mut plugin = String::new();
-        let width = mine.iter().map(|c| c.spec.name.chars().count()).max().map_or(16, |n| (n + 1).max(16));
+        let width =
+            mine.iter().map(|c| c.spec.invocation(syntax).chars().count()).max().map_or(17, |n| (n + 1).max(17));
         for info in &mine {
             if info.plugin != plugin {
                 plugin = info.plugin.clone();
                 out.push_str(&format!("\n{plugin}:"));
             }
             out.push('\n');
-            out.push_str(&listing_line(prefix, info, width));
+            out.push_str(&listing_line(syntax, info, width));
         }
-        out.push_str(&format!("\n`{prefix}help <command>` explains one."));
+        out.push('\n');
+        out.push_str(&help_hint(syntax));
         Ok(out)
     }
 

@@ -604,6 +604,27 @@ impl Bot {
             .collect()
     }
 
+    /// The slash commands as Discord should hold them (`regis commands schema|sync`): each
+    /// command's CHAT_INPUT object, where a command that needs `admin_rank` or more here (its
+    /// configured rank override counts) and declares no `discord_permissions` of its own is
+    /// offered to server administrators only (`default_member_permissions` "0"; a server's
+    /// admins can grant it to others under Server Settings → Integrations). `None`: no command
+    /// is hidden that way.
+    pub fn application_commands(&self, admin_rank: Option<Rank>) -> Vec<serde_json::Value> {
+        let plugins = self.core.registry.plugins();
+        let specs = plugins.iter().flat_map(|p| p.commands.iter());
+        specs
+            .map(|spec| {
+                let mut command = spec.to_discord_json();
+                let for_admins = admin_rank.is_some_and(|admin| self.core.required_rank(spec) >= admin);
+                if for_admins && spec.discord_permissions.is_empty() {
+                    command["default_member_permissions"] = serde_json::Value::from("0");
+                }
+                command
+            })
+            .collect()
+    }
+
     /// The webhooks the plugins declare: (plugin, hook name).
     pub fn webhooks(&self) -> Vec<(String, String)> {
         let plugins = self.core.registry.plugins();

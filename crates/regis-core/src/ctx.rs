@@ -1,7 +1,7 @@
 //! [`Ctx`]: what a handler gets — the invocation, the connector verbs, its storage, events.
 
 use crate::bot::Core;
-use crate::command::CommandSpec;
+use crate::command::{CommandSpec, Syntax};
 use crate::connector::{ChannelInfo, Connector, ConnectorError, Destination, SentMessage, UserInfo};
 use crate::envelope::{Envelope, EnvelopeKind, UserRef};
 use crate::events::Subscription;
@@ -88,6 +88,17 @@ impl Ctx {
     /// The command prefix (`!` by default), for messages that show commands.
     pub fn prefix(&self) -> &str {
         &self.core.config.prefix
+    }
+
+    /// How commands are typed where this one was asked: [`Syntax::Slash`] for a slash command,
+    /// the prefix otherwise. Show commands with [`CommandSpec::invocation`] in it.
+    ///
+    /// [`CommandSpec::invocation`]: crate::CommandSpec::invocation
+    pub fn syntax(&self) -> Syntax<'_> {
+        match self.envelope.kind {
+            EnvelopeKind::Command { .. } => Syntax::Slash,
+            _ => Syntax::Prefix(self.prefix()),
+        }
     }
 
     fn connector(&self) -> Result<Arc<dyn Connector>, CtxError> {

@@ -5,7 +5,7 @@
 
 use crate::ask::{answer_topic, Answer, Park, BUTTON_PREFIX};
 use crate::bot::{Completion, Core};
-use crate::command::{parse_options, parse_prefix_args, split_invocation, ArgError, Args};
+use crate::command::{parse_options, parse_prefix_args, split_invocation, ArgError, Args, Syntax};
 use crate::ctx::Ctx;
 use crate::envelope::{Envelope, EnvelopeKind};
 use crate::error::Error;
@@ -487,7 +487,8 @@ async fn handle(core: &Arc<Core>, envelope: Arc<Envelope>, attempt: &Attempt) {
                 match core.registry.resolve_line(line, core.config.case_sensitive_commands) {
                     Some((found, rest)) => {
                         let parsed = parse_prefix_args(&found.spec().params, rest, &envelope.source);
-                        run_command(core, &envelope, rank, found, parsed, &core.config.prefix, attempt).await;
+                        run_command(core, &envelope, rank, found, parsed, Syntax::Prefix(&core.config.prefix), attempt)
+                            .await;
                     }
                     None => {
                         let word = line.split_whitespace().next().unwrap_or(line);
@@ -500,7 +501,7 @@ async fn handle(core: &Arc<Core>, envelope: Arc<Envelope>, attempt: &Attempt) {
         EnvelopeKind::Command { name, options } => match core.registry.resolve_name(name) {
             Some(found) => {
                 let parsed = parse_options(&found.spec().params, options, &envelope.source);
-                run_command(core, &envelope, rank, found, parsed, "/", attempt).await;
+                run_command(core, &envelope, rank, found, parsed, Syntax::Slash, attempt).await;
             }
             None => send_notice(core, &envelope, format!("Unknown command `/{name}`.")).await,
         },
@@ -707,7 +708,7 @@ async fn run_command(
     rank: Rank,
     found: Resolved,
     parsed: Result<Args, ArgError>,
-    prefix: &str,
+    syntax: Syntax<'_>,
     attempt: &Attempt,
 ) {
     let spec = found.spec();
@@ -725,7 +726,7 @@ async fn run_command(
     let args = match parsed {
         Ok(args) => args,
         Err(e) => {
-            let usage = spec.usage(prefix);
+            let usage = spec.usage(syntax);
             send_notice(core, envelope, format!("{e}\nUsage: {usage}")).await;
             return;
         }

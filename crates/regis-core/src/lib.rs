@@ -40,7 +40,7 @@ pub use ask::Answer;
 pub use bot::{check_command_ranks_of, Bot, BotBuilder, BotError, Completion, CoreConfig, Ingress, Stats};
 pub use command::{
     ArgError, ArgValue, Args, ChoiceOption, CommandSpec, Param, ParamKind, ParamShape, ParamSpec, ParamValue, Rest,
-    SpecError, TextFormat, TextParam,
+    SpecError, Syntax, TextFormat, TextParam,
 };
 pub use connector::{Capabilities, ChannelInfo, Connector, ConnectorError, Destination, SentMessage, UserInfo};
 pub use ctx::{Admin, CommandInfo, Ctx, CtxError, PluginStatus};

@@ -62,6 +62,45 @@ async fn help_explains_a_group_of_commands_and_the_commands_under_a_command() {
 }
 
 #[tokio::test]
+async fn help_asked_by_slash_command_speaks_slash_syntax() {
+    let bot = TestBot::builder().plugin(Counter).start().await;
+    bot.set_rank("tester", 100).await;
+    let list = bot.slash("help", serde_json::json!({})).await.text();
+    assert!(list.contains("\n  /hit ") && list.contains("\n  /rank-set "), "{list}");
+    assert!(!list.contains("!hit") && !list.contains("rank set"), "{list}");
+    assert!(list.ends_with("`/help command:<name>` explains one."), "{list}");
+    let one = bot.slash("help", serde_json::json!({ "command": "rank-set" })).await.text();
+    assert!(one.starts_with("/rank-set\nSet a user's rank"), "{one}");
+    assert!(one.contains("\n\nUsage: /rank-set <user> <rank>\n"), "{one}");
+    let group = bot.slash("help", serde_json::json!({ "command": "rank" })).await.text();
+    assert!(group.contains("\n\nAlso:\n  /rank-set "), "{group}");
+    let unknown = bot.slash("help", serde_json::json!({ "command": "nosuch" })).await.text();
+    assert_eq!(unknown, "No command `nosuch` that you may run. Try `/help`.");
+    let bad = bot.slash("rank-set", serde_json::json!({ "user": "bob" })).await.text();
+    assert!(bad.ends_with("\nUsage: /rank-set <user> <rank>"), "{bad}");
+    // The same bot answering a message speaks its prefix.
+    let list = bot.send("!help").await.text();
+    assert!(list.contains("\n  !rank set ") && list.ends_with("`!help <command>` explains one."), "{list}");
+}
+
+#[tokio::test]
+async fn commands_for_a_rank_and_above_are_registered_for_administrators_only() {
+    let bot = TestBot::builder().plugin(Counter).start().await;
+    let permissions = |admin_rank: Option<i64>| {
+        let commands = bot.bot().application_commands(admin_rank.map(|r| Rank::new(r).unwrap()));
+        let of =
+            |name: &str| commands.iter().find(|c| c["name"] == name).unwrap()["default_member_permissions"].clone();
+        (of("hit"), of("reset"), of("ban"))
+    };
+    let none = serde_json::Value::Null;
+    let admins = serde_json::json!("0");
+    assert_eq!(permissions(None), (none.clone(), none.clone(), serde_json::json!("4")));
+    assert_eq!(permissions(Some(999)), (none.clone(), none.clone(), serde_json::json!("4")));
+    assert_eq!(permissions(Some(100)), (none.clone(), admins.clone(), serde_json::json!("4")), "declared stays");
+    assert_eq!(permissions(Some(0)), (admins.clone(), admins, serde_json::json!("4")));
+}
+
+#[tokio::test]
 async fn rank_set_cannot_escalate() {
     let bot = TestBot::builder().plugin(Counter).owner("boss").start().await;
     bot.set_rank("mod", 100).await;

@@ -10,4 +10,4 @@ pub use param::{
     choices, required_arg, ArgError, ArgValue, Args, Param, ParamShape, ParamValue, Rest, TextFormat, TextParam,
 };
 pub use parse::{parse_options, parse_prefix_args, split_invocation, tokenize, Token};
-pub use spec::{ChoiceOption, CommandSpec, ParamKind, ParamSpec, SpecError};
+pub use spec::{ChoiceOption, CommandSpec, ParamKind, ParamSpec, SpecError, Syntax};
