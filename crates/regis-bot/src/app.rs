@@ -92,6 +92,27 @@ impl App {
             .plugin_with(crate::mandala_cmd::plugin)
     }
 
+    /// Whether `args` (without the program's name) is a command line this app accepts, without
+    /// running it; the error is what the app would print.
+    pub fn check_command_line<I, T>(&self, args: I) -> std::result::Result<(), String>
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<std::ffi::OsString> + Clone,
+    {
+        let command = crate::cli::Cli::command().name(self.name.clone()).bin_name(self.name.clone());
+        let args = std::iter::once(std::ffi::OsString::from(&self.name)).chain(args.into_iter().map(Into::into));
+        match command.try_get_matches_from(args) {
+            Ok(_) => Ok(()),
+            // `--help` and `--version` are accepted: they print and exit.
+            Err(e)
+                if matches!(e.kind(), clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion) =>
+            {
+                Ok(())
+            }
+            Err(e) => Err(e.render().to_string()),
+        }
+    }
+
     /// Parses the command line and runs what it asks, returning the process's exit code
     /// (errors are printed first).
     pub fn run(self) -> std::process::ExitCode {

@@ -485,6 +485,16 @@ fn positive(key: &str, text: &str) -> Result<Duration> {
 }
 
 impl Settings {
+    /// The settings a configuration file of this text gives on their own (no environment, no
+    /// flags), checked as a start checks them: for tools and tests that check a configuration
+    /// they did not read from disk.
+    pub fn from_toml(text: &str) -> Result<Settings> {
+        let figment = Figment::from(Serialized::defaults(Settings::default())).merge(Toml::string(text));
+        let settings: Settings = figment.extract().map_err(|e| anyhow!(describe(e)))?;
+        settings.check()?;
+        Ok(settings)
+    }
+
     /// The trivia plugin's settings.
     pub fn trivia(&self) -> Result<regis_plugin_trivia::TriviaConfig> {
         let late_answers = match self.trivia_late_answers.as_str() {

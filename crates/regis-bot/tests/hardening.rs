@@ -118,7 +118,7 @@ fn memory_stays_bounded_under_a_thousand_clients_sending_partial_bodies() {
     }
     let (_, peak_kib) = bot.memory_kib();
     // The documented bound: idle memory, plus per connection its header buffer and state,
-    // plus the body budget (README, "Memory").
+    // plus the body budget (docs/guide/operations.md, "Memory").
     let per_connection_kib = 16 + 16;
     let bound_kib = idle_kib + 1024 * per_connection_kib + budget as u64 / 1024;
     eprintln!("idle {idle_kib} KiB, peak {peak_kib} KiB, bound {bound_kib} KiB");

@@ -105,10 +105,10 @@ fn a_broken_configuration_does_not_stop_it() {
     assert_eq!(png_size(&dir.path().join("m.png")), (32, 32));
 }
 
-/// The `console` blocks between the README's `mando:start` and `mando:end` markers: each is
+/// The `console` blocks between the mandala guide page's `mando:start` and `mando:end` markers: each is
 /// either one `$ printf '...' | ... console` session or a series of `$ regis mandala ...` runs.
 fn readme_blocks() -> Vec<String> {
-    let readme = include_str!("../../../README.md");
+    let readme = include_str!("../../../docs/guide/mandala.md");
     let start = readme.find("<!-- mando:start -->").expect("mando:start marker");
     let end = readme.find("<!-- mando:end -->").expect("mando:end marker");
     readme[start..end]
@@ -151,12 +151,12 @@ fn readme_mando_sessions_match_the_program() {
             let args: Vec<&str> = args.split_whitespace().collect();
             let (stdout, stderr, ok) = regis_mandala(dir.path(), &args);
             assert!(ok, "{args:?}: {stderr}");
-            // The summary's timing differs from run to run: the README elides it with `…`.
+            // The summary's timing differs from run to run: the guide elides it with `…`.
             let (shown, expected) = match expected.strip_suffix(" in …\n") {
                 Some(head) => (stdout.rsplit_once(" in ").map_or(stdout.as_str(), |(h, _)| h), head),
                 None => (stdout.as_str(), expected),
             };
-            assert_eq!(shown, expected, "output of `regis mandala {args:?}` differs from the README");
+            assert_eq!(shown, expected, "output of `regis mandala {args:?}` differs from docs/guide/mandala.md");
         }
     }
 }

@@ -58,9 +58,9 @@ fn a_new_bot_builds_and_answers_on_its_console() {
 #[test]
 fn the_readme_shows_the_example_bots_main_as_it_is() {
     let readme = std::fs::read_to_string(workspace().join("README.md")).unwrap();
-    let start = readme.find("<!-- my-bot:start -->\n```rust\n").expect("README has a my-bot:start marker");
+    let start = readme.find("<!-- my-bot:start -->\n```rust,no_run\n").expect("README has a my-bot:start marker");
     let end = readme.find("```\n<!-- my-bot:end -->").expect("README has a my-bot:end marker");
-    let shown = &readme[start + "<!-- my-bot:start -->\n```rust\n".len()..end];
+    let shown = &readme[start + "<!-- my-bot:start -->\n```rust,no_run\n".len()..end];
     let main = std::fs::read_to_string(workspace().join("examples/my-bot/src/main.rs")).unwrap();
     assert!(main.ends_with(shown), "README shows:\n{shown}\nexamples/my-bot/src/main.rs is:\n{main}");
 }

@@ -122,7 +122,7 @@ fn readme_shows_this_source_verbatim() {
     let end = readme.find("<!-- dice:end -->").expect("README has a dice:end marker");
     let block = &readme[start..end];
     let code = block
-        .split_once("```rust\n")
+        .split_once("```rust,ignore\n")
         .and_then(|(_, rest)| rest.split_once("```"))
         .map(|(code, _)| code)
         .expect("a rust code block between the markers");
