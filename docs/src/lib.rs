@@ -26,6 +26,7 @@ pages! {
     GettingStarted => "../guide/getting-started.md",
     Plugins => "../guide/plugins.md",
     TimersAndSchedules => "../guide/timers-and-schedules.md",
+    Scripts => "../guide/scripts.md",
     Testing => "../guide/testing.md",
     Ranks => "../guide/ranks.md",
     YourOwnBot => "../guide/your-own-bot.md",

@@ -10,6 +10,7 @@
 //!   `cargo run -p regis-bot --`) parsed by the real command line, and the block by `bash -n`;
 //! - `json` and `yaml` parsed; `ini` (systemd units) read as sections and `Key=Value` lines,
 //!   with `ExecStart` command lines parsed; `sql` run on PostgreSQL under names of its own;
+//! - `lua`: loaded as a script plugin (it must declare a plugin the bot accepts);
 //! - `text`: free (diagrams, output); any other language, or none, is refused.
 //!
 //! Console transcripts (`$ printf … | regis console`) and the mandala command lines are also
@@ -107,7 +108,7 @@ fn every_page_is_compiled_and_every_block_has_a_language_this_test_checks() {
     for page in pages() {
         assert!(compiled.contains(&page), "{page} is not listed in docs/src/lib.rs: its Rust blocks would not compile");
     }
-    let known = ["rust", "toml", "sh", "console", "json", "yaml", "ini", "sql", "text"];
+    let known = ["rust", "toml", "sh", "console", "json", "yaml", "ini", "sql", "lua", "text"];
     for block in all_blocks() {
         assert!(
             known.contains(&block.language()),
@@ -490,4 +491,17 @@ mod regis_docs_sql {
             "CREATE ROLE r1; -- regis_x regisbot"
         );
     }
+}
+
+#[test]
+fn lua_blocks_are_script_plugins_the_bot_loads() {
+    let mut checked = 0;
+    for block in all_blocks().into_iter().filter(|b| b.language() == "lua") {
+        let name = format!("{}-{}.lua", block.page.replace(['/', '.'], "-"), block.line);
+        if let Err(e) = regis_lua::ScriptPlugin::from_source(&name, block.text.clone(), regis_lua::Limits::default()) {
+            panic!("{}: the script does not load: {e}", block.at());
+        }
+        checked += 1;
+    }
+    assert!(checked >= 1, "the guide shows a script");
 }

@@ -55,6 +55,66 @@ impl Default for IrcSettings {
     }
 }
 
+/// Limits of script plugins (`[scripts]`, `REGIS_SCRIPT_*`), and per plugin
+/// (`[scripts.plugins.<name>]`).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ScriptSettings {
+    /// Lua VM instructions one call of a script (a command, a click, an event) may run.
+    pub instructions: u64,
+    /// Running time one call may spend in Lua code, e.g. `1s` (waiting does not count).
+    pub time: String,
+    /// Memory one script plugin's Lua state may hold, in bytes.
+    pub memory: usize,
+    /// Other limits for some plugins, by name; what they leave out is taken from above.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub plugins: BTreeMap<String, ScriptLimits>,
+}
+
+/// One script plugin's own limits (`[scripts.plugins.<name>]`).
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ScriptLimits {
+    /// As `scripts.instructions`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub instructions: Option<u64>,
+    /// As `scripts.time`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub time: Option<String>,
+    /// As `scripts.memory`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub memory: Option<usize>,
+}
+
+impl Default for ScriptSettings {
+    fn default() -> Self {
+        let limits = regis_lua::Limits::default();
+        ScriptSettings {
+            instructions: limits.instructions,
+            time: humantime::format_duration(limits.time).to_string(),
+            memory: limits.memory,
+            plugins: BTreeMap::new(),
+        }
+    }
+}
+
+impl ScriptSettings {
+    /// The limits of script plugin `name`.
+    pub fn limits(&self, name: &str) -> Result<regis_lua::Limits> {
+        let own = self.plugins.get(name).cloned().unwrap_or_default();
+        let time = own.time.as_deref().unwrap_or(&self.time);
+        let key = if own.time.is_some() { format!("scripts.plugins.{name}.time") } else { "scripts.time".into() };
+        let time = humantime::parse_duration(time).with_context(|| {
+            format!("configuration key `{key}`: `{time}` is not a duration (write e.g. 1s or 500ms)")
+        })?;
+        Ok(regis_lua::Limits {
+            instructions: own.instructions.unwrap_or(self.instructions),
+            time,
+            memory: own.memory.unwrap_or(self.memory),
+        })
+    }
+}
+
 /// Every setting of the `regis` binary (see `regis.example.toml`).
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
@@ -171,6 +231,11 @@ pub struct Settings {
     /// The IRC connection (`[irc]`).
     #[serde(default)]
     pub irc: IrcSettings,
+    /// Where script plugins (`*.lua`) are loaded from when the bot starts.
+    pub plugins_dir: PathBuf,
+    /// Limits of script plugins (`[scripts]`).
+    #[serde(default)]
+    pub scripts: ScriptSettings,
     /// Webhooks served at `POST /hooks/<plugin>/<name>`, by plugin and name.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub hooks: BTreeMap<String, BTreeMap<String, crate::hooks::HookSettings>>,
@@ -221,6 +286,8 @@ impl Default for Settings {
             trivia_late_answers: "tell".into(),
             webhook_body_limit: 4 * 1024 * 1024,
             irc: IrcSettings::default(),
+            plugins_dir: PathBuf::from("plugins"),
+            scripts: ScriptSettings::default(),
             hooks: BTreeMap::new(),
         }
     }
@@ -346,10 +413,17 @@ impl Layers {
                 // The SASL password is a secret, read where the connection is made.
                 !(key.starts_with("hook_") && key.ends_with("_secret")) && key != "irc_password"
             })
-            // REGIS_IRC_SERVER is `server` of the `[irc]` table.
-            .map(|key| match key.as_str().to_ascii_lowercase().strip_prefix("irc_") {
-                Some(rest) => format!("irc.{rest}").into(),
-                None => key.into(),
+            // REGIS_IRC_SERVER is `server` of the `[irc]` table, REGIS_SCRIPT_MEMORY `memory`
+            // of `[scripts]`.
+            .map(|key| {
+                let lower = key.as_str().to_ascii_lowercase();
+                if let Some(rest) = lower.strip_prefix("irc_") {
+                    format!("irc.{rest}").into()
+                } else if let Some(rest) = lower.strip_prefix("script_") {
+                    format!("scripts.{rest}").into()
+                } else {
+                    key.into()
+                }
             });
         Ok(Layers { file, file_path, env: Figment::from(env), flags: overrides })
     }
@@ -434,6 +508,8 @@ fn describe_one(e: &figment::Error) -> String {
 
 /// The environment variable of a dotted key: `irc.nick` is `REGIS_IRC_NICK`.
 fn env_variable(key: &str) -> String {
+    // `[scripts]` is read from REGIS_SCRIPT_*.
+    let key = key.strip_prefix("scripts.").map_or_else(|| key.to_string(), |rest| format!("script.{rest}"));
     format!("REGIS_{}", key.replace('.', "_").to_ascii_uppercase())
 }
 
@@ -593,6 +669,10 @@ impl Settings {
         }
         for (command, rank) in &self.command_ranks {
             Rank::new(*rank).with_context(|| format!("configuration key `command_ranks.{command}`"))?;
+        }
+        self.scripts.limits("")?;
+        for name in self.scripts.plugins.keys() {
+            self.scripts.limits(name)?;
         }
         if !(0..=1000).contains(&self.discord_admin_rank) {
             bail!(
@@ -905,6 +985,8 @@ mod tests {
             "log",
             "log_format",
             "irc",
+            "plugins_dir",
+            "scripts",
             "command_ranks",
             "object_store_url",
             "public_base_url",

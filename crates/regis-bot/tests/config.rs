@@ -115,3 +115,23 @@ fn each_subcommand_shows_only_the_options_it_takes() {
     assert!(!run_line.contains("DISCORD_TOKEN"), "{run_line}");
     assert!(help(&["run", "--help"]).contains("DISCORD_TOKEN enables the Discord Gateway"));
 }
+
+#[test]
+fn script_limits_come_from_scripts_and_regis_script_variables() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("regis.toml"),
+        "[scripts]\ninstructions = 5000\n\n[scripts.plugins.poll]\ntime = \"2s\"\n",
+    )
+    .unwrap();
+    let (code, show, err) = run(dir.path(), &["config", "show"], &[("REGIS_SCRIPT_MEMORY", "1048576")]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(line(&show, "scripts.memory"), ("1048576", "environment REGIS_SCRIPT_MEMORY"));
+    assert_eq!(line(&show, "scripts.instructions"), ("5000", "regis.toml line 2"));
+    let (code, _, err) = run(dir.path(), &["config", "check"], &[("REGIS_SCRIPT_TIME", "soon")]);
+    assert_eq!(code, 1);
+    assert!(err.contains("`scripts.time`: `soon` is not a duration"), "{err}");
+    let (code, _, err) = run(dir.path(), &["config", "check"], &[("REGIS_SCRIPT_MEMROY", "1")]);
+    assert_eq!(code, 1);
+    assert!(err.contains("REGIS_SCRIPT_MEMROY is not a setting: did you mean REGIS_SCRIPT_MEMORY?"), "{err}");
+}

@@ -155,3 +155,30 @@ fn the_log_flag_wins_over_rust_log() {
     assert!(console(&[], "debug").contains("DEBUG"), "RUST_LOG fills in");
     assert!(!console(&["--log", "error"], "debug").contains("DEBUG"));
 }
+
+#[test]
+fn script_plugins_in_the_plugins_directory_are_loaded_and_a_broken_one_is_left_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let plugins = dir.path().join("plugins");
+    std::fs::create_dir(&plugins).unwrap();
+    std::fs::write(
+        plugins.join("hello.lua"),
+        "return { description = 'Greetings.', commands = { { name = 'hello', description = 'Say hello.',\n\
+         params = { { name = 'who', type = 'string', optional = true } },\n\
+         run = function(ctx, args) return 'hello ' .. (args.who or ctx.author.name) end } } }\n",
+    )
+    .unwrap();
+    std::fs::write(plugins.join("broken.lua"), "return {\n  commands = ,\n}\n").unwrap();
+    std::fs::write(plugins.join("notes.txt"), "not a script").unwrap();
+    let (stdout, stderr, ok) = run_console(dir.path(), &[], "!hello\n!hello world\n!plugins\n");
+    assert!(ok, "{stderr}");
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines[..2], ["hello operator", "hello world"], "{stdout}");
+    assert!(stdout.contains("hello") && stdout.contains("Greetings."), "listed: {stdout}");
+    assert!(stderr.contains("broken.lua:2:"), "the broken script's error names its line: {stderr}");
+    // A directory of its own, from the configuration.
+    std::fs::write(dir.path().join("regis.toml"), "plugins_dir = \"elsewhere\"\n").unwrap();
+    let (stdout, _, ok) = run_console(dir.path(), &[], "!hello\n");
+    assert!(ok);
+    assert_eq!(stdout.trim(), "Unknown command `!hello`. Try `!help`.");
+}
