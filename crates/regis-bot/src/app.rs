@@ -14,44 +14,35 @@ type PluginFactory = Arc<dyn Fn(&Settings) -> Result<Arc<dyn Plugin>> + Send + S
 pub(crate) struct Plugins(Vec<PluginFactory>);
 
 impl Plugins {
-    /// Every plugin, made with `settings`: the app's own, then the script plugins of
-    /// `plugins_dir`.
+    /// Every plugin of the app, made with `settings`.
     pub(crate) fn make(&self, settings: &Settings) -> Result<Vec<Arc<dyn Plugin>>> {
-        let mut plugins: Vec<Arc<dyn Plugin>> = self.0.iter().map(|make| make(settings)).collect::<Result<_>>()?;
-        plugins.extend(scripts(settings)?);
-        Ok(plugins)
+        self.0.iter().map(|make| make(settings)).collect()
     }
 }
 
-/// The script plugins (`*.lua`) of `plugins_dir`, in name order. A script that does not load
-/// is logged with its error (file and line) and left out; the bot starts without it.
-fn scripts(settings: &Settings) -> Result<Vec<Arc<dyn Plugin>>> {
-    let dir = &settings.plugins_dir;
-    let entries = match std::fs::read_dir(dir) {
-        Ok(entries) => entries,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+/// Follows the changes of `plugins_dir` (a new, changed or removed script) while the returned
+/// watcher lives; none when the directory does not exist.
+pub(crate) fn watch_scripts(settings: &Settings, bot: &regis::Bot) -> Option<regis_lua::ScriptWatcher> {
+    if !settings.plugins_dir.is_dir() {
+        return None;
+    }
+    match regis_lua::ScriptWatcher::start(&settings.plugins_dir, bot.plugin_control()) {
+        Ok(watcher) => Some(watcher),
         Err(e) => {
-            anyhow::bail!("cannot read the script plugins in {} (configuration key `plugins_dir`): {e}", dir.display())
-        }
-    };
-    let mut files: Vec<std::path::PathBuf> = entries
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.is_file() && p.extension().is_some_and(|e| e == "lua"))
-        .collect();
-    files.sort();
-    let mut plugins: Vec<Arc<dyn Plugin>> = Vec::new();
-    for file in files {
-        let name = file.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
-        let limits = settings.scripts.limits(&name)?;
-        match regis_lua::ScriptPlugin::load(&file, limits) {
-            Ok(plugin) => {
-                tracing::info!(plugin = %plugin.meta().name, file = %file.display(), "script plugin loaded");
-                plugins.push(Arc::new(plugin));
-            }
-            Err(e) => tracing::error!("{e}; the bot starts without it"),
+            tracing::warn!(error = %e, dir = %settings.plugins_dir.display(), "script files will not be reloaded when they change");
+            None
         }
     }
-    Ok(plugins)
+}
+
+/// The script plugins (`*.lua`) of `plugins_dir`, each with its `[scripts]` limits: loaded when
+/// the bot starts and by `!plugin load|reload|unload` while it runs.
+pub(crate) fn script_source(settings: &Settings) -> Arc<regis_lua::ScriptDirectory> {
+    let scripts = settings.scripts.clone();
+    Arc::new(regis_lua::ScriptDirectory::new(settings.plugins_dir.clone(), move |name| {
+        // Checked when the settings were read; a bad per-plugin value cannot reach here.
+        scripts.limits(name).unwrap_or_default()
+    }))
 }
 
 /// A bot binary: your plugins, and everything the `regis` binary offers — configuration

@@ -220,7 +220,7 @@ pub(crate) async fn run(mut cli: Cli, plugins: Plugins) -> Result<()> {
 
 /// The bot of the configuration: its storage and the app's plugins.
 pub(crate) fn bot_builder(settings: &Settings, plugins: &Plugins) -> Result<regis::BotBuilder> {
-    let builder = Bot::builder(settings.core()?);
+    let builder = Bot::builder(settings.core()?).plugin_source(crate::app::script_source(settings));
     let mut builder = match &settings.database_url {
         Some(url) => builder.storage(regis::PostgresBackend::new(url, &settings.bot_name)),
         None => builder.storage(SqliteBackend::new(&settings.data_dir)),
@@ -249,6 +249,7 @@ pub(crate) async fn start_bot(
 async fn console(settings: Settings, plugins: &Plugins, args: ConsoleArgs) -> Result<()> {
     let connector = Arc::new(ConsoleConnector::stdout(settings.data_dir.join("uploads")));
     let bot = start_bot(&settings, plugins, vec![connector]).await?;
+    let _watching_scripts = crate::app::watch_scripts(&settings, &bot);
     let name = args.speaker.as_deref().unwrap_or(OPERATOR);
     regis::envelope::check_user_id(name).map_err(|problem| anyhow::anyhow!("--as `{name}`: {problem}"))?;
     let speaker = UserRef::new(regis_console::CONNECTOR, name);

@@ -22,7 +22,12 @@ pub fn run(layers: &Layers, plugins: &Plugins, show: bool) -> Result<()> {
 fn check(settings: &Settings, plugins: &Plugins) -> Result<()> {
     let core = settings.core()?;
     settings.log_format()?;
-    let made = plugins.make(settings)?;
+    let mut made = plugins.make(settings)?;
+    // The scripts that load; one that does not is left out at start too (and logged).
+    let scripts = crate::app::script_source(settings);
+    made.extend(
+        regis::PluginSource::available(&*scripts).iter().filter_map(|n| regis::PluginSource::load(&*scripts, n).ok()),
+    );
     regis::check_command_ranks_of(&core, &made)?;
     let declared: Vec<(String, String)> =
         made.iter().flat_map(|p| p.webhooks().into_iter().map(|h| (p.meta().name, h))).collect();

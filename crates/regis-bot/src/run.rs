@@ -173,6 +173,7 @@ pub(crate) async fn run(settings: Settings, plugins: &crate::app::Plugins) -> Re
         connectors.push(irc.connector());
     }
     let bot = Arc::new(crate::cli::start_bot(&settings, plugins, connectors).await?);
+    let _watching_scripts = crate::app::watch_scripts(&settings, &bot);
     // The IRC connection runs until the shutdown begins.
     let (stop_irc, irc_stopped) = watch::channel(false);
     let irc_task = irc.map(|irc| {

@@ -162,6 +162,7 @@ pub(crate) async fn serve(settings: Settings, plugins: &crate::app::Plugins, rol
     let shutdown = Shutdown::new(settings.duration("shutdown_grace", &settings.shutdown_grace)?);
     let signal = shutdown.on_signal("regis: stopping".to_string());
     let bot = bot.map(Arc::new);
+    let _watching_scripts = bot.as_deref().and_then(|bot| crate::app::watch_scripts(&settings, bot));
     let receiving = secrets.public_key.as_ref().filter(|_| roles.receiver);
     // The listener: a receiver's always, another role's when `http_addr` is set (health,
     // readiness and metrics for its orchestrator).

@@ -1,6 +1,6 @@
 //! The built-in admin plugin: `help`, `ping`, `rank`, `rank set`, `ban`, `unban`, `link`,
 //! `unlink`, `plugins`,
-//! `plugin enable`, `plugin disable`, `schedules`. It lives in the core because every bot (and every test
+//! `plugin enable`, `plugin disable`, `plugin load`, `plugin reload`, `plugin unload`, `schedules`. It lives in the core because every bot (and every test
 //! bot) has it: help is generated from the doc comments, and ranks and plugin switches are
 //! core state.
 
@@ -297,5 +297,39 @@ impl Admin {
     async fn plugin_disable(&self, ctx: &Ctx, name: String) -> Result<String> {
         ctx.admin().set_plugin_enabled(&name, false).await?;
         Ok(format!("Plugin `{name}` disabled."))
+    }
+
+    /// Load a plugin from the plugin directory (a script file), on every worker.
+    ///
+    /// # Arguments
+    /// * `name` - the plugin: its file's name without `.lua`
+    #[command(name = "plugin load", rank = 999, discord_permissions = "MANAGE_GUILD")]
+    async fn plugin_load(&self, ctx: &Ctx, name: String) -> Result<String> {
+        ctx.admin().load_plugin(&name).await?;
+        Ok(format!("Plugin `{name}` loaded."))
+    }
+
+    /// Read a loaded script plugin again; if it does not load, the running version stays.
+    ///
+    /// # Arguments
+    /// * `name` - the plugin
+    #[command(name = "plugin reload", rank = 999, discord_permissions = "MANAGE_GUILD")]
+    async fn plugin_reload(&self, ctx: &Ctx, name: String) -> Result<String> {
+        ctx.admin().reload_plugin(&name).await?;
+        Ok(format!("Plugin `{name}` reloaded."))
+    }
+
+    /// Unload a script plugin: its commands go at once, its running calls may finish.
+    ///
+    /// # Arguments
+    /// * `name` - the plugin
+    #[command(name = "plugin unload", rank = 999, discord_permissions = "MANAGE_GUILD")]
+    async fn plugin_unload(&self, ctx: &Ctx, name: String) -> Result<String> {
+        let unloaded = ctx.admin().unload_plugin(&name).await?;
+        Ok(if unloaded.stopped {
+            format!("Plugin `{name}` unloaded; the calls still running after the grace period were stopped.")
+        } else {
+            format!("Plugin `{name}` unloaded.")
+        })
     }
 }

@@ -164,6 +164,14 @@ pub(crate) struct Core {
     /// The task handling each envelope (see `dispatcher::run_worker`), cancelled with the
     /// handlers at the shutdown deadline so that what was cut is neither answered nor acked.
     pub(crate) jobs: Mutex<HashMap<tokio::task::Id, tokio::task::AbortHandle>>,
+    /// Where plugins are opened (also those loaded while the bot runs).
+    pub(crate) storage: Arc<dyn StorageBackend>,
+    /// Where plugins are loaded from while the bot runs, if anywhere.
+    pub(crate) source: Option<Arc<dyn crate::loader::PluginSource>>,
+    /// The plugins loaded from `source` (those that can be unloaded and reloaded).
+    pub(crate) sourced: Mutex<std::collections::BTreeSet<String>>,
+    /// This process among the bot's (for changes it announced itself).
+    pub(crate) process: u64,
 }
 
 impl Core {
@@ -203,9 +211,17 @@ pub struct BotBuilder {
     queue: Option<Arc<dyn Queue>>,
     shared: Option<SharedState>,
     rendezvous: Option<Arc<dyn Rendezvous>>,
+    source: Option<Arc<dyn crate::loader::PluginSource>>,
 }
 
 impl BotBuilder {
+    /// Where plugins are loaded from, at start and while the bot runs (`!plugin
+    /// load|unload|reload`): a directory of script files.
+    pub fn plugin_source(mut self, source: Arc<dyn crate::loader::PluginSource>) -> Self {
+        self.source = Some(source);
+        self
+    }
+
     /// Sets the storage backend (required).
     pub fn storage(mut self, storage: impl StorageBackend) -> Self {
         self.storage = Some(Arc::new(storage));
@@ -267,10 +283,13 @@ impl BotBuilder {
         if config.prefix.is_empty() || config.prefix.chars().any(char::is_whitespace) {
             return Err(BotError::Config(format!("prefix `{}` must be non-empty and without spaces", config.prefix)));
         }
-        check_command_ranks_of(config, &self.plugins)?;
+        let sourced = self.source.as_deref().map(crate::loader::read_all).unwrap_or_default();
+        let every: Vec<Arc<dyn Plugin>> =
+            self.plugins.iter().cloned().chain(sourced.iter().map(|(_, p)| Arc::clone(p))).collect();
+        check_command_ranks_of(config, &every)?;
         let storage = self.storage.clone().ok_or(BotError::NoStorage)?;
         storage.verify().await?;
-        let started = self.launch(Arc::clone(&storage)).await;
+        let started = self.launch(Arc::clone(&storage), sourced).await;
         if started.is_err() {
             // Whatever was opened before the failure is checkpointed and closed now, not left
             // to a pool's background drop while the caller (or a next start) uses the files.
@@ -281,7 +300,11 @@ impl BotBuilder {
 
     /// Opens the databases, registers the plugins and starts the pool: [`BotBuilder::start`]
     /// after its checks, which closes `storage` again if this fails.
-    async fn launch(self, storage: Arc<dyn StorageBackend>) -> Result<Bot, BotError> {
+    async fn launch(
+        self,
+        storage: Arc<dyn StorageBackend>,
+        sourced: Vec<(String, Arc<dyn Plugin>)>,
+    ) -> Result<Bot, BotError> {
         let config = self.config;
         // Open every database at once: on a new data dir each file's creation waits on disk.
         let prepared = futures::future::try_join_all(self.plugins.into_iter().map(|p| prepare(&*storage, p)));
@@ -328,6 +351,10 @@ impl BotBuilder {
             in_flight: watch::channel(0).0,
             handlers: Mutex::default(),
             jobs: Mutex::default(),
+            storage: Arc::clone(&storage),
+            source: self.source,
+            sourced: Mutex::default(),
+            process: fastrand::u64(..),
             config,
         });
         for plugin in prepared {
@@ -336,6 +363,7 @@ impl BotBuilder {
             plugin.enabled.store(enabled, Ordering::Relaxed);
             core.registry.add(plugin)?;
         }
+        core.add_sourced(sourced).await;
         let workers =
             (0..core.config.workers).map(|_| tokio::spawn(dispatcher::run_worker(Arc::clone(&core)))).collect();
         let changes = tokio::spawn(apply_changes(Arc::downgrade(&core), core.shared.changes.subscribe()));
@@ -420,6 +448,8 @@ async fn apply_changes(core: std::sync::Weak<Core>, mut changes: tokio::sync::br
                     plugin.enabled.store(enabled, Ordering::Relaxed);
                 }
             }
+            Change::Loaded { from, .. } if from == core.process => {}
+            Change::Loaded { name, loaded, .. } => core.follow_loaded(&name, loaded).await,
             Change::Asking { id, asked, until_ms } => core.questions.open(&id, asked, until_ms),
             Change::Asked { id } => core.questions.close(&id),
         }
@@ -427,7 +457,7 @@ async fn apply_changes(core: std::sync::Weak<Core>, mut changes: tokio::sync::br
 }
 
 /// Validates a plugin's commands and opens its storage (migrations applied).
-async fn prepare(storage: &dyn StorageBackend, plugin: Arc<dyn Plugin>) -> Result<LoadedPlugin, BotError> {
+pub(crate) async fn prepare(storage: &dyn StorageBackend, plugin: Arc<dyn Plugin>) -> Result<LoadedPlugin, BotError> {
     let meta = plugin.meta();
     Registry::check_name(&meta.name)?;
     let commands = plugin.commands();
@@ -532,6 +562,7 @@ impl Bot {
             queue: None,
             shared: None,
             rendezvous: None,
+            source: None,
         }
     }
 
@@ -602,6 +633,12 @@ impl Bot {
             .iter()
             .flat_map(|p| p.commands.iter().map(|c| (p.meta.name.clone(), c.clone())))
             .collect()
+    }
+
+    /// A handle that loads, reloads and unloads plugins as the plugin source changes (for a
+    /// watcher of the script directory).
+    pub fn plugin_control(&self) -> crate::loader::PluginControl {
+        crate::loader::PluginControl(Arc::downgrade(&self.core))
     }
 
     /// The slash commands as Discord should hold them (`regis commands schema|sync`): each

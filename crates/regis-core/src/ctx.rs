@@ -41,6 +41,9 @@ pub enum CtxError {
     /// A link of identities was refused (names why).
     #[error(transparent)]
     Link(#[from] crate::identities::LinkError),
+    /// A plugin could not be loaded, reloaded or unloaded (names why).
+    #[error(transparent)]
+    Load(#[from] crate::loader::PluginLoadError),
 }
 
 /// The context of one handler invocation: who asked, where, with what rank; the connector
@@ -462,6 +465,23 @@ impl Admin<'_> {
             tracing::warn!(plugin = name, error = %e, "the plugin switch was stored, but other processes were not told");
         }
         Ok(())
+    }
+
+    /// Loads plugin `name` from the bot's plugin source (a script file), on every process.
+    pub async fn load_plugin(&self, name: &str) -> Result<(), CtxError> {
+        Ok(self.ctx.core.load_plugin(name).await?)
+    }
+
+    /// Reads a loaded plugin from the source again, on every process; if the new version
+    /// does not load, the running one stays.
+    pub async fn reload_plugin(&self, name: &str) -> Result<(), CtxError> {
+        Ok(self.ctx.core.reload_plugin(name).await?)
+    }
+
+    /// Unloads a plugin loaded from the source, on every process: its commands go at once,
+    /// and its running calls get `shutdown_grace` to finish before they are stopped.
+    pub async fn unload_plugin(&self, name: &str) -> Result<crate::loader::Unloaded, CtxError> {
+        Ok(self.ctx.core.unload_plugin(name).await?)
     }
 
     /// A one-time code (valid for [`CODE_TTL`](crate::identities::CODE_TTL)) that links

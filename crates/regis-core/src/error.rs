@@ -13,9 +13,16 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 pub fn is_refusal(error: &Error) -> bool {
     use crate::ctx::CtxError;
     use crate::identities::LinkError;
+    use crate::loader::PluginLoadError;
     matches!(
         error.downcast_ref::<CtxError>(),
         Some(CtxError::Refused(_) | CtxError::UnknownPlugin(_))
+            | Some(CtxError::Load(
+                PluginLoadError::NoSource
+                    | PluginLoadError::Loaded(_)
+                    | PluginLoadError::NotLoaded(_)
+                    | PluginLoadError::Native(_)
+            ))
             | Some(CtxError::Link(
                 LinkError::UnknownCode
                     | LinkError::OwnCode

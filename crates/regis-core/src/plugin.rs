@@ -96,6 +96,11 @@ pub trait Plugin: Send + Sync + 'static {
         Box::pin(async { Ok(None) })
     }
 
+    /// Ends the calls still running: the plugin was unloaded or replaced while they ran and
+    /// the grace period (`shutdown_grace`) is over. Plugins whose calls cannot be ended this
+    /// way leave it as it is; their calls then run to their end (or the handler timeout).
+    fn stop(&self) {}
+
     /// Handles an event of a subscribed topic.
     fn on_event<'a>(&'a self, ctx: &'a Ctx, event: &'a Event) -> BoxFuture<'a, Result<()>> {
         let _ = (ctx, event);

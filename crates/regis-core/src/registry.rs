@@ -83,20 +83,60 @@ impl Registry {
         }
     }
 
+    /// Takes plugin `name` out: its commands are no longer found. Handlers running keep it
+    /// until they end.
+    pub(crate) fn remove(&self, name: &str) -> Option<Arc<LoadedPlugin>> {
+        let mut inner = self.inner.write().unwrap_or_else(|e| e.into_inner());
+        Inner::remove(&mut inner, name)
+    }
+
+    /// Puts `plugin` in the place of the plugin of the same name, at once: no command is
+    /// unknown in between. When the new one's names collide with another plugin's, the old
+    /// one stays.
+    pub(crate) fn replace(&self, plugin: LoadedPlugin) -> Result<Option<Arc<LoadedPlugin>>, RegistryError> {
+        let mut inner = self.inner.write().unwrap_or_else(|e| e.into_inner());
+        let old = Inner::remove(&mut inner, &plugin.meta.name);
+        match Inner::add(&mut inner, plugin) {
+            Ok(_) => Ok(old),
+            Err(e) => {
+                if let Some(old) = &old {
+                    Inner::insert(&mut inner, Arc::clone(old));
+                }
+                Err(e)
+            }
+        }
+    }
+
     /// Adds a plugin whose commands were validated; fails on any name collision.
     pub(crate) fn add(&self, plugin: LoadedPlugin) -> Result<Arc<LoadedPlugin>, RegistryError> {
         let mut inner = self.inner.write().unwrap_or_else(|e| e.into_inner());
+        Inner::add(&mut inner, plugin)
+    }
+}
+
+impl Inner {
+    fn remove(inner: &mut Inner, name: &str) -> Option<Arc<LoadedPlugin>> {
+        let index = inner.plugins.iter().position(|p| p.meta.name == name)?;
+        let plugin = inner.plugins.remove(index);
+        inner.by_name.retain(|_, resolved| !Arc::ptr_eq(&resolved.plugin, &plugin));
+        Some(plugin)
+    }
+
+    /// Puts back a plugin that was registered before (its names were free then, and are
+    /// again now that its replacement was refused).
+    fn insert(inner: &mut Inner, plugin: Arc<LoadedPlugin>) {
+        for (name, index) in names_of(&plugin) {
+            inner.by_name.insert(name, Resolved { plugin: Arc::clone(&plugin), index });
+        }
+        inner.plugins.push(plugin);
+    }
+
+    fn add(inner: &mut Inner, plugin: LoadedPlugin) -> Result<Arc<LoadedPlugin>, RegistryError> {
         if inner.plugins.iter().any(|p| p.meta.name == plugin.meta.name) {
             return Err(RegistryError::DuplicatePlugin(plugin.meta.name.clone()));
         }
         let plugin = Arc::new(plugin);
-        let mut names: Vec<(String, usize)> = Vec::new();
-        for (index, spec) in plugin.commands.iter().enumerate() {
-            names.push((spec.name.clone(), index));
-            names.push((spec.discord_name(), index));
-            names.extend(spec.aliases.iter().map(|a| (a.clone(), index)));
-        }
-        names.dedup();
+        let names = names_of(&plugin);
         for (name, index) in &names {
             let taken = inner
                 .by_name
@@ -117,7 +157,22 @@ impl Registry {
         inner.plugins.push(Arc::clone(&plugin));
         Ok(plugin)
     }
+}
 
+/// Every name a plugin's commands answer to: name, Discord name and aliases, with the
+/// command's index.
+fn names_of(plugin: &LoadedPlugin) -> Vec<(String, usize)> {
+    let mut names: Vec<(String, usize)> = Vec::new();
+    for (index, spec) in plugin.commands.iter().enumerate() {
+        names.push((spec.name.clone(), index));
+        names.push((spec.discord_name(), index));
+        names.extend(spec.aliases.iter().map(|a| (a.clone(), index)));
+    }
+    names.dedup();
+    names
+}
+
+impl Registry {
     /// Finds the command a prefix line names: `rank set bob 5` finds `rank set` before `rank`.
     /// Returns the command and the rest of the line. Names are declared in lowercase; unless
     /// `case_sensitive`, `PING` and `Rank Set` name them too.

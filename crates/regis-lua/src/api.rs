@@ -52,15 +52,37 @@ impl Writes {
     }
 }
 
+/// The context of one call, as long as the call runs. A script may keep `ctx` (in a global)
+/// past its call: it then refuses to act, and it holds nothing of the bot (the plugin's state
+/// holding the plugin would never be freed).
+#[derive(Clone)]
+pub(crate) struct CallCtx(Arc<Mutex<Option<Ctx>>>);
+
+impl CallCtx {
+    pub(crate) fn new(ctx: Ctx) -> CallCtx {
+        CallCtx(Arc::new(Mutex::new(Some(ctx))))
+    }
+
+    fn get(&self) -> mlua::Result<Ctx> {
+        let ctx = self.0.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        ctx.ok_or_else(|| mlua::Error::RuntimeError("this ctx belongs to a call that has ended".into()))
+    }
+
+    /// Ends the call: the context is dropped.
+    pub(crate) fn end(&self) {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).take();
+    }
+}
+
 /// `ctx` in a handler.
 pub(crate) struct LuaCtx {
-    pub(crate) ctx: Ctx,
+    pub(crate) call: CallCtx,
     pub(crate) writes: Writes,
 }
 
 /// `ctx.store`.
 struct LuaStore {
-    ctx: Ctx,
+    call: CallCtx,
     writes: Writes,
 }
 
@@ -79,38 +101,40 @@ fn user_table(lua: &Lua, id: &str, name: &str, key: &str) -> mlua::Result<Table>
 impl UserData for LuaCtx {
     fn add_fields<F: UserDataFields<Self>>(fields: &mut F) {
         fields.add_field_method_get("author", |lua, this| {
-            let author = this.ctx.author();
+            let ctx = this.call.get()?;
+            let author = ctx.author();
             user_table(lua, &author.id, &author.name, &author.key())
         });
-        fields.add_field_method_get("rank", |_, this| Ok(i64::from(this.ctx.rank().value())));
+        fields.add_field_method_get("rank", |_, this| Ok(i64::from(this.call.get()?.rank().value())));
         fields.add_field_method_get("channel_id", |_, this| {
-            Ok(this.ctx.envelope().channel.as_ref().map(|c| c.id.clone()))
+            Ok(this.call.get()?.envelope().channel.as_ref().map(|c| c.id.clone()))
         });
-        fields.add_field_method_get("command", |_, this| Ok(this.ctx.command().map(str::to_string)));
+        fields.add_field_method_get("command", |_, this| Ok(this.call.get()?.command().map(str::to_string)));
         fields.add_field_method_get("store", |_, this| {
-            Ok(LuaStore { ctx: this.ctx.clone(), writes: this.writes.clone() })
+            Ok(LuaStore { call: this.call.clone(), writes: this.writes.clone() })
         });
     }
 
     fn add_methods<M: UserDataMethods<Self>>(methods: &mut M) {
         methods.add_async_method("reply", |lua, this, reply: Value| async move {
             let reply = to_reply(&lua, reply)?;
-            this.ctx.reply(reply).await.map_err(external)?;
+            this.call.get()?.reply(reply).await.map_err(external)?;
             Ok(())
         });
         methods.add_async_method("say", |lua, this, (channel, reply): (String, Value)| async move {
             let reply = to_reply(&lua, reply)?;
-            this.ctx.say(&channel, reply).await.map_err(external)?;
+            this.call.get()?.say(&channel, reply).await.map_err(external)?;
             Ok(())
         });
         methods.add_async_method("whisper", |lua, this, (user, reply): (String, Value)| async move {
             let reply = to_reply(&lua, reply)?;
-            this.ctx.whisper(&user, reply).await.map_err(external)?;
+            this.call.get()?.whisper(&user, reply).await.map_err(external)?;
             Ok(())
         });
-        methods.add_async_method("defer", |_, this, ()| async move { this.ctx.defer().await.map_err(external) });
+        methods
+            .add_async_method("defer", |_, this, ()| async move { this.call.get()?.defer().await.map_err(external) });
         methods.add_async_method("user", |lua, this, id: String| async move {
-            match this.ctx.user(&id).await.map_err(external)? {
+            match this.call.get()?.user(&id).await.map_err(external)? {
                 Some(user) => {
                     let table = user_table(&lua, &user.id, &user.name, &user.id)?;
                     table.set("bot", user.bot)?;
@@ -120,7 +144,7 @@ impl UserData for LuaCtx {
             }
         });
         methods.add_async_method("channel", |lua, this, id: String| async move {
-            match this.ctx.channel(&id).await.map_err(external)? {
+            match this.call.get()?.channel(&id).await.map_err(external)? {
                 Some(channel) => {
                     let table = lua.create_table()?;
                     table.set("id", channel.id)?;
@@ -133,7 +157,7 @@ impl UserData for LuaCtx {
         });
         methods.add_async_method("publish", |lua, this, (topic, data): (String, Value)| async move {
             let data: serde_json::Value = lua.from_value(data)?;
-            this.ctx.publish(&topic, &data).await.map_err(external)
+            this.call.get()?.publish(&topic, &data).await.map_err(external)
         });
         methods.add_async_method("sleep", |_, _this, seconds: f64| async move {
             let wait = Duration::try_from_secs_f64(seconds.max(0.0)).unwrap_or(MAX_SLEEP).min(MAX_SLEEP);
@@ -149,7 +173,7 @@ impl UserData for LuaStore {
             let pending = this.writes.lock().get(&key).cloned();
             let value = match pending {
                 Some(value) => value,
-                None => this.ctx.store().get::<serde_json::Value>(&key).await.map_err(external)?,
+                None => this.call.get()?.store().get::<serde_json::Value>(&key).await.map_err(external)?,
             };
             match value {
                 Some(value) => lua.to_value(&value),
@@ -157,18 +181,20 @@ impl UserData for LuaStore {
             }
         });
         methods.add_method("set", |lua, this, (key, value): (String, Value)| {
+            this.call.get()?;
             let value: serde_json::Value = lua.from_value(value)?;
             let value = (!value.is_null()).then_some(value);
             this.writes.lock().insert(key, value);
             Ok(())
         });
         methods.add_method("delete", |_, this, key: String| {
+            this.call.get()?;
             this.writes.lock().insert(key, None);
             Ok(())
         });
         methods.add_async_method("list", |lua, this, prefix: Option<String>| async move {
             let prefix = prefix.unwrap_or_default();
-            let stored = this.ctx.store().list::<serde_json::Value>(&prefix).await.map_err(external)?;
+            let stored = this.call.get()?.store().list::<serde_json::Value>(&prefix).await.map_err(external)?;
             let mut all: BTreeMap<String, Option<serde_json::Value>> =
                 stored.into_iter().map(|(k, v)| (k, Some(v))).collect();
             for (key, value) in this.writes.lock().iter().filter(|(k, _)| k.starts_with(&prefix)) {

@@ -186,6 +186,8 @@ pub(crate) enum Failure {
     Limit(Limit),
     /// It raised an error, or returned what cannot be used.
     Lua(mlua::Error),
+    /// Its plugin was unloaded or replaced, and the grace period for its calls is over.
+    Stopped,
 }
 
 /// A call's future, polled with its budget as the running call, and ended as soon as the

@@ -38,12 +38,16 @@
 mod api;
 mod budget;
 mod definition;
+mod directory;
 mod plugin;
 mod sandbox;
+mod watch;
 
 pub use budget::Limit;
 pub use definition::DefinitionError;
+pub use directory::ScriptDirectory;
 pub use plugin::{LoadError, ScriptPlugin};
+pub use watch::{ScriptWatcher, DEBOUNCE};
 
 use std::time::Duration;
 

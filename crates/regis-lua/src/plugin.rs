@@ -1,7 +1,7 @@
 //! A script file as a [`Plugin`]: its commands in help and dispatch like native ones, each call
 //! run in the plugin's own sandboxed state under the call's budget.
 
-use crate::api::{args_table, to_reply, LuaCtx, Writes};
+use crate::api::{args_table, to_reply, CallCtx, LuaCtx, Writes};
 use crate::budget::{Budget, Failure, Limit, Running, Tracked};
 use crate::definition::{Definition, DefinitionError};
 use crate::sandbox;
@@ -63,6 +63,9 @@ pub struct ScriptPlugin {
     meta: PluginMeta,
     commands: Vec<CommandSpec>,
     runtime: RwLock<Arc<Runtime>>,
+    /// Set once the plugin was unloaded or replaced and its calls outlived the grace period:
+    /// they end at once, even while they wait.
+    stop: tokio::sync::watch::Sender<bool>,
 }
 
 impl std::fmt::Debug for ScriptPlugin {
@@ -109,7 +112,8 @@ impl ScriptPlugin {
         let runtime = build(&path, &source, &limits)?;
         let meta = runtime.definition.meta.clone();
         let commands = runtime.definition.commands.iter().map(|(spec, _)| spec.clone()).collect();
-        Ok(ScriptPlugin { path, source, limits, meta, commands, runtime: RwLock::new(Arc::new(runtime)) })
+        let runtime = RwLock::new(Arc::new(runtime));
+        Ok(ScriptPlugin { path, source, limits, meta, commands, runtime, stop: tokio::sync::watch::Sender::new(false) })
     }
 
     /// The file it was loaded from.
@@ -147,6 +151,15 @@ impl ScriptPlugin {
         let runtime = self.runtime();
         let Some(function) = pick(&runtime.definition) else { return Ok(None) };
         let writes = Writes::default();
+        let call = CallCtx::new(ctx.clone());
+        // However the call ends (or is dropped), its `ctx` lets go of the bot.
+        struct End(CallCtx);
+        impl Drop for End {
+            fn drop(&mut self) {
+                self.0.end();
+            }
+        }
+        let _end = End(call.clone());
         let budget = Budget::new(self.limits.instructions, self.limits.time);
         let lua = &runtime.lua;
         let start = || -> mlua::Result<_> {
@@ -154,13 +167,24 @@ impl ScriptPlugin {
             budget.set_thread(thread.to_pointer());
             let args = {
                 let _running = Running::enter(&budget);
-                make_args(lua, LuaCtx { ctx: ctx.clone(), writes: writes.clone() })?
+                make_args(lua, LuaCtx { call: call.clone(), writes: writes.clone() })?
             };
             thread.into_async::<Value>(args)
         };
         let outcome = start();
         let result = match outcome {
-            Ok(future) => Tracked::new(Arc::clone(&budget), future).await,
+            Ok(future) => {
+                let mut stop = self.stop.subscribe();
+                let stopped = async move {
+                    if stop.wait_for(|stopped| *stopped).await.is_err() {
+                        std::future::pending::<()>().await;
+                    }
+                };
+                tokio::select! {
+                    result = Tracked::new(Arc::clone(&budget), future) => result,
+                    () = stopped => Err(Failure::Stopped),
+                }
+            }
             Err(e) => Err(Failure::Lua(e)),
         };
         let value = match result {
@@ -170,6 +194,9 @@ impl ScriptPlugin {
                 return Err(self.stopped(Limit::Memory(self.limits.memory)))
             }
             Err(Failure::Lua(e)) => return Err(lua_message(&e).into()),
+            Err(Failure::Stopped) => {
+                return Err(format!("script plugin `{}` was unloaded while this ran", self.meta.name).into())
+            }
         };
         let converted = {
             let _running = Running::enter(&budget);
@@ -240,6 +267,10 @@ impl Plugin for ScriptPlugin {
                 .await?;
             reply.ok_or_else(|| format!("script plugin `{}` has no command `{command}`", self.meta.name).into())
         })
+    }
+
+    fn stop(&self) {
+        self.stop.send_replace(true);
     }
 
     fn subscriptions(&self) -> Vec<String> {

@@ -208,9 +208,17 @@ pub struct TestBotBuilder {
     shared: Option<SharedState>,
     queue: Option<Arc<dyn Queue>>,
     storage: Option<Arc<dyn StorageBackend>>,
+    source: Option<Arc<dyn regis_core::PluginSource>>,
 }
 
 impl TestBotBuilder {
+    /// Loads plugins from `source` at start and on `!plugin load|reload|unload` (script
+    /// files: `regis_lua::ScriptDirectory`).
+    pub fn plugin_source(mut self, source: Arc<dyn regis_core::PluginSource>) -> Self {
+        self.source = Some(source);
+        self
+    }
+
     /// Keeps data in `storage` (a PostgreSQL backend shared with other test bots, say)
     /// instead of SQLite files in the data directory.
     pub fn storage(mut self, storage: Arc<dyn StorageBackend>) -> Self {
@@ -278,7 +286,8 @@ impl TestBotBuilder {
             }
         };
         let storage = self.storage.unwrap_or_else(|| Arc::new(SqliteBackend::new(&dir)));
-        TestBot::start_in(dir, temp, self.config, self.plugins, self.shared, self.queue, storage).await
+        let plugins = Plugins { own: self.plugins, source: self.source };
+        TestBot::start_in(dir, temp, self.config, plugins, self.shared, self.queue, storage).await
     }
 }
 
@@ -288,7 +297,13 @@ pub struct TestBot {
     connector: Arc<TestConnector>,
     dir: PathBuf,
     temp: Option<Arc<tempfile::TempDir>>,
-    plugins: Vec<Arc<dyn Plugin>>,
+    plugins: Plugins,
+}
+
+/// A test bot's plugins: its own, and where it loads more from.
+struct Plugins {
+    own: Vec<Arc<dyn Plugin>>,
+    source: Option<Arc<dyn regis_core::PluginSource>>,
 }
 
 impl TestBot {
@@ -306,6 +321,7 @@ impl TestBot {
             shared: None,
             queue: None,
             storage: None,
+            source: None,
         }
     }
 
@@ -313,7 +329,7 @@ impl TestBot {
         dir: PathBuf,
         temp: Option<Arc<tempfile::TempDir>>,
         config: CoreConfig,
-        plugins: Vec<Arc<dyn Plugin>>,
+        plugins: Plugins,
         shared: Option<SharedState>,
         queue: Option<Arc<dyn Queue>>,
         storage: Arc<dyn StorageBackend>,
@@ -328,8 +344,11 @@ impl TestBot {
         if let Some(queue) = queue {
             builder = builder.queue(queue);
         }
-        for plugin in &plugins {
+        for plugin in &plugins.own {
             builder = builder.plugin_arc(Arc::clone(plugin));
+        }
+        if let Some(source) = &plugins.source {
+            builder = builder.plugin_source(Arc::clone(source));
         }
         let bot = match builder.start().await {
             Ok(bot) => bot,

@@ -28,6 +28,16 @@ pub enum Change {
         /// Its new state.
         enabled: bool,
     },
+    /// A plugin was loaded (or reloaded) from the plugin source, or unloaded, by the process
+    /// `from`: every other process does the same with its own source.
+    Loaded {
+        /// The plugin.
+        name: String,
+        /// Loaded or reloaded (`true`), or unloaded.
+        loaded: bool,
+        /// The process that did it (it does not do it again).
+        from: u64,
+    },
     /// A handler put a question to a user (`ctx.ask`): their next message there, or their
     /// click on its buttons, answers it.
     Asking {
