@@ -17,7 +17,36 @@ pub trait PluginSource: Send + Sync + 'static {
     /// Reads plugin `name` afresh. The error is for the owner who asked, and the log: what is
     /// wrong, with the file and line.
     fn load(&self, name: &str) -> Result<Arc<dyn Plugin>, String>;
+
+    /// The text of plugin `name` as the source has it now, if the source has texts (script
+    /// files do). The bot keeps the text of what was last loaded in its core store (shared
+    /// by every worker), so that every worker runs that version.
+    fn text(&self, name: &str) -> Option<String> {
+        let _ = name;
+        None
+    }
+
+    /// Loads plugin `name` from `text`, a version loaded elsewhere (see [`PluginSource::text`]).
+    fn load_text(&self, name: &str, text: &str) -> Result<Arc<dyn Plugin>, String> {
+        let _ = text;
+        self.load(name)
+    }
 }
+
+/// What the core store keeps of a plugin loaded from the source: the text every worker runs,
+/// or that an owner unloaded it (so that a worker starting later leaves it out too).
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+struct Stored {
+    /// The text; `None`: unloaded.
+    text: Option<String>,
+}
+
+/// The core-store key of plugin `name`'s stored text.
+fn stored_key(name: &str) -> String {
+    format!("{STORED_PREFIX}{name}")
+}
+
+const STORED_PREFIX: &str = "source:";
 
 /// Why a plugin could not be loaded, unloaded or reloaded.
 #[derive(Debug, thiserror::Error)]
@@ -55,11 +84,35 @@ impl Core {
         self.sourced.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Reads `name` from the source and prepares it, with its stored enabled state.
-    async fn read_and_prepare(&self, name: &str) -> Result<LoadedPlugin, PluginLoadError> {
+    /// Reads `name` from the source and prepares it, with its stored enabled state; its text
+    /// is what every worker is to run, stored once it is in place (see [`Core::keep_text`]).
+    async fn read_and_prepare(&self, name: &str) -> Result<(LoadedPlugin, Option<String>), PluginLoadError> {
         let source = self.source.as_ref().ok_or(PluginLoadError::NoSource)?;
-        let plugin = source.load(name).map_err(PluginLoadError::Source)?;
+        let text = source.text(name);
+        let plugin = match &text {
+            Some(text) => source.load_text(name, text),
+            None => source.load(name),
+        }
+        .map_err(PluginLoadError::Source)?;
+        Ok((self.prepare_sourced(plugin).await?, text))
+    }
+
+    /// The version another process loaded: its stored text, else what the source has.
+    async fn read_stored_and_prepare(&self, name: &str) -> Result<LoadedPlugin, PluginLoadError> {
+        let source = self.source.as_ref().ok_or(PluginLoadError::NoSource)?;
+        let stored = self.core_store.get::<Stored>(&stored_key(name)).await.map_err(BotError::from)?;
+        let plugin = match stored.and_then(|s| s.text) {
+            Some(text) => source.load_text(name, &text),
+            None => source.load(name),
+        }
+        .map_err(PluginLoadError::Source)?;
         self.prepare_sourced(plugin).await
+    }
+
+    /// Keeps what every worker is to run of plugin `name`: its text, or that it is unloaded.
+    async fn keep_text(&self, name: &str, text: Option<String>) -> Result<(), PluginLoadError> {
+        self.core_store.set(&stored_key(name), &Stored { text }).await.map_err(BotError::from)?;
+        Ok(())
     }
 
     async fn prepare_sourced(&self, plugin: Arc<dyn Plugin>) -> Result<LoadedPlugin, PluginLoadError> {
@@ -70,24 +123,21 @@ impl Core {
         Ok(loaded)
     }
 
-    /// Loads plugin `name` from the source (here only; see [`Core::load_plugin`]).
-    pub(crate) async fn load_here(&self, name: &str) -> Result<(), PluginLoadError> {
+    /// Registers `loaded` as plugin `name`, new here.
+    fn add_here(&self, name: &str, loaded: LoadedPlugin) -> Result<(), PluginLoadError> {
         if self.registry.plugin(name).is_some() {
             return Err(PluginLoadError::Loaded(name.to_string()));
         }
-        let loaded = self.read_and_prepare(name).await?;
         self.registry.add(loaded).map_err(BotError::from)?;
         self.sourced().insert(name.to_string());
         Ok(())
     }
 
-    /// Reads plugin `name` again and puts it in the place of the running version, which
-    /// keeps serving if the new one does not load.
-    pub(crate) async fn reload_here(&self, name: &str) -> Result<(), PluginLoadError> {
+    /// Puts `loaded` in the place of the running version of plugin `name`.
+    fn replace_here(&self, name: &str, loaded: LoadedPlugin) -> Result<(), PluginLoadError> {
         if !self.sourced().contains(name) {
             return Err(self.not_sourced(name));
         }
-        let loaded = self.read_and_prepare(name).await?;
         if let Some(old) = self.registry.replace(loaded).map_err(BotError::from)? {
             let grace = self.config.shutdown_grace;
             tokio::spawn(async move { retire(old, grace).await });
@@ -113,23 +163,38 @@ impl Core {
         }
     }
 
-    /// Loads plugin `name` here, and has every other process load it.
+    /// Loads plugin `name` from the source here, keeps its text for every worker, and has
+    /// every other process load it.
     pub(crate) async fn load_plugin(&self, name: &str) -> Result<(), PluginLoadError> {
-        self.load_here(name).await?;
+        if self.registry.plugin(name).is_some() {
+            return Err(PluginLoadError::Loaded(name.to_string()));
+        }
+        let (loaded, text) = self.read_and_prepare(name).await?;
+        self.add_here(name, loaded)?;
+        self.keep_text(name, text).await?;
         self.announce_loaded(name, true).await;
         Ok(())
     }
 
-    /// Reloads plugin `name` here, and has every other process reload it.
+    /// Reads plugin `name` from the source again and puts it in the place of the running
+    /// version (which keeps serving if the new one does not load), keeps its text for every
+    /// worker, and has every other process do the same.
     pub(crate) async fn reload_plugin(&self, name: &str) -> Result<(), PluginLoadError> {
-        self.reload_here(name).await?;
+        if !self.sourced().contains(name) {
+            return Err(self.not_sourced(name));
+        }
+        let (loaded, text) = self.read_and_prepare(name).await?;
+        self.replace_here(name, loaded)?;
+        self.keep_text(name, text).await?;
         self.announce_loaded(name, true).await;
         Ok(())
     }
 
-    /// Unloads plugin `name` here, and has every other process unload it.
+    /// Unloads plugin `name` here, keeps that it is unloaded (a worker starting later leaves
+    /// it out too), and has every other process unload it.
     pub(crate) async fn unload_plugin(&self, name: &str) -> Result<Unloaded, PluginLoadError> {
         let unloaded = self.unload_here(name).await?;
+        self.keep_text(name, None).await?;
         self.announce_loaded(name, false).await;
         Ok(unloaded)
     }
@@ -145,8 +210,11 @@ impl Core {
     pub(crate) async fn follow_loaded(&self, name: &str, loaded: bool) {
         let here = self.sourced().contains(name);
         let result = match (loaded, here) {
-            (true, true) => self.reload_here(name).await,
-            (true, false) => self.load_here(name).await,
+            (true, _) => match self.read_stored_and_prepare(name).await {
+                Ok(plugin) if here => self.replace_here(name, plugin),
+                Ok(plugin) => self.add_here(name, plugin),
+                Err(e) => Err(e),
+            },
             (false, true) => self.unload_here(name).await.map(|_| ()),
             (false, false) => Ok(()),
         };
@@ -155,9 +223,33 @@ impl Core {
         }
     }
 
-    /// Registers the plugins read from the source at start; one that does not register is
-    /// logged and left out.
+    /// Registers the plugins read from the source at start, where the core store has no
+    /// other version: the stored text of what was last loaded anywhere wins over the source's,
+    /// and one an owner unloaded stays out. One that does not register is logged and left out.
     pub(crate) async fn add_sourced(&self, plugins: Vec<(String, Arc<dyn Plugin>)>) {
+        let mut plugins: std::collections::BTreeMap<String, Arc<dyn Plugin>> = plugins.into_iter().collect();
+        let stored = match self.core_store.list::<Stored>(STORED_PREFIX).await {
+            Ok(stored) => stored,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot read the plugin versions kept for every worker; using the directory's");
+                Vec::new()
+            }
+        };
+        if let Some(source) = &self.source {
+            for (key, stored) in stored {
+                let name = key.trim_start_matches(STORED_PREFIX).to_string();
+                let Some(text) = stored.text else {
+                    plugins.remove(&name);
+                    continue;
+                };
+                match source.load_text(&name, &text) {
+                    Ok(plugin) => {
+                        plugins.insert(name, plugin);
+                    }
+                    Err(e) => tracing::error!(plugin = %name, "the version kept for every worker does not load: {e}"),
+                }
+            }
+        }
         for (name, plugin) in plugins {
             let added = match self.prepare_sourced(plugin).await {
                 Ok(loaded) => self.registry.add(loaded).map_err(|e| PluginLoadError::Bot(e.into())),

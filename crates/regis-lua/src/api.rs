@@ -5,7 +5,9 @@
 //! |---|---|
 //! | `ctx.author` | `{ id, name, key }` of who asked (`key` is the person across linked services) |
 //! | `ctx.rank`, `ctx.channel_id`, `ctx.command` | their rank, where they asked, the command |
-//! | `ctx:reply(r)`, `ctx:say(channel_id, r)`, `ctx:whisper(user_id, r)` | send a reply now, elsewhere, in private |
+//! | `ctx:reply(r)`, `ctx:say(channel_id, r)`, `ctx:whisper(user_id, r)`, `ctx:upload(name, data)` | send now, elsewhere, in private, a file; each returns the sent message `{ id, channel }` |
+//! | `ctx:edit(sent, r)` | edit a sent message |
+//! | `ctx:subscribe(topic)` | the topic's events from now on: `sub:next(seconds)` is the next, or `nil` |
 //! | `ctx:defer()` | "thinking…" where the service has it |
 //! | `ctx:user(id)`, `ctx:channel(id)` | look a user (`{ id, name, bot }`) or channel (`{ id, name, topic }`) up |
 //! | `ctx.store:get(k)`, `:set(k, v)`, `:delete(k)`, `:list(prefix)` | the plugin's key-value store (any Lua value of strings, numbers, booleans and tables) |
@@ -20,7 +22,7 @@
 //! fails, or hits a limit, leaves the store as it found it.
 
 use mlua::{Lua, LuaSerdeExt, Table, UserData, UserDataFields, UserDataMethods, Value};
-use regis_core::{ArgValue, Attachment, Ctx, Embed, Reply};
+use regis_core::{ArgValue, Attachment, Ctx, Embed, Reply, SentMessage, Subscription};
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -118,18 +120,30 @@ impl UserData for LuaCtx {
     fn add_methods<M: UserDataMethods<Self>>(methods: &mut M) {
         methods.add_async_method("reply", |lua, this, reply: Value| async move {
             let reply = to_reply(&lua, reply)?;
-            this.call.get()?.reply(reply).await.map_err(external)?;
-            Ok(())
+            let sent = this.call.get()?.reply(reply).await.map_err(external)?;
+            sent_table(&lua, &sent)
         });
         methods.add_async_method("say", |lua, this, (channel, reply): (String, Value)| async move {
             let reply = to_reply(&lua, reply)?;
-            this.call.get()?.say(&channel, reply).await.map_err(external)?;
-            Ok(())
+            let sent = this.call.get()?.say(&channel, reply).await.map_err(external)?;
+            sent_table(&lua, &sent)
         });
         methods.add_async_method("whisper", |lua, this, (user, reply): (String, Value)| async move {
             let reply = to_reply(&lua, reply)?;
-            this.call.get()?.whisper(&user, reply).await.map_err(external)?;
-            Ok(())
+            let sent = this.call.get()?.whisper(&user, reply).await.map_err(external)?;
+            sent_table(&lua, &sent)
+        });
+        methods.add_async_method("upload", |lua, this, (name, data): (String, mlua::LuaString)| async move {
+            let sent = this.call.get()?.upload(&name, data.as_bytes().to_vec()).await.map_err(external)?;
+            sent_table(&lua, &sent)
+        });
+        methods.add_async_method("edit", |lua, this, (sent, reply): (Table, Value)| async move {
+            let sent = SentMessage { id: sent.get("id")?, channel: sent.get("channel")? };
+            let reply = to_reply(&lua, reply)?;
+            this.call.get()?.edit(&sent, reply).await.map_err(external)
+        });
+        methods.add_method("subscribe", |_, this, topic: String| {
+            Ok(LuaSubscription(Arc::new(tokio::sync::Mutex::new(this.call.get()?.subscribe(&topic)))))
         });
         methods
             .add_async_method("defer", |_, this, ()| async move { this.call.get()?.defer().await.map_err(external) });
@@ -207,6 +221,39 @@ impl UserData for LuaStore {
                 }
             }
             Ok(table)
+        });
+    }
+}
+
+/// A sent message as `{ id =, channel = }`, for `ctx:edit`.
+fn sent_table(lua: &Lua, sent: &SentMessage) -> mlua::Result<Table> {
+    let table = lua.create_table()?;
+    table.set("id", sent.id.as_str())?;
+    table.set("channel", sent.channel.clone())?;
+    Ok(table)
+}
+
+/// `ctx:subscribe(topic)`: the events of a topic from now on; `sub:next(seconds)` waits for
+/// the next (`nil` when none came in time, at most 60 s).
+struct LuaSubscription(Arc<tokio::sync::Mutex<Subscription>>);
+
+impl UserData for LuaSubscription {
+    fn add_methods<M: UserDataMethods<Self>>(methods: &mut M) {
+        methods.add_async_method("next", |lua, this, seconds: f64| async move {
+            let wait = Duration::try_from_secs_f64(seconds.max(0.0)).unwrap_or(MAX_SLEEP).min(MAX_SLEEP);
+            let subscription = Arc::clone(&this.0);
+            let mut subscription = subscription.lock().await;
+            match tokio::time::timeout(wait, subscription.next()).await {
+                Ok(Some(event)) => {
+                    let table = lua.create_table()?;
+                    table.set("topic", event.topic.as_str())?;
+                    table.set("data", lua.to_value(&event.data)?)?;
+                    let author = &event.envelope.author;
+                    table.set("author", user_table(&lua, &author.id, &author.name, &author.key())?)?;
+                    Ok(Value::Table(table))
+                }
+                _ => Ok(Value::Nil),
+            }
         });
     }
 }

@@ -44,15 +44,32 @@ impl PluginSource for ScriptDirectory {
     }
 
     fn load(&self, name: &str) -> Result<Arc<dyn Plugin>, String> {
-        let file = self.file(name).ok_or_else(|| format!("`{name}` cannot name a script file"))?;
-        if !file.is_file() {
-            return Err(format!("there is no script {}", file.display()));
-        }
-        let plugin = ScriptPlugin::load(&file, (self.limits)(name)).map_err(|e| e.to_string())?;
+        let text = self.text(name).ok_or_else(|| self.missing(name))?;
+        self.load_text(name, &text)
+    }
+
+    fn text(&self, name: &str) -> Option<String> {
+        std::fs::read_to_string(self.file(name)?).ok()
+    }
+
+    fn load_text(&self, name: &str, text: &str) -> Result<Arc<dyn Plugin>, String> {
+        let file = self.file(name).ok_or_else(|| self.missing(name))?;
+        let plugin =
+            ScriptPlugin::from_source(&file, text.to_string(), (self.limits)(name)).map_err(|e| e.to_string())?;
         let declared = plugin.meta().name;
         if declared != name {
             return Err(format!("{} declares the plugin `{declared}`: a script's name is its file's", file.display()));
         }
         Ok(Arc::new(plugin))
+    }
+}
+
+impl ScriptDirectory {
+    /// Why plugin `name` cannot be read.
+    fn missing(&self, name: &str) -> String {
+        match self.file(name) {
+            Some(file) => format!("there is no script {}", file.display()),
+            None => format!("`{name}` cannot name a script file"),
+        }
     }
 }

@@ -37,3 +37,10 @@ async fn the_eight_ball_answers() {
     let usage = bot.send("!8ball").await.text();
     assert!(usage.ends_with("Usage: !8ball <question...>"), "{usage}");
 }
+
+#[test]
+fn the_readme_shows_the_eight_ball_as_it_is() {
+    let readme = include_str!("../../../README.md");
+    let script = include_str!("../../../examples/scripts/eightball.lua");
+    assert!(readme.contains(&format!("```lua\n{script}```\n")), "README and examples/scripts/eightball.lua differ");
+}

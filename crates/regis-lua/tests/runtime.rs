@@ -164,3 +164,35 @@ async fn eventually(bot: &TestBot, command: &str, expected: &str) {
     }
     panic!("`{command}` never answered `{expected}` on the other worker");
 }
+
+/// Two workers with directories of their own (different machines): the version an owner
+/// loads on one is the one both run, a worker starting later runs it too, and what an owner
+/// unloaded stays out of a worker that starts later with the file in its directory.
+#[tokio::test]
+async fn every_worker_runs_the_version_last_loaded_anywhere() {
+    let (dir_a, dir_b, data) =
+        (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    write(dir_b.path(), "hello", "old copy on b");
+    let shared = regis::SharedState::in_process(1000);
+    let worker = |dir: &Path| {
+        TestBot::builder()
+            .owner("boss")
+            .data_dir(data.path())
+            .shared_state(shared.clone())
+            .plugin_source(Arc::new(ScriptDirectory::new(dir, |_| Limits::default())))
+            .start()
+    };
+    let (a, b) = (worker(dir_a.path()).await, worker(dir_b.path()).await);
+    assert_eq!(b.send("!hello").await.text(), "old copy on b");
+    write(dir_a.path(), "hello", "v1 from a");
+    let loaded = a.send_as("boss", "!plugin reload hello").await.text();
+    assert!(loaded.contains("`hello` is not loaded"), "a had no hello: {loaded}");
+    assert_eq!(a.send_as("boss", "!plugin load hello").await.text(), "Plugin `hello` loaded.");
+    eventually(&b, "!hello", "v1 from a").await;
+    let c = worker(dir_b.path()).await;
+    assert_eq!(c.send("!hello").await.text(), "v1 from a", "a worker starting later runs the kept version");
+    assert_eq!(a.send_as("boss", "!plugin unload hello").await.text(), "Plugin `hello` unloaded.");
+    eventually(&b, "!hello", "Unknown command `!hello`. Try `!help`.").await;
+    let d = worker(dir_b.path()).await;
+    assert_eq!(d.send("!hello").await.text(), "Unknown command `!hello`. Try `!help`.", "unloaded stays out");
+}

@@ -120,3 +120,40 @@ fn a_script_that_cannot_load_says_where_and_why() {
     let missing = ScriptPlugin::load("/nonexistent/x.lua", Limits::default()).unwrap_err();
     assert!(matches!(missing, LoadError::Read { .. }), "{missing}");
 }
+
+#[tokio::test]
+async fn a_script_uploads_edits_what_it_sent_and_hears_published_events() {
+    let source = r#"
+return {
+  name = "verbs",
+  description = "The connector verbs.",
+  commands = {
+    { name = "file", description = "Upload.", run = function(ctx) ctx:upload("notes.txt", "line one\n") end },
+    { name = "redo", description = "Edit.", run = function(ctx)
+        local sent = ctx:reply("first draft")
+        ctx:edit(sent, "final")
+      end },
+    { name = "echo", description = "Hear an event.", run = function(ctx)
+        local sub = ctx:subscribe("verbs.said")
+        ctx:publish("verbs.said", { n = 42 })
+        local event = sub:next(5)
+        return "heard " .. tostring(event and event.data.n)
+      end },
+    { name = "quiet", description = "Hear nothing.", run = function(ctx)
+        return tostring(ctx:subscribe("verbs.never"):next(0.05))
+      end },
+  },
+}
+"#;
+    let bot = TestBot::with(script("verbs", source)).await;
+    let uploaded = bot.send("!file").await;
+    let files: Vec<(String, Vec<u8>)> =
+        uploaded.iter().flat_map(|s| s.reply.attachments.iter().map(|a| (a.name.clone(), a.data.clone()))).collect();
+    assert_eq!(files, [("notes.txt".to_string(), b"line one\n".to_vec())]);
+    assert_eq!(bot.send("!redo").await.text(), "first draft");
+    let edits = bot.edits();
+    assert_eq!(edits.len(), 1);
+    assert_eq!(edits[0].1.text, "final");
+    assert_eq!(bot.send("!echo").await.text(), "heard 42");
+    assert_eq!(bot.send("!quiet").await.text(), "nil");
+}
