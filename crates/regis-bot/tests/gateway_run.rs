@@ -242,3 +242,51 @@ async fn commands_sync_writes_only_differences() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("DISCORD_APPLICATION_ID"));
 }
+
+/// A script plugin over the Discord Gateway and REST API (the fake Discord): its prefix
+/// command and its slash command answered, and `commands sync` registering it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_script_plugin_answers_over_the_gateway_and_is_registered_by_commands_sync() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("plugins")).unwrap();
+    std::fs::write(
+        dir.path().join("plugins/hello.lua"),
+        "return { description = 'Greetings.', commands = {\n\
+           { name = 'hello', description = 'Say hello.', params = { { name = 'who', type = 'string' } },\n\
+             run = function(ctx, args) return 'hello ' .. args.who end },\n} }\n",
+    )
+    .unwrap();
+    let gateway = FakeGateway::start_with(GatewayOptions { token: TOKEN.into(), ..GatewayOptions::default() }).await;
+    let fake = FakeDiscord::start().await;
+    fake.set_bot(TOKEN, regis_testkit::fake_gateway::BOT_ID, "Regis");
+    fake.set_gateway(&gateway.url(), 1);
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let child =
+        regis(dir.path(), &fake, TOKEN, &["run"]).env("REGIS_HTTP_ADDR", format!("127.0.0.1:{port}")).spawn().unwrap();
+    gateway.wait_ready(1, WAIT).await;
+    let path = format!("/channels/{CHANNEL_ID}/messages");
+    gateway
+        .dispatch("MESSAGE_CREATE", message_create(20, CHANNEL_ID, Some(GUILD_ID), (AUTHOR_ID, "Mason"), "!hello ann"));
+    wait_for(&fake, "the script's answer", |c| {
+        c.path == path && c.json.as_ref().is_some_and(|j| j["content"] == "hello ann")
+    })
+    .await;
+    let options = serde_json::json!([{ "name": "who", "type": 3, "value": "bob" }]);
+    gateway.dispatch("INTERACTION_CREATE", command_interaction(90, "hello", options));
+    wait_for(&fake, "the slash command's answer", |c| {
+        c.path == "/interactions/90/token-90/callback"
+            && c.json.as_ref().is_some_and(|j| j["data"]["content"] == "hello bob")
+    })
+    .await;
+    assert!(Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap().success());
+    assert!(finish(child).await.status.success());
+
+    let mut sync = regis(dir.path(), &fake, TOKEN, &["commands", "sync"]);
+    sync.env("DISCORD_APPLICATION_ID", "775799577604522054").env("REGIS_LOG", "warn");
+    let out = finish(sync.spawn().unwrap()).await;
+    assert!(String::from_utf8_lossy(&out.stdout).contains("+ /hello"), "{}", String::from_utf8_lossy(&out.stdout));
+    let stored = fake.commands("global");
+    let hello = stored.iter().find(|c| c["name"] == "hello").expect("the script's command is registered");
+    assert_eq!(hello["options"][0]["name"], "who");
+    assert_eq!(hello["options"][0]["required"], true);
+}

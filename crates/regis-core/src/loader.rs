@@ -85,7 +85,7 @@ impl Core {
     }
 
     /// Reads `name` from the source and prepares it, with its stored enabled state; its text
-    /// is what every worker is to run, stored once it is in place (see [`Core::keep_text`]).
+    /// is what every worker is to run, stored once it is in place (see [`Core::keep_loaded`]).
     async fn read_and_prepare(&self, name: &str) -> Result<(LoadedPlugin, Option<String>), PluginLoadError> {
         let source = self.source.as_ref().ok_or(PluginLoadError::NoSource)?;
         let text = source.text(name);
@@ -113,6 +113,18 @@ impl Core {
     async fn keep_text(&self, name: &str, text: Option<String>) -> Result<(), PluginLoadError> {
         self.core_store.set(&stored_key(name), &Stored { text }).await.map_err(BotError::from)?;
         Ok(())
+    }
+
+    /// After a load or reload: keeps its text for every worker; a source without texts has
+    /// each worker read its own, so nothing is kept (and no older text stays to win).
+    async fn keep_loaded(&self, name: &str, text: Option<String>) -> Result<(), PluginLoadError> {
+        match text {
+            Some(text) => self.keep_text(name, Some(text)).await,
+            None => {
+                self.core_store.delete(&stored_key(name)).await.map_err(BotError::from)?;
+                Ok(())
+            }
+        }
     }
 
     async fn prepare_sourced(&self, plugin: Arc<dyn Plugin>) -> Result<LoadedPlugin, PluginLoadError> {
@@ -171,7 +183,7 @@ impl Core {
         }
         let (loaded, text) = self.read_and_prepare(name).await?;
         self.add_here(name, loaded)?;
-        self.keep_text(name, text).await?;
+        self.keep_loaded(name, text).await?;
         self.announce_loaded(name, true).await;
         Ok(())
     }
@@ -185,7 +197,7 @@ impl Core {
         }
         let (loaded, text) = self.read_and_prepare(name).await?;
         self.replace_here(name, loaded)?;
-        self.keep_text(name, text).await?;
+        self.keep_loaded(name, text).await?;
         self.announce_loaded(name, true).await;
         Ok(())
     }
