@@ -86,8 +86,7 @@ impl Registry {
     /// Takes plugin `name` out: its commands are no longer found. Handlers running keep it
     /// until they end.
     pub(crate) fn remove(&self, name: &str) -> Option<Arc<LoadedPlugin>> {
-        let mut inner = self.inner.write().unwrap_or_else(|e| e.into_inner());
-        Inner::remove(&mut inner, name)
+        self.inner.write().unwrap_or_else(|e| e.into_inner()).remove(name)
     }
 
     /// Puts `plugin` in the place of the plugin of the same name, at once: no command is
@@ -95,12 +94,12 @@ impl Registry {
     /// one stays.
     pub(crate) fn replace(&self, plugin: LoadedPlugin) -> Result<Option<Arc<LoadedPlugin>>, RegistryError> {
         let mut inner = self.inner.write().unwrap_or_else(|e| e.into_inner());
-        let old = Inner::remove(&mut inner, &plugin.meta.name);
-        match Inner::add(&mut inner, plugin) {
+        let old = inner.remove(&plugin.meta.name);
+        match inner.add(plugin) {
             Ok(_) => Ok(old),
             Err(e) => {
                 if let Some(old) = &old {
-                    Inner::insert(&mut inner, Arc::clone(old));
+                    inner.insert(Arc::clone(old));
                 }
                 Err(e)
             }
@@ -109,36 +108,34 @@ impl Registry {
 
     /// Adds a plugin whose commands were validated; fails on any name collision.
     pub(crate) fn add(&self, plugin: LoadedPlugin) -> Result<Arc<LoadedPlugin>, RegistryError> {
-        let mut inner = self.inner.write().unwrap_or_else(|e| e.into_inner());
-        Inner::add(&mut inner, plugin)
+        self.inner.write().unwrap_or_else(|e| e.into_inner()).add(plugin)
     }
 }
 
 impl Inner {
-    fn remove(inner: &mut Inner, name: &str) -> Option<Arc<LoadedPlugin>> {
-        let index = inner.plugins.iter().position(|p| p.meta.name == name)?;
-        let plugin = inner.plugins.remove(index);
-        inner.by_name.retain(|_, resolved| !Arc::ptr_eq(&resolved.plugin, &plugin));
+    fn remove(&mut self, name: &str) -> Option<Arc<LoadedPlugin>> {
+        let index = self.plugins.iter().position(|p| p.meta.name == name)?;
+        let plugin = self.plugins.remove(index);
+        self.by_name.retain(|_, resolved| !Arc::ptr_eq(&resolved.plugin, &plugin));
         Some(plugin)
     }
 
-    /// Puts back a plugin that was registered before (its names were free then, and are
-    /// again now that its replacement was refused).
-    fn insert(inner: &mut Inner, plugin: Arc<LoadedPlugin>) {
+    /// Registers a plugin whose names were checked to be free.
+    fn insert(&mut self, plugin: Arc<LoadedPlugin>) {
         for (name, index) in names_of(&plugin) {
-            inner.by_name.insert(name, Resolved { plugin: Arc::clone(&plugin), index });
+            self.by_name.insert(name, Resolved { plugin: Arc::clone(&plugin), index });
         }
-        inner.plugins.push(plugin);
+        self.plugins.push(plugin);
     }
 
-    fn add(inner: &mut Inner, plugin: LoadedPlugin) -> Result<Arc<LoadedPlugin>, RegistryError> {
-        if inner.plugins.iter().any(|p| p.meta.name == plugin.meta.name) {
+    fn add(&mut self, plugin: LoadedPlugin) -> Result<Arc<LoadedPlugin>, RegistryError> {
+        if self.plugins.iter().any(|p| p.meta.name == plugin.meta.name) {
             return Err(RegistryError::DuplicatePlugin(plugin.meta.name.clone()));
         }
         let plugin = Arc::new(plugin);
         let names = names_of(&plugin);
         for (name, index) in &names {
-            let taken = inner
+            let taken = self
                 .by_name
                 .get(name)
                 .map(|r| r.plugin.meta.name.clone())
@@ -151,10 +148,7 @@ impl Inner {
                 });
             }
         }
-        for (name, index) in names {
-            inner.by_name.insert(name, Resolved { plugin: Arc::clone(&plugin), index });
-        }
-        inner.plugins.push(Arc::clone(&plugin));
+        self.insert(Arc::clone(&plugin));
         Ok(plugin)
     }
 }
