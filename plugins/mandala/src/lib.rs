@@ -60,6 +60,16 @@ impl Mandala {
     }
 }
 
+/// The seed of a request that names none, from its envelope's id: a new one per request
+/// (ids are unique), and the same one when the request is delivered again because a worker
+/// died before acknowledging it, so that the second run's edit of the reply shows the same
+/// image instead of replacing it with another. FNV-1a, within the range of random seeds.
+fn request_seed(envelope_id: &str) -> u64 {
+    let hash =
+        envelope_id.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3));
+    hash % 1_000_000_000
+}
+
 /// Mandalas: a unique image per request.
 #[plugin(name = "mandala")]
 impl Mandala {
@@ -69,7 +79,7 @@ impl Mandala {
     /// the answer tells the seed. Options left out are chosen from the seed too.
     ///
     /// # Arguments
-    /// * `seed` - the image's seed (random by default); the same seed draws the same image
+    /// * `seed` - the image's seed (a new one per request by default); the same seed draws the same image
     /// * `symmetry` - how many times the pattern repeats around the centre
     /// * `rings` - how many rings
     /// * `style` - the shape of the rings: polygons (fill) or petals (bezier)
@@ -90,7 +100,7 @@ impl Mandala {
             symmetry: symmetry.map(u32::from),
             rings: rings.map(u32::from),
             style: style.map(mandala::Style::from),
-            ..MandalaSpec::new(seed.unwrap_or_else(mandala::random_seed))
+            ..MandalaSpec::new(seed.unwrap_or_else(|| request_seed(&ctx.envelope().id)))
         };
         let png = tokio::task::spawn_blocking(move || mandala::render_png(&spec)).await??;
         let again = reply::again_command(ctx.prefix(), &spec, style.map(|s| s.as_choice()));
@@ -105,5 +115,18 @@ impl Mandala {
             None => None,
         };
         Ok(reply::build(png, &again, stored.and_then(|s| s.url)))
+    }
+}
+
+#[cfg(test)]
+mod seed_tests {
+    use super::request_seed;
+
+    #[test]
+    fn a_request_keeps_its_seed_and_requests_differ() {
+        assert_eq!(request_seed("1157830563931721788"), request_seed("1157830563931721788"));
+        let seeds: std::collections::HashSet<u64> = (0..1000).map(|i| request_seed(&format!("{i:032x}"))).collect();
+        assert_eq!(seeds.len(), 1000, "a thousand requests, a thousand images");
+        assert!(seeds.iter().all(|s| *s < 1_000_000_000));
     }
 }
