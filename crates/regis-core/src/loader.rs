@@ -135,11 +135,9 @@ impl Core {
         Ok(loaded)
     }
 
-    /// Registers `loaded` as plugin `name`, new here.
+    /// Registers `loaded` as plugin `name`, new here (a plugin of that name already here is
+    /// refused by the registry).
     fn add_here(&self, name: &str, loaded: LoadedPlugin) -> Result<(), PluginLoadError> {
-        if self.registry.plugin(name).is_some() {
-            return Err(PluginLoadError::Loaded(name.to_string()));
-        }
         self.registry.add(loaded).map_err(BotError::from)?;
         self.sourced().insert(name.to_string());
         Ok(())
@@ -264,14 +262,11 @@ impl Core {
         }
         for (name, plugin) in plugins {
             let added = match self.prepare_sourced(plugin).await {
-                Ok(loaded) => self.registry.add(loaded).map_err(|e| PluginLoadError::Bot(e.into())),
+                Ok(loaded) => self.add_here(&name, loaded),
                 Err(e) => Err(e),
             };
             match added {
-                Ok(_) => {
-                    self.sourced().insert(name.clone());
-                    tracing::info!(plugin = %name, "plugin loaded");
-                }
+                Ok(()) => tracing::info!(plugin = %name, "plugin loaded"),
                 Err(e) => tracing::error!(plugin = %name, "{e}; the bot runs without it"),
             }
         }

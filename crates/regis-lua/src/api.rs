@@ -22,7 +22,7 @@
 //! fails, or hits a limit, leaves the store as it found it.
 
 use mlua::{Lua, LuaSerdeExt, Table, UserData, UserDataFields, UserDataMethods, Value};
-use regis_core::{ArgValue, Attachment, Ctx, Embed, Reply, SentMessage, Subscription};
+use regis_core::{ArgValue, Attachment, Ctx, Embed, Event, Reply, SentMessage, Subscription};
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -244,18 +244,22 @@ impl UserData for LuaSubscription {
             let subscription = Arc::clone(&this.0);
             let mut subscription = subscription.lock().await;
             match tokio::time::timeout(wait, subscription.next()).await {
-                Ok(Some(event)) => {
-                    let table = lua.create_table()?;
-                    table.set("topic", event.topic.as_str())?;
-                    table.set("data", lua.to_value(&event.data)?)?;
-                    let author = &event.envelope.author;
-                    table.set("author", user_table(&lua, &author.id, &author.name, &author.key())?)?;
-                    Ok(Value::Table(table))
-                }
+                Ok(Some(event)) => Ok(Value::Table(event_table(&lua, &event)?)),
                 _ => Ok(Value::Nil),
             }
         });
     }
+}
+
+/// An event as `{ topic =, data =, author = { id, name, key } }`, for an `events` handler and
+/// `sub:next`.
+pub(crate) fn event_table(lua: &Lua, event: &Event) -> mlua::Result<Table> {
+    let table = lua.create_table()?;
+    table.set("topic", event.topic.as_str())?;
+    table.set("data", lua.to_value(&event.data)?)?;
+    let author = &event.envelope.author;
+    table.set("author", user_table(lua, &author.id, &author.name, &author.key())?)?;
+    Ok(table)
 }
 
 /// A handler's arguments as a table by parameter name.

@@ -1,7 +1,7 @@
 //! A script file as a [`Plugin`]: its commands in help and dispatch like native ones, each call
 //! run in the plugin's own sandboxed state under the call's budget.
 
-use crate::api::{args_table, to_reply, CallCtx, LuaCtx, Writes};
+use crate::api::{args_table, event_table, to_reply, CallCtx, LuaCtx, Writes};
 use crate::budget::{Budget, Failure, Limit, Running, Tracked};
 use crate::definition::{Definition, DefinitionError};
 use crate::sandbox;
@@ -139,13 +139,14 @@ impl ScriptPlugin {
         }
     }
 
-    /// Runs `pick`'s function of the current state with `make_args`, under a budget; the
-    /// result converted by `convert`, the store's writes committed if all went well.
+    /// Runs `pick`'s function of the current state with the call's `ctx` and the argument
+    /// `make_arg` makes, under a budget; the result converted by `convert`, the store's writes
+    /// committed if all went well.
     async fn call<T>(
         &self,
         ctx: &Ctx,
         pick: impl FnOnce(&Definition) -> Option<Function>,
-        make_args: impl FnOnce(&Lua, LuaCtx) -> mlua::Result<mlua::MultiValue>,
+        make_arg: impl FnOnce(&Lua) -> mlua::Result<Value>,
         convert: impl FnOnce(&Lua, Value) -> mlua::Result<T>,
     ) -> Result<Option<T>> {
         let runtime = self.runtime();
@@ -167,7 +168,8 @@ impl ScriptPlugin {
             budget.set_thread(thread.to_pointer());
             let args = {
                 let _running = Running::enter(&budget);
-                make_args(lua, LuaCtx { call: call.clone(), writes: writes.clone() })?
+                let lua_ctx = lua.create_userdata(LuaCtx { call: call.clone(), writes: writes.clone() })?;
+                (lua_ctx, make_arg(lua)?)
             };
             thread.into_async::<Value>(args)
         };
@@ -255,13 +257,7 @@ impl Plugin for ScriptPlugin {
                 .call(
                     ctx,
                     |d| d.commands.iter().find(|(spec, _)| spec.name == command).map(|(_, f)| f.clone()),
-                    |lua, lua_ctx| {
-                        let args = args_table(lua, &names, args.values())?;
-                        Ok(mlua::MultiValue::from_iter([
-                            Value::UserData(lua.create_userdata(lua_ctx)?),
-                            Value::Table(args),
-                        ]))
-                    },
+                    |lua| Ok(Value::Table(args_table(lua, &names, args.values())?)),
                     to_reply,
                 )
                 .await?;
@@ -289,12 +285,7 @@ impl Plugin for ScriptPlugin {
                 .call(
                     ctx,
                     |d| d.suggestions.iter().find(|((c, p), _)| c == command && p == param).map(|(_, f)| f.clone()),
-                    |lua, lua_ctx| {
-                        Ok(mlua::MultiValue::from_iter([
-                            Value::UserData(lua.create_userdata(lua_ctx)?),
-                            Value::String(lua.create_string(partial)?),
-                        ]))
-                    },
+                    |lua| Ok(Value::String(lua.create_string(partial)?)),
                     |lua, value| lua.from_value::<Option<Vec<String>>>(value).map(Option::unwrap_or_default),
                 )
                 .await?;
@@ -308,12 +299,7 @@ impl Plugin for ScriptPlugin {
             self.call(
                 ctx,
                 |d| d.buttons.iter().find(|(id, _)| matches(id)).map(|(_, f)| f.clone()),
-                |lua, lua_ctx| {
-                    Ok(mlua::MultiValue::from_iter([
-                        Value::UserData(lua.create_userdata(lua_ctx)?),
-                        Value::String(lua.create_string(custom_id)?),
-                    ]))
-                },
+                |lua| Ok(Value::String(lua.create_string(custom_id)?)),
                 to_reply,
             )
             .await
@@ -325,23 +311,7 @@ impl Plugin for ScriptPlugin {
             self.call(
                 ctx,
                 |d| d.events.iter().find(|(topic, _)| *topic == event.topic).map(|(_, f)| f.clone()),
-                |lua, lua_ctx| {
-                    let data = lua.create_table()?;
-                    data.set("topic", event.topic.as_str())?;
-                    data.set("data", lua.to_value(&event.data)?)?;
-                    let author = event.envelope.author.clone();
-                    data.set("author", {
-                        let t = lua.create_table()?;
-                        t.set("id", author.id.as_str())?;
-                        t.set("name", author.name.as_str())?;
-                        t.set("key", author.key())?;
-                        t
-                    })?;
-                    Ok(mlua::MultiValue::from_iter([
-                        Value::UserData(lua.create_userdata(lua_ctx)?),
-                        Value::Table(data),
-                    ]))
-                },
+                |lua| Ok(Value::Table(event_table(lua, event)?)),
                 |_, _| Ok(()),
             )
             .await?;
