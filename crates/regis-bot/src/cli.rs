@@ -81,6 +81,13 @@ enum Command {
     ///
     /// Each copy is a complete, consistent file; existing files are never overwritten.
     Backup(BackupArgs),
+    /// Chat with the bot in a browser: a Discord-like page, no Discord account needed
+    ///
+    /// Runs the bot against a fake Discord in this process and serves a page on
+    /// 127.0.0.1:PORT that behaves like a Discord channel: messages reach the bot over the
+    /// Gateway connector, slash commands and button clicks as signed interactions to its
+    /// endpoint, as on Discord. The page shows the replies, the event log and the plugins.
+    Dev(DevArgs),
     /// Render mandalas to PNG files (no bot, no configuration)
     Mandala(MandalaArgs),
     /// Create a bot crate of your own: a plugin, its test, and this command line
@@ -108,6 +115,7 @@ impl Command {
     fn config_flags(&mut self) -> Option<ConfigFlags> {
         let flags = match self {
             Command::Console(args) => &mut args.config,
+            Command::Dev(args) => &mut args.config,
             Command::Commands(CommandsCommand::Schema(args)) => &mut args.config,
             Command::Commands(CommandsCommand::Sync(args)) => &mut args.config,
             Command::Config(ConfigCommand::Check(args) | ConfigCommand::Show(args)) => &mut args.config,
@@ -125,6 +133,15 @@ struct ServeArgs {
     /// The roles of this process: receiver, gateway, irc, worker (comma-separated)
     #[arg(long, value_name = "ROLES")]
     role: crate::serve::Roles,
+    #[command(flatten)]
+    config: ConfigFlags,
+}
+
+#[derive(Args, Debug)]
+struct DevArgs {
+    /// The port of the page (on 127.0.0.1 only; 0 picks a free one)
+    #[arg(long, default_value_t = crate::dev::DEFAULT_PORT)]
+    port: u16,
     #[command(flatten)]
     config: ConfigFlags,
 }
@@ -208,6 +225,7 @@ pub(crate) async fn run(mut cli: Cli, plugins: Plugins) -> Result<()> {
         Command::Mandala(args) => mandala_cmd::run(&args),
         Command::New(args) => crate::scaffold::run(&args),
         Command::Run(_) => crate::run::run(settings()?, &plugins).await,
+        Command::Dev(args) => crate::dev::dev(settings()?, &plugins, args.port).await,
         Command::Serve(args) => crate::serve::serve(settings()?, &plugins, args.role).await,
         Command::Backup(args) => backup(settings()?, &args.dir).await,
         Command::Config(command) => {

@@ -12,6 +12,7 @@ mod cli;
 mod commands_sync;
 mod config;
 mod config_cmd;
+mod dev;
 mod hooks;
 mod logging;
 mod mandala_cmd;

@@ -136,10 +136,23 @@ pub(crate) fn interactions_config(
     })
 }
 
+/// A router of the caller's, made once the bot has started, merged onto the one listener
+/// (`regis dev`'s page); it gets the bot and the listener's address.
+pub(crate) type ExtraRouter = Box<dyn FnOnce(&Arc<regis::Bot>, std::net::SocketAddr) -> axum::Router + Send>;
+
 /// Runs the configured connectors until Ctrl-C or SIGTERM, or until Discord closes the
 /// Gateway with a fatal code.
 pub(crate) async fn run(settings: Settings, plugins: &crate::app::Plugins) -> Result<()> {
-    let secrets = DiscordSecrets::from_env()?;
+    run_with(settings, plugins, DiscordSecrets::from_env()?, None).await
+}
+
+/// [`run`] with the given secrets, and `extra` merged onto the listener.
+pub(crate) async fn run_with(
+    settings: Settings,
+    plugins: &crate::app::Plugins,
+    secrets: DiscordSecrets,
+    extra: Option<ExtraRouter>,
+) -> Result<()> {
     let irc = match settings.irc()? {
         Some(config) => Some(regis_irc::Irc::new(config).context("configuration key `irc.tls_roots`")?),
         None => None,
@@ -205,6 +218,9 @@ pub(crate) async fn run(settings: Settings, plugins: &crate::app::Plugins) -> Re
         router = router.merge(Webhooks::new(hooks, bot.ingress(), http.bodies(), settings.webhook_body_limit).router());
     }
     eprintln!("regis: health and metrics on http://{}/readyz and /metrics", http.local_addr()?);
+    if let Some(extra) = extra {
+        router = router.merge(extra(&bot, http.local_addr()?));
+    }
     let server = Some(shutdown.serve(http, router));
     let gateway_result = match gateway {
         Some(gateway) => shutdown.run_gateway(gateway, bot.ingress()).await,

@@ -184,6 +184,33 @@ impl Core {
         self.config.command_ranks.get(&spec.name).copied().unwrap_or(spec.rank)
     }
 
+    /// Every plugin with its state, in the order they were added.
+    pub(crate) fn plugin_statuses(&self) -> Vec<crate::ctx::PluginStatus> {
+        self.registry
+            .plugins()
+            .iter()
+            .map(|p| crate::ctx::PluginStatus {
+                name: p.meta.name.clone(),
+                description: p.meta.description.clone(),
+                enabled: p.is_enabled(),
+                commands: p.commands.iter().map(|c| c.name.clone()).collect(),
+            })
+            .collect()
+    }
+
+    /// Enables or disables plugin `name`: stored, so it lasts across restarts, and announced,
+    /// so every other process switches it too.
+    pub(crate) async fn switch_plugin(&self, name: &str, enabled: bool) -> Result<(), crate::ctx::CtxError> {
+        let plugin = self.registry.plugin(name).ok_or_else(|| crate::ctx::CtxError::UnknownPlugin(name.to_string()))?;
+        self.core_store.set(&format!("plugin:{name}:enabled"), &enabled).await?;
+        plugin.enabled.store(enabled, Ordering::Relaxed);
+        let change = Change::Plugin { name: name.to_string(), enabled };
+        if let Err(e) = self.shared.changes.announce(change).await {
+            tracing::warn!(plugin = name, error = %e, "the plugin switch was stored, but other processes were not told");
+        }
+        Ok(())
+    }
+
     pub(crate) fn begin(&self) {
         self.in_flight.send_modify(|n| *n += 1);
     }
@@ -591,6 +618,23 @@ impl Bot {
     /// the console's `--rank`.
     pub fn set_session_rank(&self, user: &crate::envelope::UserRef, rank: Rank) {
         self.core.ranks.set_override(user, rank);
+    }
+
+    /// A user's rank as commands see it (an owner's 999, a session rank, else the stored one);
+    /// for tools such as `regis dev`'s user panel.
+    pub async fn rank_of(&self, user: &crate::envelope::UserRef) -> Result<Rank, StorageError> {
+        self.core.ranks.rank_of(user).await
+    }
+
+    /// Every plugin with its state (enabled or not, its commands).
+    pub fn plugins(&self) -> Vec<crate::ctx::PluginStatus> {
+        self.core.plugin_statuses()
+    }
+
+    /// Enables or disables a plugin as the operator (any plugin, the admin plugin too): the
+    /// state is stored and reaches every process of the bot, as `!plugin disable` does.
+    pub async fn set_plugin_enabled(&self, name: &str, enabled: bool) -> Result<(), crate::ctx::CtxError> {
+        self.core.switch_plugin(name, enabled).await
     }
 
     /// Attaches a connector after start.

@@ -11,7 +11,6 @@ use crate::registry::LoadedPlugin;
 use crate::reply::{Attachment, Reply};
 use crate::storage::{Db, StorageError, Store};
 use serde::Serialize;
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 /// Why a [`Ctx`] operation failed.
@@ -435,36 +434,17 @@ impl Admin<'_> {
 
     /// Every plugin with its state.
     pub fn plugins(&self) -> Vec<PluginStatus> {
-        self.ctx
-            .core
-            .registry
-            .plugins()
-            .iter()
-            .map(|p| PluginStatus {
-                name: p.meta.name.clone(),
-                description: p.meta.description.clone(),
-                enabled: p.is_enabled(),
-                commands: p.commands.iter().map(|c| c.name.clone()).collect(),
-            })
-            .collect()
+        self.ctx.core.plugin_statuses()
     }
 
     /// Enables or disables a plugin at runtime; the state persists across restarts. The
     /// plugin running this cannot disable itself.
     pub async fn set_plugin_enabled(&self, name: &str, enabled: bool) -> Result<(), CtxError> {
-        let core = &self.ctx.core;
-        let plugin = core.registry.plugin(name).ok_or_else(|| CtxError::UnknownPlugin(name.to_string()))?;
-        if !enabled && plugin.meta.name == self.ctx.plugin.meta.name {
+        let same = self.ctx.core.registry.plugin(name).is_some_and(|p| p.meta.name == self.ctx.plugin.meta.name);
+        if !enabled && same {
             return Err(CtxError::Refused(format!("plugin `{name}` cannot disable itself")));
         }
-        core.core_store.set(&format!("plugin:{name}:enabled"), &enabled).await?;
-        plugin.enabled.store(enabled, Ordering::Relaxed);
-        // Every other process switches it too.
-        let change = crate::shared::Change::Plugin { name: name.to_string(), enabled };
-        if let Err(e) = core.shared.changes.announce(change).await {
-            tracing::warn!(plugin = name, error = %e, "the plugin switch was stored, but other processes were not told");
-        }
-        Ok(())
+        self.ctx.core.switch_plugin(name, enabled).await
     }
 
     /// Loads plugin `name` from the bot's plugin source (a script file), on every process.

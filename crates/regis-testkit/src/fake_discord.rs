@@ -68,6 +68,8 @@ pub struct Call {
     pub at: Instant,
     /// The status the fake answered with.
     pub status: u16,
+    /// The JSON body the fake answered with (`Null` for none, e.g. a 204).
+    pub answer: Value,
 }
 
 /// A failure to answer the next matching request with.
@@ -102,6 +104,17 @@ struct FakeState {
     global: Mutex<VecDeque<Instant>>,
     /// Global 429s answered.
     global_limited: AtomicU64,
+    /// Every call as it is answered, to whoever listens ([`FakeDiscord::subscribe`]).
+    feed: Feed,
+}
+
+/// The live feed of calls.
+struct Feed(tokio::sync::broadcast::Sender<Call>);
+
+impl Default for Feed {
+    fn default() -> Self {
+        Feed(tokio::sync::broadcast::channel(1024).0)
+    }
 }
 
 /// What the fake knows besides the calls: the Gateway, users, channels, commands, and which
@@ -121,6 +134,8 @@ struct World {
     route_limit: Option<(u32, Duration)>,
     global_limit: Option<(u32, Duration)>,
     session_start_limit: Option<Value>,
+    /// How many calls [`FakeDiscord::calls`] keeps (the latest); all when `None`.
+    keep_calls: Option<usize>,
 }
 
 /// Discord's global limit: 50 requests per second for a bot, counted across every connection
@@ -311,6 +326,14 @@ impl FakeDiscord {
         lock(&self.state.world).users.insert(id.to_string(), user_object(id, name));
     }
 
+    /// The DM channel with `recipient`: the one `POST /users/@me/channels` answered, or a new
+    /// one it will answer from now on (a user who writes to the bot first opens it).
+    pub fn dm_channel(&self, recipient: &str) -> String {
+        let mut world = lock(&self.state.world);
+        let next = self.state.next_id.fetch_add(1, Ordering::Relaxed).to_string();
+        world.dm_channels.entry(recipient.to_string()).or_insert(next).clone()
+    }
+
     /// Adds a guild text channel that `GET /channels/{id}` finds.
     pub fn add_channel(&self, id: &str, name: &str, guild: Option<&str>) {
         lock(&self.state.world).channels.insert(id.to_string(), channel_object(id, name, guild));
@@ -345,6 +368,22 @@ impl FakeDiscord {
     /// How many requests got a global 429 (the bot exceeded its global limit).
     pub fn global_rate_limited(&self) -> u64 {
         self.state.global_limited.load(Ordering::Relaxed)
+    }
+
+    /// Keeps only the latest `n` calls for [`FakeDiscord::calls`] (0: none), for a fake that
+    /// runs for hours, such as `regis dev`'s; listeners of [`FakeDiscord::subscribe`] still
+    /// see every call.
+    pub fn keep_calls(&self, n: usize) {
+        lock(&self.state.world).keep_calls = Some(n);
+        let mut calls = lock(&self.state.calls);
+        let excess = calls.len().saturating_sub(n);
+        calls.drain(..excess);
+    }
+
+    /// Every call from now on, as it is answered (a listener that falls more than 1024 calls
+    /// behind misses the oldest, as with any `broadcast` channel).
+    pub fn subscribe(&self) -> tokio::sync::broadcast::Receiver<Call> {
+        self.state.feed.0.subscribe()
     }
 
     /// Every call so far.
@@ -778,7 +817,7 @@ async fn handle(State(state): State<Arc<FakeState>>, request: Request) -> Respon
             _ => unknown("404: Not Found", 0),
         }
     };
-    state.calls.lock().unwrap_or_else(|e| e.into_inner()).push(Call {
+    let call = Call {
         method,
         path,
         json: json_body,
@@ -786,7 +825,18 @@ async fn handle(State(state): State<Arc<FakeState>>, request: Request) -> Respon
         authorization,
         at: Instant::now(),
         status: status.as_u16(),
-    });
+        answer: body.clone(),
+    };
+    let _ = state.feed.0.send(call.clone());
+    let keep = lock(&state.world).keep_calls;
+    {
+        let mut calls = lock(&state.calls);
+        calls.push(call);
+        if let Some(keep) = keep {
+            let excess = calls.len().saturating_sub(keep);
+            calls.drain(..excess);
+        }
+    }
     state.changed.notify_waiters();
     let mut response = if status == StatusCode::NO_CONTENT {
         status.into_response()
