@@ -114,7 +114,7 @@ fn start_dev(dir: &std::path::Path) -> (Running, String) {
     let poll = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/scripts/poll.lua");
     std::fs::copy(poll, scripts.join("poll.lua")).unwrap();
     std::fs::write(scripts.join("fruit.lua"), FRUIT).unwrap();
-    let mut command = common::regis(dir, &["dev", "--port", "0"]);
+    let command = common::regis(dir, &["dev", "--port", "0"]);
     let mut dev = Running::spawn(command);
     dev.wait_for_log("in your browser", WAIT);
     let log = dev.log();
