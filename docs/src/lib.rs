@@ -24,6 +24,7 @@ pages! {
     Readme => "../../README.md",
     Guide => "../guide/README.md",
     GettingStarted => "../guide/getting-started.md",
+    Playground => "../guide/playground.md",
     Plugins => "../guide/plugins.md",
     TimersAndSchedules => "../guide/timers-and-schedules.md",
     Scripts => "../guide/scripts.md",
