@@ -6,7 +6,7 @@ use super::interact::{Interactions, Notice};
 use super::world::{person, Person, World, BOT_ID, BOT_NAME, CHANNELS, GUILD_ID, PEOPLE};
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Path, State};
-use axum::http::{header, StatusCode};
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
@@ -58,8 +58,33 @@ async fn file(State(playground): State<Arc<Playground>>, Path((id, _name)): Path
     }
 }
 
-async fn upgrade(State(playground): State<Arc<Playground>>, ws: WebSocketUpgrade) -> Response {
-    ws.on_upgrade(move |socket| connected(socket, playground))
+/// The largest message a page may send (a command line is far shorter).
+const PAGE_MESSAGE_LIMIT: usize = 64 * 1024;
+
+async fn upgrade(State(playground): State<Arc<Playground>>, headers: HeaderMap, ws: WebSocketUpgrade) -> Response {
+    if let Err(refusal) = same_origin(&headers) {
+        return (StatusCode::FORBIDDEN, refusal).into_response();
+    }
+    ws.max_message_size(PAGE_MESSAGE_LIMIT).on_upgrade(move |socket| connected(socket, playground))
+}
+
+/// Whether a websocket request comes from the playground's own page. Browsers let any site
+/// open a websocket to 127.0.0.1 (no CORS for websockets), and the page can speak as the
+/// bot's owner: so the `Host` must be this machine (no DNS rebinding) and the `Origin`, which
+/// browsers always send, must be the page's own.
+fn same_origin(headers: &HeaderMap) -> Result<(), &'static str> {
+    let value = |name: header::HeaderName| headers.get(name).and_then(|v| v.to_str().ok());
+    let host = value(header::HOST).ok_or("no Host header")?;
+    let hostname = host.rsplit_once(':').map_or(host, |(name, _)| name);
+    if !matches!(hostname, "127.0.0.1" | "localhost" | "[::1]") {
+        return Err("the playground answers for 127.0.0.1 and localhost only");
+    }
+    match value(header::ORIGIN) {
+        Some(origin) if origin != format!("http://{host}") => {
+            Err("a page of another site may not drive the playground")
+        }
+        _ => Ok(()),
+    }
 }
 
 /// What the page sends.
@@ -294,4 +319,31 @@ async fn set_rank(playground: &Playground, user: &str, rank: i64) -> Result<(), 
     playground.bot.set_rank(&user, rank).await.map_err(|e| format!("storing the rank: {e}"))?;
     playground.world.log("in", format!("{} now has rank {} (stored, from the panel)", who.name, rank.value()));
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(host: &str, origin: Option<&str>) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::HOST, host.parse().unwrap());
+        if let Some(origin) = origin {
+            headers.insert(header::ORIGIN, origin.parse().unwrap());
+        }
+        headers
+    }
+
+    #[test]
+    fn only_the_page_itself_may_open_the_websocket() {
+        assert_eq!(same_origin(&headers("127.0.0.1:8080", Some("http://127.0.0.1:8080"))), Ok(()));
+        assert_eq!(same_origin(&headers("localhost:8080", Some("http://localhost:8080"))), Ok(()));
+        // A client that is not a browser sends no Origin.
+        assert_eq!(same_origin(&headers("127.0.0.1:8080", None)), Ok(()));
+        assert!(same_origin(&headers("127.0.0.1:8080", Some("https://evil.example"))).is_err());
+        assert!(same_origin(&headers("127.0.0.1:8080", Some("http://127.0.0.1:9999"))).is_err());
+        // DNS rebinding: another name that resolves to this machine.
+        assert!(same_origin(&headers("evil.example:8080", Some("http://evil.example:8080"))).is_err());
+        assert!(same_origin(&HeaderMap::new()).is_err());
+    }
 }
