@@ -171,6 +171,11 @@ async fn a_person_uses_the_playground_in_a_real_browser() {
     })
     .await;
     assert!(texts(page, ".message[data-author='ada'] .content").await.contains(&"!roll 2d6".to_string()), "{roll}");
+    // `@Regis` is sent as Discord's client sends a mention, `<@id>`, which the bot answers.
+    type_line(page, "@Regis help roll").await;
+    wait_for_text(page, ".message[data-author='Regis'] .content", "help by mention", |t| t.contains("Roll dice, e.g."))
+        .await;
+    wait_for_text(page, ".message[data-author='ada'] .mention", "the mention", |t| t == "@Regis").await;
 
     // A slash command whose reply carries a file is deferred: "thinking…", then the edit of
     // @original with the image, which the browser loads and decodes.

@@ -198,6 +198,20 @@ async fn direct_messages_whispers_and_channel_posts() {
 }
 
 #[tokio::test]
+async fn a_posted_message_is_edited_in_place() {
+    let h = harness().await;
+    let path = format!("/channels/{CHANNEL_ID}/messages");
+    h.say(1_250, "!progress");
+    let posted = h.call("the post", |c| content_is(c, &path, "working…")).await;
+    let id = posted.answer["id"].as_str().expect("Discord answers with the message").to_string();
+    let edit = h.call("the edit", |c| c.method == axum::http::Method::PATCH).await;
+    assert_eq!(edit.path, format!("{path}/{id}"));
+    assert_eq!((edit.status, edit.json.unwrap()["content"].clone()), (200, json!("done")));
+    assert_eq!(edit.answer["id"], id.as_str(), "Discord answers with the edited message");
+    h.stop().await.unwrap();
+}
+
+#[tokio::test]
 async fn uploads_arrive_byte_for_byte() {
     let h = harness().await;
     h.say(1_300, "!upload");

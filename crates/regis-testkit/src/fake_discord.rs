@@ -9,7 +9,8 @@
 //! Point a client at [`FakeDiscord::api_url`] (`http://127.0.0.1:PORT/api/v10`).
 //!
 //! Routes: channel messages (`POST /channels/{id}/messages`, JSON or multipart, answered with
-//! the message and its attachments), interaction webhooks (`PATCH`/`POST /webhooks/...`),
+//! the message and its attachments; `PATCH /channels/{id}/messages/{id}` of a message the bot
+//! posted, else 404 Unknown Message), interaction webhooks (`PATCH`/`POST /webhooks/...`),
 //! `POST /interactions/{id}/{token}/callback` (204; a second callback for the same interaction
 //! is refused as Discord does), `GET /gateway/bot` (Discord's example with the fake Gateway's
 //! URL, see [`FakeDiscord::set_gateway`]), `POST /users/@me/channels` (a DM channel per
@@ -127,6 +128,8 @@ struct World {
     users: HashMap<String, Value>,
     channels: HashMap<String, Value>,
     dm_channels: HashMap<String, String>,
+    /// The messages the bot posted to channels: (channel, message id), for edits.
+    posted: HashSet<(String, String)>,
     commands: HashMap<String, Vec<Value>>,
     acknowledged: HashSet<String>,
     strict_interactions: bool,
@@ -778,7 +781,21 @@ async fn handle(State(state): State<Arc<FakeState>>, request: Request) -> Respon
                 (StatusCode::OK, message(&state, "645027906669510667", &json_body, &files))
             }
             (None, &Method::POST, ["channels", channel, "messages"]) => {
-                (StatusCode::OK, message(&state, channel, &json_body, &files))
+                let posted = message(&state, channel, &json_body, &files);
+                if let Some(id) = posted["id"].as_str() {
+                    lock(&state.world).posted.insert((channel.to_string(), id.to_string()));
+                }
+                (StatusCode::OK, posted)
+            }
+            (None, &Method::PATCH, ["channels", channel, "messages", id]) => {
+                if lock(&state.world).posted.contains(&(channel.to_string(), id.to_string())) {
+                    let mut edited = message(&state, channel, &json_body, &files);
+                    edited["id"] = json!(id);
+                    edited["edited_timestamp"] = json!("2026-12-07T00:00:00.000000+00:00");
+                    (StatusCode::OK, edited)
+                } else {
+                    unknown("Unknown Message", 10008)
+                }
             }
             (None, &Method::POST, ["interactions", _id, token, "callback"]) => {
                 if lock(&state.world).acknowledged.insert(token.to_string()) {

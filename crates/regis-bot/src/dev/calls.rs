@@ -43,6 +43,10 @@ pub(crate) fn show_call(world: &World, call: &Call) {
                 world.show(view);
             }
         }
+        (&Method::PATCH, ["channels", channel, "messages", id]) if ok => {
+            let previous = world.message(id);
+            world.show(edited(world, previous, id, channel, call));
+        }
         (&Method::PATCH, ["webhooks", _app, token, "messages", id]) => {
             if let Some(sent) = world.sent_with(token) {
                 after = Some((sent.at.elapsed().as_millis() as u64, sent.label.clone()));
@@ -293,6 +297,41 @@ mod tests {
             &call(Method::POST, "/channels/5/messages", json!({ "content": "hi" }), vec![], json!({ "id": "902" })),
         );
         assert_eq!(world.message("902").unwrap()["dm_with"], Value::Null);
+        show_call(
+            &world,
+            &call(
+                Method::PATCH,
+                "/channels/5/messages/902",
+                json!({ "content": "hi!" }),
+                vec![],
+                json!({ "id": "902" }),
+            ),
+        );
+        let edited = world.message("902").unwrap();
+        assert_eq!((edited["content"].clone(), edited["edited"].clone()), (json!("hi!"), json!(true)));
+    }
+
+    #[test]
+    fn a_follow_up_is_a_new_message_under_the_interaction() {
+        let world = World::new();
+        sent(&world, "tok", "77");
+        let body = json!({ "content": "and another thing", "flags": 64 });
+        show_call(&world, &call(Method::POST, "/webhooks/1/tok", body, vec![], json!({ "id": "78" })));
+        let shown = world.message("78").unwrap();
+        assert_eq!(shown["content"], "and another thing");
+        assert_eq!(shown["channel_id"], "5", "in the interaction's channel");
+        assert_eq!(shown["interaction"]["label"], "/mando");
+        assert_eq!(
+            (shown["ephemeral"].clone(), shown["for"].clone()),
+            (json!(true), json!(super::super::world::PEOPLE[0].id.to_string()))
+        );
+        assert!(world.message("77").is_none(), "the original is untouched");
+        // A token the playground never sent is not shown.
+        show_call(
+            &world,
+            &call(Method::POST, "/webhooks/1/other", json!({ "content": "?" }), vec![], json!({ "id": "79" })),
+        );
+        assert!(world.message("79").is_none());
     }
 
     #[test]

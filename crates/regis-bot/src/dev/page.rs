@@ -290,6 +290,7 @@ fn say(playground: &Playground, who: Person, channel: &str, content: &str) -> Re
     }
     let id = playground.world.next_id();
     let guild = in_guild.then_some(GUILD_ID);
+    let content = &with_mentions(content);
     let event = message_create(id, channel_number, guild, (who.id, who.name), content);
     let view = json!({
         "id": id.to_string(), "channel_id": channel, "author": { "id": who.id.to_string(), "name": who.name, "bot": false },
@@ -307,6 +308,39 @@ fn say(playground: &Playground, who: Person, channel: &str, content: &str) -> Re
         }
         None => Err("the bot has no Gateway session yet (it is still connecting): try again in a moment".to_string()),
     }
+}
+
+/// `@name` of a person or of the bot written as Discord's client sends it, `<@id>` (names are
+/// matched without regard to case; an `@` inside a word, as in an e-mail address, is no
+/// mention).
+fn with_mentions(content: &str) -> String {
+    let mut written = String::with_capacity(content.len());
+    let mut rest = content;
+    while let Some(at) = rest.find('@') {
+        let before = &rest[..at];
+        written.push_str(before);
+        let after = &rest[at + 1..];
+        let length = after.find(|c: char| !(c.is_alphanumeric() || c == '_')).unwrap_or(after.len());
+        let name = &after[..length];
+        let starts_word = !before.ends_with(|c: char| c.is_alphanumeric() || c == '<');
+        let id = if name.eq_ignore_ascii_case(BOT_NAME) {
+            Some(BOT_ID)
+        } else {
+            PEOPLE.iter().find(|p| p.name.eq_ignore_ascii_case(name)).map(|p| p.id)
+        };
+        match id {
+            Some(id) if starts_word => {
+                written.push_str(&format!("<@{id}>"));
+                rest = &after[length..];
+            }
+            _ => {
+                written.push('@');
+                rest = after;
+            }
+        }
+    }
+    written.push_str(rest);
+    written
 }
 
 async fn set_rank(playground: &Playground, user: &str, rank: i64) -> Result<(), Notice> {
@@ -332,6 +366,14 @@ mod tests {
             headers.insert(header::ORIGIN, origin.parse().unwrap());
         }
         headers
+    }
+
+    #[test]
+    fn names_after_at_become_mentions_as_discord_sends_them() {
+        assert_eq!(with_mentions("@Regis help"), format!("<@{BOT_ID}> help"));
+        assert_eq!(with_mentions("hi @ADA, and @nobody"), format!("hi <@{}>, and @nobody", PEOPLE[0].id));
+        assert_eq!(with_mentions("mail ada@ben.example"), "mail ada@ben.example");
+        assert_eq!(with_mentions("<@123> @"), "<@123> @");
     }
 
     #[test]

@@ -57,6 +57,14 @@ impl Probe {
         Ok(())
     }
 
+    /// Post, then edit what was posted.
+    #[command]
+    async fn progress(&self, ctx: &Ctx) -> Result<()> {
+        let sent = ctx.reply("working…").await?;
+        ctx.edit(&sent, "done").await?;
+        Ok(())
+    }
+
     /// Paint in a colour.
     ///
     /// # Arguments

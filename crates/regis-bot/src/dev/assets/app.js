@@ -224,7 +224,7 @@ function renderMessage(m) {
   }
   if (m.reply_to) {
     const replied = state.messages.get(m.reply_to);
-    if (replied) node.append(element("div", "reply-to", `↪ ${replied.author.name}: ${replied.content.slice(0, 80)}`));
+    if (replied) node.append(element("div", "reply-to", `↪ ${replied.author.name}: ${withNames(replied.content).slice(0, 80)}`));
   }
   const avatar = element("div", "avatar", m.author.name.slice(0, 1).toUpperCase());
   avatar.style.background = m.author.bot ? "#5865f2" : colour(m.author.name);
