@@ -1,5 +1,6 @@
-//! Regis over Google Cloud Pub/Sub: the envelope queue of a scaled-out bot
-//! ([`PubSubQueue`], pull mode), over Pub/Sub's REST API with the emulator
+//! Regis over Google Cloud Pub/Sub: the envelope queue of a scaled-out bot, pulled by the
+//! workers ([`PubSubQueue`]) or pushed to them ([`PushQueue`], Cloud Run's model, each push
+//! checked by its OIDC token), over Pub/Sub's REST API with the emulator
 //! (`PUBSUB_EMULATOR_HOST`) or Google's servers (tokens from the metadata server).
 //!
 //! The REST API over the workspace's own HTTP client, rather than a gRPC client library: the
@@ -8,8 +9,12 @@
 
 #![deny(missing_docs)]
 
+mod oidc;
+mod push;
 mod queue;
 mod rest;
 
+pub use oidc::{OidcConfig, OidcError, OidcVerifier, GOOGLE_CERTS_URL};
+pub use push::{PushConfig, PushQueue};
 pub use queue::{DeadLetter, PubSubConfig, PubSubError, PubSubQueue, DEAD_REASON, ENVELOPE_ID};
 pub use rest::{Endpoint, RestError};

@@ -103,18 +103,18 @@ impl PubSubConfig {
         })
     }
 
-    fn deadline_seconds(&self) -> u64 {
+    pub(crate) fn deadline_seconds(&self) -> u64 {
         self.ack_deadline.as_secs().clamp(DEADLINE_SECONDS.0, DEADLINE_SECONDS.1)
     }
 }
 
 /// The resource names of one queue.
 #[derive(Debug)]
-struct Names {
-    topic: String,
-    dead_topic: String,
-    subscription: String,
-    dead_subscription: String,
+pub(crate) struct Names {
+    pub(crate) topic: String,
+    pub(crate) dead_topic: String,
+    pub(crate) subscription: String,
+    pub(crate) dead_subscription: String,
 }
 
 impl Names {
@@ -139,15 +139,56 @@ struct Pulled {
 }
 
 /// The state deliveries share with the queue.
-struct Shared {
-    rest: Rest,
-    names: Names,
-    config: PubSubConfig,
-    dead_lettered: AtomicU64,
+pub(crate) struct Shared {
+    pub(crate) rest: Rest,
+    pub(crate) names: Names,
+    pub(crate) config: PubSubConfig,
+    pub(crate) dead_lettered: AtomicU64,
+}
+
+/// Publishes an envelope to the queue's topic, within [`PUBLISH_WAIT`].
+pub(crate) async fn publish_envelope(shared: &Shared, envelope: &Envelope) -> Result<(), QueueError> {
+    let data = serde_json::to_vec(envelope).map_err(|e| QueueError::Backend(e.to_string()))?;
+    let attributes = json!({ ENVELOPE_ID: envelope.id, "regis-source": envelope.source });
+    let publish = shared.publish(&shared.names.topic, &data, attributes);
+    match tokio::time::timeout(PUBLISH_WAIT, publish).await {
+        Ok(result) => result.map_err(|e| QueueError::Backend(e.to_string())),
+        Err(_) => Err(QueueError::Backend(format!("Pub/Sub did not confirm the publish within {PUBLISH_WAIT:?}"))),
+    }
+}
+
+/// Creates the topics and subscriptions if they do not exist (an existing subscription is
+/// kept as it is): the workers' subscription with `push_config` (`{}` for pull).
+pub(crate) async fn set_up(config: PubSubConfig, push_config: Value) -> Result<Arc<Shared>, PubSubError> {
+    let names = Names::of(&config);
+    let rest = Rest::new(config.endpoint.clone());
+    let attempts = (config.max_deliver + 1).clamp(POLICY_ATTEMPTS.0, POLICY_ATTEMPTS.1);
+    let create = |what: &str, body: Option<Value>| {
+        let what = what.to_string();
+        let rest = &rest;
+        async move {
+            match rest.call(Method::PUT, &what, body.as_ref()).await {
+                Ok(_) | Err(RestError::Status { status: 409, .. }) => Ok(()),
+                Err(source) => Err(PubSubError::Setup { what, source }),
+            }
+        }
+    };
+    create(&names.topic, None).await?;
+    create(&names.dead_topic, None).await?;
+    // Dead letters are kept by a subscription of their own: a topic keeps nothing.
+    create(&names.dead_subscription, Some(json!({ "topic": names.dead_topic }))).await?;
+    let workers = json!({
+        "topic": names.topic,
+        "ackDeadlineSeconds": config.deadline_seconds(),
+        "deadLetterPolicy": { "deadLetterTopic": names.dead_topic, "maxDeliveryAttempts": attempts },
+        "pushConfig": push_config,
+    });
+    create(&names.subscription, Some(workers)).await?;
+    Ok(Arc::new(Shared { rest, names, config, dead_lettered: AtomicU64::new(0) }))
 }
 
 impl Shared {
-    async fn publish(&self, topic: &str, data: &[u8], attributes: Value) -> Result<(), RestError> {
+    pub(crate) async fn publish(&self, topic: &str, data: &[u8], attributes: Value) -> Result<(), RestError> {
         let data = base64::engine::general_purpose::STANDARD.encode(data);
         let body = json!({ "messages": [{ "data": data, "attributes": attributes }] });
         self.rest.call(Method::POST, &format!("{topic}:publish"), Some(&body)).await.map(|_| ())
@@ -222,33 +263,10 @@ pub struct PubSubQueue {
 }
 
 impl PubSubQueue {
-    /// Creates the topics and subscriptions if they do not exist (an existing subscription is
-    /// kept as it is), and returns the queue.
+    /// Creates the topics and the workers' pull subscription if they do not exist (an
+    /// existing subscription is kept as it is), and returns the queue.
     pub async fn connect(config: PubSubConfig) -> Result<PubSubQueue, PubSubError> {
-        let names = Names::of(&config);
-        let rest = Rest::new(config.endpoint.clone());
-        let attempts = (config.max_deliver + 1).clamp(POLICY_ATTEMPTS.0, POLICY_ATTEMPTS.1);
-        let create = |what: &str, body: Option<Value>| {
-            let what = what.to_string();
-            let rest = &rest;
-            async move {
-                match rest.call(Method::PUT, &what, body.as_ref()).await {
-                    Ok(_) | Err(RestError::Status { status: 409, .. }) => Ok(()),
-                    Err(source) => Err(PubSubError::Setup { what, source }),
-                }
-            }
-        };
-        create(&names.topic, None).await?;
-        create(&names.dead_topic, None).await?;
-        // Dead letters are kept by a subscription of their own: a topic keeps nothing.
-        create(&names.dead_subscription, Some(json!({ "topic": names.dead_topic }))).await?;
-        let workers = json!({
-            "topic": names.topic,
-            "ackDeadlineSeconds": config.deadline_seconds(),
-            "deadLetterPolicy": { "deadLetterTopic": names.dead_topic, "maxDeliveryAttempts": attempts },
-        });
-        create(&names.subscription, Some(workers)).await?;
-        let shared = Arc::new(Shared { rest, names, config, dead_lettered: AtomicU64::new(0) });
+        let shared = set_up(config, json!({})).await?;
         Ok(PubSubQueue { shared, closed: AtomicBool::new(false), closing: tokio::sync::Notify::new() })
     }
 
@@ -366,13 +384,7 @@ impl Queue for PubSubQueue {
         if self.closed.load(Ordering::Relaxed) {
             return Err(QueueError::Closed);
         }
-        let data = serde_json::to_vec(&envelope).map_err(|e| QueueError::Backend(e.to_string()))?;
-        let attributes = json!({ ENVELOPE_ID: envelope.id, "regis-source": envelope.source });
-        let publish = self.shared.publish(&self.shared.names.topic, &data, attributes);
-        match tokio::time::timeout(PUBLISH_WAIT, publish).await {
-            Ok(result) => result.map_err(|e| QueueError::Backend(e.to_string())),
-            Err(_) => Err(QueueError::Backend(format!("Pub/Sub did not confirm the publish within {PUBLISH_WAIT:?}"))),
-        }
+        publish_envelope(&self.shared, &envelope).await
     }
 
     async fn pop(&self) -> Option<Delivery> {
