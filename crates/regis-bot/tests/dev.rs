@@ -288,3 +288,15 @@ async fn a_person_uses_the_playground_in_a_real_browser() {
     let output = dev.finish_within(WAIT);
     assert!(output.status.success(), "regis dev stopped cleanly: {output:?}");
 }
+
+#[test]
+fn a_port_in_use_is_named_by_its_flag() {
+    let dir = tempfile::tempdir().unwrap();
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port().to_string();
+    let output = common::regis(dir.path(), &["dev", "--port", &port]).output().unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains(&format!("--port {port}: 127.0.0.1:{port} is in use")), "{stderr}");
+    assert!(!dir.path().join("regis-data").exists(), "nothing started: {stderr}");
+}

@@ -25,6 +25,10 @@ pub(crate) const DEFAULT_PORT: u16 = 8080;
 
 /// Runs the playground until Ctrl-C: the page on `127.0.0.1:port` (0: any free port).
 pub(crate) async fn dev(mut settings: Settings, plugins: &crate::app::Plugins, port: u16) -> Result<()> {
+    // Said in the flag's words, before anything starts (the listener itself says `http_addr`).
+    if port != 0 && std::net::TcpListener::bind(("127.0.0.1", port)).is_err() {
+        anyhow::bail!("--port {port}: 127.0.0.1:{port} is in use; pick another port (--port 0 takes a free one)");
+    }
     let token = format!("dev.{:016x}{:016x}", fastrand::u64(..), fastrand::u64(..));
     let key = interact::new_key()?;
     let gateway = FakeGateway::start_with(GatewayOptions {
