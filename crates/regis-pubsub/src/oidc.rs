@@ -4,7 +4,7 @@
 //! for an hour), its issuer is Google's, its audience is the configured one, it has not
 //! expired, and (when configured) it names the expected service account.
 
-use http_body_util::{BodyExt, Empty, Limited};
+use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Bytes;
 use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
@@ -58,22 +58,13 @@ struct Claims {
 pub struct OidcVerifier {
     config: OidcConfig,
     keys: Mutex<Option<(HashMap<String, DecodingKey>, Instant)>>,
-    client: hyper_util::client::legacy::Client<
-        hyper_rustls::HttpsConnector<hyper_util::client::legacy::connect::HttpConnector>,
-        Empty<Bytes>,
-    >,
+    client: crate::rest::Https,
 }
 
 impl OidcVerifier {
     /// A verifier that fetches its keys from `config.certs_url`.
     pub fn new(config: OidcConfig) -> OidcVerifier {
-        use hyper_rustls::ConfigBuilderExt;
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        let tls = rustls::ClientConfig::builder().with_webpki_roots().with_no_client_auth();
-        let https =
-            hyper_rustls::HttpsConnectorBuilder::new().with_tls_config(tls).https_or_http().enable_http1().build();
-        let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new()).build(https);
-        OidcVerifier { config, keys: Mutex::new(None), client }
+        OidcVerifier { config, keys: Mutex::new(None), client: crate::rest::https_client() }
     }
 
     /// Checks the `Authorization` header's value.
@@ -122,8 +113,9 @@ impl OidcVerifier {
     async fn fetch(&self) -> Result<HashMap<String, DecodingKey>, OidcError> {
         let url = &self.config.certs_url;
         let failed = |reason: String| OidcError::Keys { url: url.clone(), reason };
-        let uri: hyper::Uri = url.parse().map_err(|e: hyper::http::uri::InvalidUri| failed(e.to_string()))?;
-        let response = tokio::time::timeout(Duration::from_secs(10), self.client.get(uri))
+        let request =
+            hyper::Request::get(url.as_str()).body(Full::new(Bytes::new())).map_err(|e| failed(e.to_string()))?;
+        let response = tokio::time::timeout(Duration::from_secs(10), self.client.request(request))
             .await
             .map_err(|_| failed("no answer within 10 s".into()))?
             .map_err(|e| failed(e.to_string()))?;

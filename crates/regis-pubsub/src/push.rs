@@ -12,7 +12,7 @@
 //! ([`OidcVerifier`]); a request without a valid one is refused with 401 before its body is read.
 
 use crate::oidc::{OidcConfig, OidcVerifier};
-use crate::queue::{set_up, PubSubConfig, PubSubError, Shared, DEAD_REASON, ENVELOPE_ID};
+use crate::queue::{set_up, PubSubConfig, PubSubError, Shared, ENVELOPE_ID};
 use async_trait::async_trait;
 use axum::body::Body;
 use axum::extract::State;
@@ -121,30 +121,11 @@ impl Ack for PushAck {
 
     async fn terminate(self: Box<Self>, envelope: Envelope, reason: &str) {
         let data = serde_json::to_vec(&envelope).unwrap_or_default();
-        let settled = match publish_dead(&self.shared, &data, Some(&envelope.id), reason, self.attempt).await {
+        let settled = match self.shared.publish_dead(&data, Some(&envelope.id), reason, self.attempt).await {
             true => Settled::Done,
             false => Settled::Again,
         };
         let _ = self.settled.send(settled);
-    }
-}
-
-/// Publishes a dead letter with its reason; whether it was stored.
-async fn publish_dead(shared: &Shared, data: &[u8], envelope_id: Option<&str>, reason: &str, attempt: u32) -> bool {
-    let mut attributes = json!({ DEAD_REASON: reason, "regis-attempts": attempt.to_string() });
-    if let Some(id) = envelope_id {
-        attributes[ENVELOPE_ID] = json!(id);
-    }
-    match shared.publish(&shared.names.dead_topic, data, attributes).await {
-        Ok(()) => {
-            shared.dead_lettered.fetch_add(1, Ordering::Relaxed);
-            tracing::warn!(reason, attempt, topic = %shared.names.dead_topic, "message sent to the dead letters");
-            true
-        }
-        Err(e) => {
-            tracing::error!(error = %e, reason, "the dead letter was not published; Pub/Sub will push it again");
-            false
-        }
     }
 }
 
@@ -187,7 +168,7 @@ async fn receive(
             let reason = format!("not an envelope: {e}");
             metrics::counter!("regis_envelopes_dead_lettered_total", "source" => "unreadable").increment(1);
             let id = push["message"]["attributes"][ENVELOPE_ID].as_str();
-            return match publish_dead(&queue.shared, &data, id, &reason, attempt).await {
+            return match queue.shared.publish_dead(&data, id, &reason, attempt).await {
                 true => StatusCode::NO_CONTENT.into_response(),
                 false => answer(StatusCode::SERVICE_UNAVAILABLE, "the dead letter could not be stored"),
             };

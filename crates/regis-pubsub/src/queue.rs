@@ -224,19 +224,37 @@ impl Shared {
         self.rest.call(Method::POST, &path, Some(&body)).await.map(|_| ())
     }
 
-    /// Publishes `data` with its reason to the dead-letter topic, then acknowledges the
-    /// delivery; if the dead letter cannot be published, the delivery is left to come again.
-    async fn dead_letter(&self, ack_id: &str, data: &[u8], envelope_id: Option<&str>, reason: &str, attempt: u32) {
+    /// Publishes `data` with its reason to the dead-letter topic; whether it was stored.
+    pub(crate) async fn publish_dead(
+        &self,
+        data: &[u8],
+        envelope_id: Option<&str>,
+        reason: &str,
+        attempt: u32,
+    ) -> bool {
         let mut attributes = json!({ DEAD_REASON: reason, "regis-attempts": attempt.to_string() });
         if let Some(id) = envelope_id {
             attributes[ENVELOPE_ID] = json!(id);
         }
-        if let Err(e) = self.publish(&self.names.dead_topic, data, attributes).await {
-            tracing::error!(error = %e, reason, "the dead letter was not published; the message is delivered again");
+        match self.publish(&self.names.dead_topic, data, attributes).await {
+            Ok(()) => {
+                self.dead_lettered.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(reason, attempt, topic = %self.names.dead_topic, "message sent to the dead letters");
+                true
+            }
+            Err(e) => {
+                tracing::error!(error = %e, reason, "the dead letter was not published; the message comes again");
+                false
+            }
+        }
+    }
+
+    /// Publishes `data` with its reason to the dead-letter topic, then acknowledges the
+    /// delivery; if the dead letter cannot be published, the delivery is left to come again.
+    async fn dead_letter(&self, ack_id: &str, data: &[u8], envelope_id: Option<&str>, reason: &str, attempt: u32) {
+        if !self.publish_dead(data, envelope_id, reason, attempt).await {
             return;
         }
-        self.dead_lettered.fetch_add(1, Ordering::Relaxed);
-        tracing::warn!(reason, attempt, topic = %self.names.dead_topic, "message sent to the dead letters");
         if let Err(e) = self.acknowledge(&self.names.subscription, ack_id).await {
             tracing::warn!(error = %e, "cannot acknowledge the dead-lettered message; it may come again");
         }

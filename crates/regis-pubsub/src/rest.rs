@@ -87,7 +87,17 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 /// A token is renewed this long before it expires.
 const TOKEN_MARGIN: Duration = Duration::from_secs(60);
 
-type Https = Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>;
+/// An HTTP(S) client: TLS by rustls with the web's roots, HTTP/1.1.
+pub(crate) type Https = Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>;
+
+/// A new [`Https`] client.
+pub(crate) fn https_client() -> Https {
+    use hyper_rustls::ConfigBuilderExt;
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let tls = rustls::ClientConfig::builder().with_webpki_roots().with_no_client_auth();
+    let https = hyper_rustls::HttpsConnectorBuilder::new().with_tls_config(tls).https_or_http().enable_http1().build();
+    Client::builder(hyper_util::rt::TokioExecutor::new()).build(https)
+}
 
 /// A client of the REST API.
 pub(crate) struct Rest {
@@ -100,13 +110,7 @@ pub(crate) struct Rest {
 impl Rest {
     /// A client for `endpoint`.
     pub(crate) fn new(endpoint: Endpoint) -> Rest {
-        use hyper_rustls::ConfigBuilderExt;
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        let tls = rustls::ClientConfig::builder().with_webpki_roots().with_no_client_auth();
-        let https =
-            hyper_rustls::HttpsConnectorBuilder::new().with_tls_config(tls).https_or_http().enable_http1().build();
-        let client = Client::builder(hyper_util::rt::TokioExecutor::new()).build(https);
-        Rest { base: endpoint.base(), endpoint, client, token: Mutex::new(None) }
+        Rest { base: endpoint.base(), endpoint, client: https_client(), token: Mutex::new(None) }
     }
 
     /// `method` on `path` (below `/v1/`), with a JSON body; the JSON answer (`{}` when empty).

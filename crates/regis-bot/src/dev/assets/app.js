@@ -129,37 +129,31 @@ function speakerName() {
 const rows = { people: new Map(), plugins: new Map() };
 
 function renderPanel() {
-  const people = $("people");
-  const peopleKey = state.people.map((p) => p.id).join();
-  if (people.dataset.key !== peopleKey) {
-    people.textContent = "";
-    rows.people.clear();
-    people.dataset.key = peopleKey;
-    for (const person of state.people) {
-      const row = personRow(person);
-      rows.people.set(person.id, row);
-      people.append(row.node);
-    }
-  }
+  syncRows($("people"), rows.people, state.people, (p) => p.id, personRow);
   for (const person of state.people) {
     const row = rows.people.get(person.id);
     row.node.classList.toggle("active", person.id === state.speaker);
     row.radio.checked = person.id === state.speaker;
     if (document.activeElement !== row.rank) row.rank.value = person.rank;
   }
-  const plugins = $("plugins");
-  const pluginsKey = state.plugins.map((p) => `${p.name}:${p.commands.join(",")}`).join(";");
-  if (plugins.dataset.key !== pluginsKey) {
-    plugins.textContent = "";
-    rows.plugins.clear();
-    plugins.dataset.key = pluginsKey;
-    for (const plugin of state.plugins) {
-      const row = pluginRow(plugin);
-      rows.plugins.set(plugin.name, row);
-      plugins.append(row.node);
-    }
+  const pluginKey = (p) => `${p.name}:${p.commands.join(",")}`;
+  syncRows($("plugins"), rows.plugins, state.plugins, pluginKey, pluginRow);
+  for (const plugin of state.plugins) rows.plugins.get(pluginKey(plugin)).box.checked = plugin.enabled;
+}
+
+/// Builds `container`'s rows again, one per item by `key`, only when the items themselves
+/// changed (not their state).
+function syncRows(container, kept, items, key, make) {
+  const wanted = items.map(key).join(";");
+  if (container.dataset.key === wanted) return;
+  container.textContent = "";
+  kept.clear();
+  container.dataset.key = wanted;
+  for (const item of items) {
+    const row = make(item);
+    kept.set(key(item), row);
+    container.append(row.node);
   }
-  for (const plugin of state.plugins) rows.plugins.get(plugin.name).box.checked = plugin.enabled;
 }
 
 function personRow(person) {
