@@ -17,14 +17,18 @@ use std::time::{Duration, Instant};
 pub const GOOGLE_CERTS_URL: &str = "https://www.googleapis.com/oauth2/v3/certs";
 /// How long fetched keys are used before they are fetched again.
 const KEYS_LIFETIME: Duration = Duration::from_secs(3600);
+/// The shortest time between two fetches (a token with an unknown key id asks for one).
+const REFETCH_SPACING: Duration = Duration::from_secs(60);
 
 /// What a push token must say.
 #[derive(Clone, Debug)]
 pub struct OidcConfig {
     /// The audience the push subscription was given (by default its endpoint URL).
     pub audience: String,
-    /// The service account the subscription pushes as, if it must be that one.
-    pub service_account: Option<String>,
+    /// The service account the subscription pushes as: a token must name it (any Google
+    /// account can get a Google-signed token for any audience, so the audience alone is not
+    /// enough).
+    pub service_account: String,
     /// Where the signing keys are published ([`GOOGLE_CERTS_URL`]).
     pub certs_url: String,
 }
@@ -86,28 +90,38 @@ impl OidcVerifier {
         validation.set_required_spec_claims(&["exp", "iss", "aud"]);
         let data =
             jsonwebtoken::decode::<Claims>(token, &key, &validation).map_err(|e| OidcError::Invalid(e.to_string()))?;
-        if let Some(expected) = &self.config.service_account {
-            let claims = data.claims;
-            if claims.email.as_deref() != Some(expected.as_str()) || claims.email_verified != Some(true) {
-                return Err(OidcError::Invalid(format!("not from the service account {expected}")));
-            }
+        let expected = &self.config.service_account;
+        let claims = data.claims;
+        if claims.email.as_deref() != Some(expected.as_str()) || claims.email_verified != Some(true) {
+            return Err(OidcError::Invalid(format!("not from the service account {expected}")));
         }
         Ok(())
     }
 
-    /// The key `kid`, from the kept set unless `fresh` or it is old.
+    /// The key `kid`: from the kept set while it is young, otherwise (or, with `fresh`, for a
+    /// key id it lacks) from a new fetch, at most one a minute whoever asks; when a fetch
+    /// fails, the kept set serves on.
     async fn key(&self, kid: &str, fresh: bool) -> Result<Option<DecodingKey>, OidcError> {
-        if !fresh {
-            if let Some((keys, fetched)) = lock(&self.keys).as_ref() {
-                if fetched.elapsed() < KEYS_LIFETIME {
-                    return Ok(keys.get(kid).cloned());
-                }
-            }
+        let kept = lock(&self.keys).as_ref().map(|(keys, fetched)| (keys.get(kid).cloned(), fetched.elapsed()));
+        match kept {
+            Some((key, age)) if age < KEYS_LIFETIME && !fresh => return Ok(key),
+            Some((key, age)) if age < REFETCH_SPACING => return Ok(key),
+            _ => {}
         }
-        let keys = self.fetch().await?;
-        let found = keys.get(kid).cloned();
-        *lock(&self.keys) = Some((keys, Instant::now()));
-        Ok(found)
+        match self.fetch().await {
+            Ok(keys) => {
+                let found = keys.get(kid).cloned();
+                *lock(&self.keys) = Some((keys, Instant::now()));
+                Ok(found)
+            }
+            Err(e) => match kept {
+                Some((key, _)) => {
+                    tracing::warn!(error = %e, "Google's signing keys not renewed; the kept ones serve on");
+                    Ok(key)
+                }
+                None => Err(e),
+            },
+        }
     }
 
     async fn fetch(&self) -> Result<HashMap<String, DecodingKey>, OidcError> {
@@ -214,11 +228,8 @@ mod tests {
         let (pem, jwk) = key_pair("k1");
         let (stranger, _) = key_pair("k1");
         let (certs_url, fetched) = certs(vec![jwk]).await;
-        let verifier = OidcVerifier::new(OidcConfig {
-            audience: AUDIENCE.into(),
-            service_account: Some(ACCOUNT.into()),
-            certs_url,
-        });
+        let verifier =
+            OidcVerifier::new(OidcConfig { audience: AUDIENCE.into(), service_account: ACCOUNT.into(), certs_url });
         let bearer = |token: String| format!("Bearer {token}");
         assert_eq!(verifier.verify(Some(&bearer(sign(&pem, "k1", &claims())))).await, Ok(()));
         assert_eq!(verifier.verify(Some(&bearer(sign(&pem, "k1", &claims())))).await, Ok(()));
@@ -250,10 +261,35 @@ mod tests {
             jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims(), &EncodingKey::from_secret(b"k").unwrap())
                 .unwrap();
         assert!(matches!(verifier.verify(Some(&bearer(hs))).await, Err(OidcError::Invalid(_))));
-        // A key id not in the set: looked up once more (Google rotates its keys), then refused.
-        let before = fetched.load(Ordering::SeqCst);
-        let unknown = verifier.verify(Some(&bearer(sign(&pem, "k2", &claims())))).await;
-        assert!(matches!(unknown, Err(OidcError::Invalid(ref why)) if why.contains("unknown key")), "{unknown:?}");
-        assert_eq!(fetched.load(Ordering::SeqCst), before + 1);
+        // A key id not in the set is refused; it is looked up again (Google rotates its keys),
+        // but at most once a minute, however many such tokens come.
+        let unknown_kid = bearer(sign(&pem, "k2", &claims()));
+        for _ in 0..3 {
+            let unknown = verifier.verify(Some(&unknown_kid)).await;
+            assert!(matches!(unknown, Err(OidcError::Invalid(ref why)) if why.contains("unknown key")), "{unknown:?}");
+        }
+        assert_eq!(fetched.load(Ordering::SeqCst), 1, "no fetch within a minute of the last");
+        let age = |verifier: &OidcVerifier, by: Duration| {
+            if let Some((_, fetched)) = lock(&verifier.keys).as_mut() {
+                *fetched -= by;
+            }
+        };
+        age(&verifier, REFETCH_SPACING + Duration::from_secs(1));
+        assert!(verifier.verify(Some(&unknown_kid)).await.is_err());
+        assert_eq!(fetched.load(Ordering::SeqCst), 2, "looked up again after a minute");
+
+        // Keys past their hour whose renewal fails serve on; without any, the failure shows.
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let offline = OidcVerifier::new(OidcConfig {
+            audience: AUDIENCE.into(),
+            service_account: ACCOUNT.into(),
+            certs_url: format!("http://127.0.0.1:{port}/oauth2/v3/certs"),
+        });
+        let good = bearer(sign(&pem, "k1", &claims()));
+        assert!(matches!(offline.verify(Some(&good)).await, Err(OidcError::Keys { .. })));
+        let kept = lock(&verifier.keys).as_ref().map(|(keys, _)| keys.clone()).unwrap();
+        *lock(&offline.keys) = Some((kept, Instant::now()));
+        age(&offline, KEYS_LIFETIME + Duration::from_secs(1));
+        assert_eq!(offline.verify(Some(&good)).await, Ok(()));
     }
 }

@@ -11,7 +11,7 @@
 //! Each request must carry the OIDC token Pub/Sub signs for the subscription's service account
 //! ([`OidcVerifier`]); a request without a valid one is refused with 401 before its body is read.
 
-use crate::oidc::{OidcConfig, OidcVerifier};
+use crate::oidc::{OidcConfig, OidcError, OidcVerifier};
 use crate::queue::{set_up, PubSubConfig, PubSubError, Shared, ENVELOPE_ID};
 use async_trait::async_trait;
 use axum::body::Body;
@@ -67,8 +67,8 @@ impl PushQueue {
     /// serve [`PushQueue::router`] on the worker's listener.
     pub async fn connect(config: PubSubConfig, push: PushConfig) -> Result<PushQueue, PubSubError> {
         let mut push_config = json!({ "pushEndpoint": push.endpoint });
-        if let Some(OidcConfig { service_account: Some(account), audience, .. }) = &push.oidc {
-            push_config["oidcToken"] = json!({ "serviceAccountEmail": account, "audience": audience });
+        if let Some(OidcConfig { service_account, audience, .. }) = &push.oidc {
+            push_config["oidcToken"] = json!({ "serviceAccountEmail": service_account, "audience": audience });
         }
         let shared = set_up(config, push_config).await?;
         Ok(PushQueue::new(shared, push.oidc.map(OidcVerifier::new)))
@@ -140,9 +140,17 @@ async fn receive(
 ) -> Response {
     if let Some(verifier) = &queue.verifier {
         let authorization = headers.get("authorization").and_then(|v| v.to_str().ok());
-        if let Err(e) = verifier.verify(authorization).await {
-            tracing::warn!(error = %e, "push request refused");
-            return answer(StatusCode::UNAUTHORIZED, "a push needs Pub/Sub's OIDC token for this endpoint");
+        match verifier.verify(authorization).await {
+            Ok(()) => {}
+            // Google's keys could not be had: not the pusher's fault; Pub/Sub pushes again.
+            Err(e @ OidcError::Keys { .. }) => {
+                tracing::error!(error = %e, "push request not checked");
+                return answer(StatusCode::SERVICE_UNAVAILABLE, "cannot check the token now; push again later");
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "push request refused");
+                return answer(StatusCode::UNAUTHORIZED, "a push needs Pub/Sub's OIDC token for this endpoint");
+            }
         }
     }
     if queue.closed.load(Ordering::Relaxed) {
@@ -177,8 +185,10 @@ async fn receive(
     let (settled, outcome) = oneshot::channel();
     let ack = PushAck { shared: Arc::clone(&queue.shared), settled, attempt };
     let delivery = Delivery::new(envelope, Some(Box::new(ack))).with_attempt(attempt);
-    if queue.deliveries.send(delivery).await.is_err() {
-        return answer(StatusCode::SERVICE_UNAVAILABLE, "stopping; push again later");
+    match tokio::time::timeout(Duration::from_secs(5), queue.deliveries.send(delivery)).await {
+        Ok(Ok(())) => {}
+        Ok(Err(_)) => return answer(StatusCode::SERVICE_UNAVAILABLE, "stopping; push again later"),
+        Err(_) => return answer(StatusCode::SERVICE_UNAVAILABLE, "too busy; push again later"),
     }
     let deadline = Duration::from_secs(queue.shared.config.deadline_seconds());
     match tokio::time::timeout(deadline, outcome).await {
@@ -199,14 +209,22 @@ impl Queue for PushQueue {
     }
 
     async fn pop(&self) -> Option<Delivery> {
+        // Listening before the flag is read: a close in between still wakes this.
+        let closing = self.closing.notified();
+        tokio::pin!(closing);
+        closing.as_mut().enable();
         let mut waiting = self.waiting.lock().await;
-        if self.closed.load(Ordering::Relaxed) {
-            return None;
+        if !self.closed.load(Ordering::Relaxed) {
+            tokio::select! {
+                delivery = waiting.recv() => return delivery,
+                () = closing => {}
+            }
         }
-        tokio::select! {
-            delivery = waiting.recv() => delivery,
-            () = self.closing.notified() => None,
-        }
+        // Closed: the pushes still waiting are answered 503 at once (their settlement handles
+        // are dropped), for Pub/Sub to push them to another worker.
+        waiting.close();
+        while waiting.try_recv().is_ok() {}
+        None
     }
 
     fn max_deliver(&self) -> Option<u32> {
@@ -216,5 +234,11 @@ impl Queue for PushQueue {
     fn close(&self) {
         self.closed.store(true, Ordering::Relaxed);
         self.closing.notify_waiters();
+        // The pushes waiting for a worker are answered 503 now (a worker popping drains them
+        // itself once woken).
+        if let Ok(mut waiting) = self.waiting.try_lock() {
+            waiting.close();
+            while waiting.try_recv().is_ok() {}
+        }
     }
 }

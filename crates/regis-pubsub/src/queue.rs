@@ -27,6 +27,8 @@ use std::time::Duration;
 /// How long a publish may take before the ingress is told it failed: well within Discord's
 /// 3 s, so a receiver still answers 503 in time.
 const PUBLISH_WAIT: Duration = Duration::from_millis(1500);
+/// How long a pull may be held open by Google before the client gives up on it.
+const PULL_TIMEOUT: Duration = Duration::from_secs(100);
 /// The attribute that carries the envelope id.
 pub const ENVELOPE_ID: &str = "regis-envelope-id";
 /// The attribute that carries a dead letter's reason.
@@ -196,7 +198,10 @@ impl Shared {
 
     async fn pull(&self, subscription: &str, max: u32) -> Result<Vec<Pulled>, RestError> {
         let body = json!({ "maxMessages": max });
-        let answer = self.rest.call(Method::POST, &format!("{subscription}:pull"), Some(&body)).await?;
+        // Google holds a pull open while the subscription is empty (up to about 90 s): the
+        // request may last longer than any other, so that what it is handed is not dropped.
+        let path = format!("{subscription}:pull");
+        let answer = self.rest.call_within(Method::POST, &path, Some(&body), PULL_TIMEOUT).await?;
         let received = answer["receivedMessages"].as_array().cloned().unwrap_or_default();
         Ok(received
             .into_iter()
@@ -332,13 +337,17 @@ impl PubSubQueue {
     /// `None` once closed.
     async fn next_message(&self) -> Option<Pulled> {
         let mut pause = Duration::from_millis(20);
+        // Listening before the flag is read: a close in between still wakes this.
+        let closing = self.closing.notified();
+        tokio::pin!(closing);
+        closing.as_mut().enable();
         loop {
             if self.closed.load(Ordering::Relaxed) {
                 return None;
             }
             let pulled = tokio::select! {
                 pulled = self.shared.pull(&self.shared.names.subscription, 1) => pulled,
-                () = self.closing.notified() => return None,
+                () = closing.as_mut() => return None,
             };
             match pulled {
                 Ok(mut messages) if !messages.is_empty() => return Some(messages.remove(0)),
@@ -350,7 +359,7 @@ impl PubSubQueue {
             }
             tokio::select! {
                 () = tokio::time::sleep(pause) => {}
-                () = self.closing.notified() => return None,
+                () = closing.as_mut() => return None,
             }
         }
     }

@@ -115,6 +115,18 @@ impl Rest {
 
     /// `method` on `path` (below `/v1/`), with a JSON body; the JSON answer (`{}` when empty).
     pub(crate) async fn call(&self, method: Method, path: &str, body: Option<&Value>) -> Result<Value, RestError> {
+        self.call_within(method, path, body, REQUEST_TIMEOUT).await
+    }
+
+    /// [`Rest::call`] that may take up to `timeout` (a pull, which Google holds open while the
+    /// subscription is empty).
+    pub(crate) async fn call_within(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+        timeout: Duration,
+    ) -> Result<Value, RestError> {
         let mut request = Request::builder().method(method).uri(format!("{}/{path}", self.base));
         if let Some(token) = self.token().await? {
             request = request.header("authorization", format!("Bearer {token}"));
@@ -124,7 +136,7 @@ impl Rest {
             .header("content-type", "application/json")
             .body(Full::new(Bytes::from(payload)))
             .map_err(|e| RestError::Transport(e.to_string()))?;
-        let (status, bytes) = self.send(request).await?;
+        let (status, bytes) = self.send(request, timeout).await?;
         let answer: Value = if bytes.is_empty() {
             Value::Object(Default::default())
         } else {
@@ -137,10 +149,10 @@ impl Rest {
         Ok(answer)
     }
 
-    async fn send(&self, request: Request<Full<Bytes>>) -> Result<(u16, Bytes), RestError> {
-        let response = tokio::time::timeout(REQUEST_TIMEOUT, self.client.request(request))
+    async fn send(&self, request: Request<Full<Bytes>>, timeout: Duration) -> Result<(u16, Bytes), RestError> {
+        let response = tokio::time::timeout(timeout, self.client.request(request))
             .await
-            .map_err(|_| RestError::Transport(format!("no answer within {REQUEST_TIMEOUT:?}")))?
+            .map_err(|_| RestError::Transport(format!("no answer within {timeout:?}")))?
             .map_err(|e| RestError::Transport(e.to_string()))?;
         let status = response.status().as_u16();
         let bytes = Limited::new(response.into_body(), ANSWER_LIMIT)
@@ -166,7 +178,7 @@ impl Rest {
             .header("metadata-flavor", "Google")
             .body(Full::new(Bytes::new()))
             .map_err(|e| failed(e.to_string()))?;
-        let (status, bytes) = self.send(request).await.map_err(|e| failed(e.to_string()))?;
+        let (status, bytes) = self.send(request, REQUEST_TIMEOUT).await.map_err(|e| failed(e.to_string()))?;
         if status != 200 {
             return Err(failed(format!("HTTP {status}")));
         }

@@ -168,3 +168,25 @@ async fn a_push_that_is_not_from_pub_sub_is_refused() {
     assert!(post(addr, "not json").await.starts_with("HTTP/1.1 400"));
     handle.delete().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pushes_waiting_for_a_worker_are_answered_503_when_it_stops() {
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos();
+    let topic = format!("stop-{}-{nanos:08x}", std::process::id());
+    // No bot pops from this queue: a push waits until the queue closes.
+    let push = PushConfig { endpoint: "http://127.0.0.1:9/pubsub/push".into(), oidc: None };
+    let queue = Arc::new(PushQueue::connect(config(&topic, 5), push).await.expect("the emulator"));
+    let router = queue.router(regis_http::BodyReader::new(Duration::from_secs(10), 1024 * 1024));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    let envelope = Envelope::message("test", TestBot::user("ann"), "!ping");
+    let waiting = tokio::spawn(async move { post(addr, &push_body(&envelope, 1)).await });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let closed = Instant::now();
+    regis_core::Queue::close(queue.as_ref());
+    let answer = tokio::time::timeout(Duration::from_secs(3), waiting).await.expect("answered at once").unwrap();
+    assert!(answer.starts_with("HTTP/1.1 503"), "{answer}");
+    assert!(closed.elapsed() < Duration::from_secs(2), "not after the ack deadline: {:?}", closed.elapsed());
+    PubSubQueue::connect(config(&topic, 5)).await.unwrap().delete().await.unwrap();
+}

@@ -129,9 +129,9 @@ struct World {
     channels: HashMap<String, Value>,
     dm_channels: HashMap<String, String>,
     /// The messages the bot posted to channels: (channel, message id), for edits.
-    posted: HashSet<(String, String)>,
+    posted: Remembered<(String, String)>,
     commands: HashMap<String, Vec<Value>>,
-    acknowledged: HashSet<String>,
+    acknowledged: Remembered<String>,
     strict_interactions: bool,
     bot: Option<BotUser>,
     route_limit: Option<(u32, Duration)>,
@@ -139,6 +139,40 @@ struct World {
     session_start_limit: Option<Value>,
     /// How many calls [`FakeDiscord::calls`] keeps (the latest); all when `None`.
     keep_calls: Option<usize>,
+}
+
+/// A set that forgets its oldest entries past a limit (none by default), so that a fake
+/// running for hours (`regis dev`'s) holds a bounded number of messages and tokens.
+struct Remembered<T> {
+    set: HashSet<T>,
+    order: VecDeque<T>,
+    limit: Option<usize>,
+}
+
+impl<T> Default for Remembered<T> {
+    fn default() -> Self {
+        Remembered { set: HashSet::new(), order: VecDeque::new(), limit: None }
+    }
+}
+
+impl<T: std::hash::Hash + Eq + Clone> Remembered<T> {
+    /// Adds `item`; whether it was new.
+    fn insert(&mut self, item: T) -> bool {
+        if !self.set.insert(item.clone()) {
+            return false;
+        }
+        self.order.push_back(item);
+        while self.limit.is_some_and(|limit| self.order.len() > limit) {
+            if let Some(old) = self.order.pop_front() {
+                self.set.remove(&old);
+            }
+        }
+        true
+    }
+
+    fn contains(&self, item: &T) -> bool {
+        self.set.contains(item)
+    }
 }
 
 /// Discord's global limit: 50 requests per second for a bot, counted across every connection
@@ -383,6 +417,15 @@ impl FakeDiscord {
         calls.drain(..excess);
     }
 
+    /// Remembers only the latest `n` messages the bot posted (older ones can no longer be
+    /// edited: 404) and the latest `n` answered interactions (older tokens no longer work, as
+    /// on Discord after 15 minutes); for a fake that runs for hours.
+    pub fn remember(&self, n: usize) {
+        let mut world = lock(&self.state.world);
+        world.posted.limit = Some(n);
+        world.acknowledged.limit = Some(n);
+    }
+
     /// Every call from now on, as it is answered (a listener that falls more than 1024 calls
     /// behind misses the oldest, as with any `broadcast` channel).
     pub fn subscribe(&self) -> tokio::sync::broadcast::Receiver<Call> {
@@ -578,7 +621,7 @@ fn unknown(message: &str, code: u64) -> (StatusCode, Value) {
 /// Whether an interaction token may be used for webhooks (always, unless callbacks are required).
 fn answered(state: &FakeState, token: &str) -> bool {
     let world = lock(&state.world);
-    !world.strict_interactions || world.acknowledged.contains(token)
+    !world.strict_interactions || world.acknowledged.contains(&token.to_string())
 }
 
 /// A user object as `GET /users/{id}` returns it.
@@ -864,4 +907,23 @@ async fn handle(State(state): State<Arc<FakeState>>, request: Request) -> Respon
     };
     rate_limit_headers(response.headers_mut(), failure.as_ref(), bucket);
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_remembered_set_forgets_its_oldest_past_the_limit() {
+        let mut remembered = Remembered { limit: Some(2), ..Remembered::default() };
+        assert!(remembered.insert("a"));
+        assert!(!remembered.insert("a"), "not new");
+        assert!(remembered.insert("b") && remembered.insert("c"));
+        assert!(!remembered.contains(&"a") && remembered.contains(&"b") && remembered.contains(&"c"));
+        let mut unlimited = Remembered::default();
+        for i in 0..1000 {
+            unlimited.insert(i);
+        }
+        assert!(unlimited.contains(&0));
+    }
 }

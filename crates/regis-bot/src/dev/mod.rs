@@ -50,6 +50,7 @@ pub(crate) async fn dev(mut settings: Settings, plugins: &crate::app::Plugins, p
     discord.set_gateway(&gateway.url(), 1);
     // The page is the record; the fake keeps no calls of its own for hours on end.
     discord.keep_calls(0);
+    discord.remember(10_000);
     // Edits and follow-ups work only once the interaction is answered, as on Discord.
     discord.require_callbacks(true);
     for person in PEOPLE {

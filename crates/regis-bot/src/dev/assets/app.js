@@ -52,6 +52,8 @@ function receive(event) {
       break;
     case "message":
       state.messages.set(event.message.id, event.message);
+      // As many as the playground keeps: the oldest go first (a Map keeps insertion order).
+      while (state.messages.size > 500) state.messages.delete(state.messages.keys().next().value);
       renderMessages();
       break;
     case "delete":
@@ -256,8 +258,11 @@ function renderMessage(m) {
     for (const component of row.components || []) {
       if (component.type !== 2) continue;
       if (component.url) {
+        // Link buttons open http(s) addresses only: never a script on this page.
         const link = element("a", "", component.label || component.url);
-        link.href = component.url;
+        if (/^https?:\/\//i.test(component.url)) link.href = component.url;
+        link.rel = "noopener noreferrer";
+        link.target = "_blank";
         buttons.append(link);
         continue;
       }
@@ -296,7 +301,9 @@ function renderEmbed(embed) {
     box.append(fields);
   }
   for (const part of ["image", "thumbnail"]) {
-    if (embed[part] && embed[part].url && !/^https?:/.test(embed[part].url)) {
+    // Only the playground's own copies of attached files are loaded; any other address is
+    // shown as text and never fetched.
+    if (embed[part] && embed[part].url && embed[part].url.startsWith("/dev/files/")) {
       const img = element("img");
       img.src = embed[part].url;
       img.alt = part;
