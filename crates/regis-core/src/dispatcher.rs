@@ -69,7 +69,11 @@ async fn handle_delivery(core: &Arc<Core>, delivery: crate::queue::Delivery, par
     let id = envelope.id.clone();
     let reply_to = envelope.reply_to.clone();
     let firing = StoredFiring::of(&envelope);
-    match core.shared.dedupe.claim(&id).await {
+    let claim = match core.shared.dedupe.claim(&id).await {
+        Ok(Claim::Running) => wait_for_other_delivery(core, &id, &settle).await,
+        other => other,
+    };
+    match claim {
         Ok(Claim::Fresh) => {}
         Ok(Claim::Answered) => {
             core.stats.duplicates.fetch_add(1, Ordering::Relaxed);
@@ -82,13 +86,10 @@ async fn handle_delivery(core: &Arc<Core>, delivery: crate::queue::Delivery, par
             core.rendezvous.complete(&id, reply_to.as_deref(), Completion::Duplicate).await;
             return;
         }
+        // The wait ends answered, taken over or failed, never running; were it to, the
+        // envelope is delivered again later like a failed claim.
         Ok(Claim::Running) => {
-            core.stats.rechecks.fetch_add(1, Ordering::Relaxed);
-            // Looked at again once the claim could have expired: a claim held by a live
-            // worker is answered by then, one of a dead worker is taken over.
-            let later = core.shared.dedupe.claim_lifetime().map_or(RECHECK, |ttl| ttl.max(RECHECK));
-            tracing::debug!(envelope = %id, later_ms = later.as_millis() as u64, "another delivery of it is being handled; looking again later");
-            settle.nak(envelope, later).await;
+            settle.nak(envelope, RECHECK).await;
             return;
         }
         Err(e) => {
@@ -204,6 +205,32 @@ impl StoredFiring {
 /// When a delivery whose envelope is being handled by another one (or whose claim could not
 /// be made) is looked at again.
 const RECHECK: Duration = Duration::from_secs(1);
+
+/// Waits while another delivery of the envelope is being handled, holding this one (kept from
+/// redelivery by in-progress pings) instead of handing it back to the queue: each hand-back
+/// counts as a delivery, and enough of them would send an envelope that is being handled to
+/// the dead letters. Ends with `Answered` once the other delivery is answered, or `Fresh`
+/// when its claim expired (its worker died) and this delivery took it over.
+async fn wait_for_other_delivery(
+    core: &Core,
+    id: &str,
+    settle: &crate::queue::Acknowledgement,
+) -> Result<Claim, crate::shared::StateError> {
+    core.stats.rechecks.fetch_add(1, Ordering::Relaxed);
+    tracing::debug!(envelope = %id, "another delivery of it is being handled; waiting for it");
+    let ping = core.queue.progress_interval();
+    let look = ping.map_or(RECHECK, |every| every.min(RECHECK));
+    loop {
+        tokio::time::sleep(look).await;
+        if ping.is_some() {
+            settle.in_progress().await;
+        }
+        match core.shared.dedupe.claim(id).await? {
+            Claim::Running => {}
+            decided => return Ok(decided),
+        }
+    }
+}
 
 /// The wait before delivery `attempt + 1` after a transient failure: 1 s, doubling, at most
 /// 30 s.

@@ -196,8 +196,10 @@ impl Shared {
         self.rest.call(Method::POST, &format!("{topic}:publish"), Some(&body)).await.map(|_| ())
     }
 
-    async fn pull(&self, subscription: &str, max: u32) -> Result<Vec<Pulled>, RestError> {
-        let body = json!({ "maxMessages": max });
+    /// Up to `max` messages; with `at_once`, what is there now (`returnImmediately`), else
+    /// waiting while the subscription is empty, as Google and the emulator hold a pull open.
+    async fn pull(&self, subscription: &str, max: u32, at_once: bool) -> Result<Vec<Pulled>, RestError> {
+        let body = json!({ "maxMessages": max, "returnImmediately": at_once });
         // Google holds a pull open while the subscription is empty (up to about 90 s): the
         // request may last longer than any other, so that what it is handed is not dropped.
         let path = format!("{subscription}:pull");
@@ -298,10 +300,11 @@ impl PubSubQueue {
         self.shared.dead_lettered.load(Ordering::Relaxed)
     }
 
-    /// Reads (and acknowledges) up to `max` dead letters; for tests and tools.
+    /// Reads (and acknowledges) up to `max` of the dead letters there are now; for tests and
+    /// tools.
     pub async fn take_dead_letters(&self, max: u32) -> Result<Vec<DeadLetter>, RestError> {
         let names = &self.shared.names;
-        let pulled = self.shared.pull(&names.dead_subscription, max).await?;
+        let pulled = self.shared.pull(&names.dead_subscription, max, true).await?;
         let mut letters = Vec::new();
         for message in pulled {
             self.shared.acknowledge(&names.dead_subscription, &message.ack_id).await?;
@@ -346,7 +349,7 @@ impl PubSubQueue {
                 return None;
             }
             let pulled = tokio::select! {
-                pulled = self.shared.pull(&self.shared.names.subscription, 1) => pulled,
+                pulled = self.shared.pull(&self.shared.names.subscription, 1, false) => pulled,
                 () = closing.as_mut() => return None,
             };
             match pulled {

@@ -165,3 +165,41 @@ async fn two_workers_share_the_subscription_and_a_repeated_publish_is_answered_o
     assert!(!on_a.is_empty() && !on_b.is_empty(), "both workers took work: {} and {}", on_a.len(), on_b.len());
     first.delete().await.unwrap();
 }
+
+/// Takes a while.
+pub struct Slow;
+
+#[regis_macros::plugin]
+impl Slow {
+    /// Answer after 3 s.
+    #[command]
+    async fn slow(&self, _ctx: &regis_core::Ctx) -> regis_core::Result<&'static str> {
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        Ok("slow done")
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_delivery_on_its_last_attempt_waits_for_the_first_instead_of_dead_lettering_it() {
+    // One delivery allowed: the second copy of the envelope (Pub/Sub keeps repeated
+    // publishes) arrives on its last attempt while the first is being handled.
+    let q = Arc::new(queue_on(&topic("running"), 1).await);
+    let bot = TestBot::builder().plugin(Slow).queue(q.clone()).start().await;
+    let envelope = Envelope::message("test", TestBot::user("ann"), "!slow");
+    bot.bot().ingress().submit(envelope.clone()).await.unwrap();
+    bot.bot().ingress().submit(envelope).await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut answers = Vec::new();
+    while bot.stats().duplicates < 1 {
+        assert!(Instant::now() < deadline, "{:?}, dead letters: {}", bot.stats(), q.dead_lettered());
+        answers.extend(bot.connector_sent().into_iter().map(|s| s.reply.text));
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    answers.extend(bot.connector_sent().into_iter().map(|s| s.reply.text));
+    assert_eq!(answers, ["slow done"], "answered once");
+    let stats = bot.stats();
+    assert!(stats.rechecks >= 1, "the second delivery met the first's claim: {stats:?}");
+    assert_eq!(q.dead_lettered(), 0, "nothing handled is dead-lettered");
+    assert!(q.take_dead_letters(10).await.unwrap().is_empty());
+    q.delete().await.unwrap();
+}

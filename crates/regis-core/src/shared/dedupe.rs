@@ -28,8 +28,9 @@ pub trait Dedupe: Send + Sync + 'static {
     /// The claim on `id` is given up without an answer: another delivery may handle it.
     async fn release(&self, id: &str) -> Result<(), StateError>;
     /// How long a claim holds before another delivery may take it over (its worker died), if
-    /// claims expire: a delivery that met a [`Claim::Running`] is looked at again after it,
-    /// rather than every second (each look is a delivery, and the queue allows only so many).
+    /// claims expire. (A delivery that meets a [`Claim::Running`] waits, claiming again every
+    /// second, rather than going back to the queue: each return there would count as a
+    /// delivery, and the queue allows only so many.)
     fn claim_lifetime(&self) -> Option<std::time::Duration> {
         None
     }
