@@ -19,13 +19,14 @@
 //! replaces the list, keeps the ids of commands of the same name, and refuses invalid names
 //! with Discord's nested "Invalid Form Body" error).
 
+use crate::latest::Latest;
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Multipart, Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Router;
 use serde_json::{json, Value};
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -129,9 +130,9 @@ struct World {
     channels: HashMap<String, Value>,
     dm_channels: HashMap<String, String>,
     /// The messages the bot posted to channels: (channel, message id), for edits.
-    posted: Remembered<(String, String)>,
+    posted: Latest<(String, String), ()>,
     commands: HashMap<String, Vec<Value>>,
-    acknowledged: Remembered<String>,
+    acknowledged: Latest<String, ()>,
     strict_interactions: bool,
     bot: Option<BotUser>,
     route_limit: Option<(u32, Duration)>,
@@ -139,40 +140,6 @@ struct World {
     session_start_limit: Option<Value>,
     /// How many calls [`FakeDiscord::calls`] keeps (the latest); all when `None`.
     keep_calls: Option<usize>,
-}
-
-/// A set that forgets its oldest entries past a limit (none by default), so that a fake
-/// running for hours (`regis dev`'s) holds a bounded number of messages and tokens.
-struct Remembered<T> {
-    set: HashSet<T>,
-    order: VecDeque<T>,
-    limit: Option<usize>,
-}
-
-impl<T> Default for Remembered<T> {
-    fn default() -> Self {
-        Remembered { set: HashSet::new(), order: VecDeque::new(), limit: None }
-    }
-}
-
-impl<T: std::hash::Hash + Eq + Clone> Remembered<T> {
-    /// Adds `item`; whether it was new.
-    fn insert(&mut self, item: T) -> bool {
-        if !self.set.insert(item.clone()) {
-            return false;
-        }
-        self.order.push_back(item);
-        while self.limit.is_some_and(|limit| self.order.len() > limit) {
-            if let Some(old) = self.order.pop_front() {
-                self.set.remove(&old);
-            }
-        }
-        true
-    }
-
-    fn contains(&self, item: &T) -> bool {
-        self.set.contains(item)
-    }
 }
 
 /// Discord's global limit: 50 requests per second for a bot, counted across every connection
@@ -366,9 +333,7 @@ impl FakeDiscord {
     /// The DM channel with `recipient`: the one `POST /users/@me/channels` answered, or a new
     /// one it will answer from now on (a user who writes to the bot first opens it).
     pub fn dm_channel(&self, recipient: &str) -> String {
-        let mut world = lock(&self.state.world);
-        let next = self.state.next_id.fetch_add(1, Ordering::Relaxed).to_string();
-        world.dm_channels.entry(recipient.to_string()).or_insert(next).clone()
+        dm_channel_with(&self.state, &mut lock(&self.state.world), recipient)
     }
 
     /// Adds a guild text channel that `GET /channels/{id}` finds.
@@ -388,7 +353,7 @@ impl FakeDiscord {
     /// interactions endpoint's answer): with [`FakeDiscord::require_callbacks`], the token's
     /// webhooks are "Unknown Webhook" until then, or until its callback is posted.
     pub fn acknowledge(&self, token: &str) {
-        lock(&self.state.world).acknowledged.insert(token.to_string());
+        lock(&self.state.world).acknowledged.insert(token.to_string(), ());
     }
 
     /// The application commands Discord holds: `scope` is `global` or a guild id.
@@ -422,8 +387,8 @@ impl FakeDiscord {
     /// on Discord after 15 minutes); for a fake that runs for hours.
     pub fn remember(&self, n: usize) {
         let mut world = lock(&self.state.world);
-        world.posted.limit = Some(n);
-        world.acknowledged.limit = Some(n);
+        world.posted.set_limit(n);
+        world.acknowledged.set_limit(n);
     }
 
     /// Every call from now on, as it is answered (a listener that falls more than 1024 calls
@@ -660,10 +625,19 @@ fn dm_channel(state: &FakeState, body: &Option<Value>) -> (StatusCode, Value) {
         return form_error("recipient_id", "BASE_TYPE_REQUIRED", "This field is required");
     };
     let mut world = lock(&state.world);
-    let next = state.next_id.fetch_add(1, Ordering::Relaxed).to_string();
-    let channel = world.dm_channels.entry(recipient.to_string()).or_insert(next).clone();
+    let channel = dm_channel_with(state, &mut world, recipient);
     let user = world.users.get(recipient).cloned().unwrap_or_else(|| user_object(recipient, "user"));
     (StatusCode::OK, json!({ "id": channel, "type": 1, "last_message_id": null, "recipients": [user] }))
+}
+
+/// The DM channel with `recipient`, opened now if it is not yet.
+fn dm_channel_with(state: &FakeState, world: &mut World, recipient: &str) -> String {
+    if let Some(channel) = world.dm_channels.get(recipient) {
+        return channel.clone();
+    }
+    let channel = state.next_id.fetch_add(1, Ordering::Relaxed).to_string();
+    world.dm_channels.insert(recipient.to_string(), channel.clone());
+    channel
 }
 
 /// Discord's 50035 error, shaped like its documented example, for one field.
@@ -826,7 +800,7 @@ async fn handle(State(state): State<Arc<FakeState>>, request: Request) -> Respon
             (None, &Method::POST, ["channels", channel, "messages"]) => {
                 let posted = message(&state, channel, &json_body, &files);
                 if let Some(id) = posted["id"].as_str() {
-                    lock(&state.world).posted.insert((channel.to_string(), id.to_string()));
+                    lock(&state.world).posted.insert((channel.to_string(), id.to_string()), ());
                 }
                 (StatusCode::OK, posted)
             }
@@ -841,7 +815,7 @@ async fn handle(State(state): State<Arc<FakeState>>, request: Request) -> Respon
                 }
             }
             (None, &Method::POST, ["interactions", _id, token, "callback"]) => {
-                if lock(&state.world).acknowledged.insert(token.to_string()) {
+                if lock(&state.world).acknowledged.insert(token.to_string(), ()) {
                     (StatusCode::NO_CONTENT, Value::Null)
                 } else {
                     let body = json!({ "message": "Interaction has already been acknowledged.", "code": 40060 });
@@ -907,23 +881,4 @@ async fn handle(State(state): State<Arc<FakeState>>, request: Request) -> Respon
     };
     rate_limit_headers(response.headers_mut(), failure.as_ref(), bucket);
     response
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_remembered_set_forgets_its_oldest_past_the_limit() {
-        let mut remembered = Remembered { limit: Some(2), ..Remembered::default() };
-        assert!(remembered.insert("a"));
-        assert!(!remembered.insert("a"), "not new");
-        assert!(remembered.insert("b") && remembered.insert("c"));
-        assert!(!remembered.contains(&"a") && remembered.contains(&"b") && remembered.contains(&"c"));
-        let mut unlimited = Remembered::default();
-        for i in 0..1000 {
-            unlimited.insert(i);
-        }
-        assert!(unlimited.contains(&0));
-    }
 }

@@ -12,6 +12,7 @@
 pub mod fake_discord;
 pub mod fake_gateway;
 pub mod ircd;
+pub mod latest;
 pub mod sasl_ircd;
 pub mod services;
 pub mod workers;

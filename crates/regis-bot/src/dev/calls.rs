@@ -3,7 +3,7 @@
 //! follow-up; and each call as a line of the event log, with its status and how long after
 //! what caused it.
 
-use super::world::{person, World, BOT_ID, BOT_NAME};
+use super::world::{person, Sent, World, BOT_ID, BOT_NAME};
 use axum::http::Method;
 use regis_testkit::fake_discord::{Call, FilePart};
 use serde_json::{json, Value};
@@ -65,11 +65,7 @@ pub(crate) fn show_call(world: &World, call: &Call) {
                     let id = call.answer["id"].as_str().unwrap_or_default().to_string();
                     let body = call.json.as_ref().unwrap_or(&Value::Null);
                     let mut view = view_of_reply(world, &id, &sent.channel, body, &call.files);
-                    view["interaction"] = json!({ "label": sent.label, "user": person(sent.user).map(|p| p.name) });
-                    if body["flags"].as_u64().unwrap_or(0) & (1 << 6) != 0 {
-                        view["ephemeral"] = json!(true);
-                        view["for"] = json!(sent.user.to_string());
-                    }
+                    decorate(&mut view, &sent, body["flags"].as_u64().unwrap_or(0));
                     world.show(view);
                 }
             }
@@ -109,11 +105,32 @@ fn shown_path(segments: &[&str]) -> String {
 /// A message by the bot as the page shows it, from a REST body or an interaction response's
 /// `data` (`content`, `embeds`, `components`, `flags`) and its files.
 pub(crate) fn view_of_reply(world: &World, id: &str, channel: &str, body: &Value, files: &[FilePart]) -> Value {
+    let author = json!({ "id": BOT_ID.to_string(), "name": BOT_NAME, "bot": true });
+    view(world, id, channel, author, body, files)
+}
+
+/// Marks a response to an interaction as Discord shows it: who used which command, and "only
+/// you can see this" for an ephemeral one (`flags`).
+pub(crate) fn decorate(view: &mut Value, sent: &Sent, flags: u64) {
+    let name = person(sent.user).map(|p| p.name).unwrap_or("someone");
+    view["interaction"] = json!({ "label": sent.label, "user": name });
+    if flags & EPHEMERAL != 0 {
+        view["ephemeral"] = json!(true);
+        view["for"] = json!(sent.user.to_string());
+    }
+}
+
+/// The ephemeral message flag.
+const EPHEMERAL: u64 = 1 << 6;
+
+/// A message as the page shows it, by `author`, from a body with `content`, `embeds` and
+/// `components`, and its files.
+pub(crate) fn view(world: &World, id: &str, channel: &str, author: Value, body: &Value, files: &[FilePart]) -> Value {
     let attachments: Vec<Value> = files.iter().map(|f| attachment(world, f)).collect();
     let mut view = json!({
         "id": id,
         "channel_id": channel,
-        "author": { "id": BOT_ID.to_string(), "name": BOT_NAME, "bot": true },
+        "author": author,
         "content": body.get("content").cloned().unwrap_or(json!("")),
         "embeds": body.get("embeds").cloned().unwrap_or(json!([])),
         "components": body.get("components").cloned().unwrap_or(json!([])),

@@ -3,9 +3,9 @@
 //! `/interactions` endpoint. The endpoint's answer (inline, deferred, suggestions) is shown as
 //! Discord's client shows it.
 
-use super::calls::view_of_reply;
+use super::calls::{decorate, view_of_reply};
 use super::slash;
-use super::world::{person, Person, Sent, World, BOT_ID, GUILD_ID};
+use super::world::{Person, Sent, World, BOT_ID, GUILD_ID};
 use axum::body::Bytes;
 use ed25519_dalek::{Signer, SigningKey};
 use http_body_util::{BodyExt, Full, Limited};
@@ -18,8 +18,6 @@ use std::time::{Duration, Instant};
 const CHANNEL_MESSAGE: u64 = 4;
 const DEFERRED_CHANNEL_MESSAGE: u64 = 5;
 const AUTOCOMPLETE_RESULT: u64 = 8;
-/// The ephemeral message flag.
-const EPHEMERAL: u64 = 1 << 6;
 /// The largest answer read from the endpoint.
 const ANSWER_LIMIT: usize = 1024 * 1024;
 /// Discord waits 3 seconds for the endpoint, then fails the interaction.
@@ -63,29 +61,41 @@ impl Interactions {
 
     /// `/name option:value …` typed by `who` in `channel`.
     pub(crate) async fn command(&self, who: Person, channel: &str, text: &str) -> Result<(), Notice> {
-        let invocation = slash::read(text, &self.commands(), false).map_err(|e| e.to_string())?;
-        let id = self.world.next_id();
-        let mut interaction = self.base(2, id, who, channel);
-        interaction["data"] = json!({
-            "id": self.command_id(&invocation.name), "type": 1, "name": invocation.name, "options": invocation.options,
-        });
+        let interaction = self.application_command(2, who, channel, text, false)?;
         let label = text.trim().to_string();
         self.send(interaction, who, channel, label).await.map(|_| ())
     }
 
     /// The suggestions for the option being typed at the end of `text`.
     pub(crate) async fn autocomplete(&self, who: Person, channel: &str, text: &str) -> Result<Vec<Value>, Notice> {
-        let invocation = slash::read(text, &self.commands(), true).map_err(|e| e.to_string())?;
-        if !invocation.options.iter().any(|o| o["focused"] == true) {
+        let interaction = self.application_command(4, who, channel, text, true)?;
+        if !interaction["data"]["options"].as_array().is_some_and(|o| o.iter().any(|o| o["focused"] == true)) {
             return Ok(Vec::new());
         }
-        let id = self.world.next_id();
-        let mut interaction = self.base(4, id, who, channel);
-        interaction["data"] = json!({
-            "id": self.command_id(&invocation.name), "type": 1, "name": invocation.name, "options": invocation.options,
-        });
         let answer = self.send(interaction, who, channel, format!("autocomplete of {}", text.trim())).await?;
         Ok(answer["data"]["choices"].as_array().cloned().unwrap_or_default())
+    }
+
+    /// An interaction of `kind` (APPLICATION_COMMAND or its AUTOCOMPLETE) for `text`, read
+    /// against the bot's commands (`focused`: the last option is being typed).
+    fn application_command(
+        &self,
+        kind: u64,
+        who: Person,
+        channel: &str,
+        text: &str,
+        focused: bool,
+    ) -> Result<Value, Notice> {
+        let commands = self.commands();
+        let invocation = slash::read(text, &commands, focused).map_err(|e| e.to_string())?;
+        // A stable id for the command, as Discord gives each registered command one.
+        let index = commands.iter().position(|c| c["name"].as_str() == Some(invocation.name.as_str())).unwrap_or(0);
+        let mut interaction = self.base(kind, self.world.next_id(), who, channel);
+        interaction["data"] = json!({
+            "id": (1_330_000_000_000_000_000u64 + index as u64).to_string(), "type": 1,
+            "name": invocation.name, "options": invocation.options,
+        });
+        Ok(interaction)
     }
 
     /// A click by `who` on the button `custom_id` of message `message`.
@@ -142,12 +152,6 @@ impl Interactions {
             }
         }
         interaction
-    }
-
-    /// A stable id for a command (Discord gives each registered command one).
-    fn command_id(&self, name: &str) -> String {
-        let index = self.commands().iter().position(|c| c["name"].as_str() == Some(name)).unwrap_or(0);
-        (1_330_000_000_000_000_000u64 + index as u64).to_string()
     }
 
     /// Signs and sends `interaction`, and shows the endpoint's answer; returns it.
@@ -237,17 +241,6 @@ impl Interactions {
             .to_bytes();
         let answer = serde_json::from_slice(&bytes).unwrap_or_else(|_| json!(String::from_utf8_lossy(&bytes)));
         Ok((status, answer))
-    }
-}
-
-/// Marks a first response as Discord shows it: who used which command, and "only you can see
-/// this" for an ephemeral one.
-fn decorate(view: &mut Value, sent: &Sent, flags: u64) {
-    let name = person(sent.user).map(|p| p.name).unwrap_or("someone");
-    view["interaction"] = json!({ "label": sent.label, "user": name });
-    if flags & EPHEMERAL != 0 {
-        view["ephemeral"] = json!(true);
-        view["for"] = json!(sent.user.to_string());
     }
 }
 

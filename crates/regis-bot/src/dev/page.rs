@@ -196,6 +196,11 @@ fn plugins(playground: &Playground) -> Vec<Value> {
 async fn watch_state(playground: Arc<Playground>) {
     let mut last = Value::Null;
     loop {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        // Nobody to tell: compared again once a page listens (which its hello tells first).
+        if !playground.world.has_pages() {
+            continue;
+        }
         let state = json!({
             "kind": "state",
             "people": people(&playground).await,
@@ -208,7 +213,6 @@ async fn watch_state(playground: Arc<Playground>) {
             }
             last = state;
         }
-        tokio::time::sleep(Duration::from_millis(500)).await;
     }
 }
 
@@ -292,13 +296,9 @@ fn say(playground: &Playground, who: Person, channel: &str, content: &str) -> Re
     let guild = in_guild.then_some(GUILD_ID);
     let content = &with_mentions(content);
     let event = message_create(id, channel_number, guild, (who.id, who.name), content);
-    let view = json!({
-        "id": id.to_string(), "channel_id": channel, "author": { "id": who.id.to_string(), "name": who.name, "bot": false },
-        "content": content, "embeds": [], "components": [], "attachments": [], "ephemeral": false, "for": null,
-        "interaction": null, "reply_to": null, "thinking": false, "edited": false,
-        "dm_with": (!in_guild).then(|| who.id.to_string()), "at_ms": playground.world.clock_ms(),
-    });
-    playground.world.show(view);
+    let author = json!({ "id": who.id.to_string(), "name": who.name, "bot": false });
+    let body = json!({ "content": content });
+    playground.world.show(super::calls::view(&playground.world, &id.to_string(), &channel, author, &body, &[]));
     match playground.gateway.dispatch("MESSAGE_CREATE", event) {
         Some(seq) => {
             playground

@@ -2,6 +2,7 @@
 //! Discord would render them, and the log of what went in and out. Every page connected gets
 //! the same events; a page that connects later gets the latest ones first.
 
+use regis_testkit::latest::Latest;
 use serde_json::{json, Value};
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -73,37 +74,13 @@ pub(crate) struct Sent {
 pub(crate) struct World {
     events: broadcast::Sender<Value>,
     history: Mutex<VecDeque<Value>>,
-    messages: Mutex<Kept<Value>>,
-    files: Mutex<Kept<File>>,
+    messages: Mutex<Latest<String, Value>>,
+    files: Mutex<Latest<String, File>>,
     sent: Mutex<HashMap<String, Sent>>,
     /// DM channel id → the person it is with.
     dms: Mutex<HashMap<String, u64>>,
     next_id: AtomicU64,
     started: Instant,
-}
-
-/// A map that keeps its latest `limit` entries.
-struct Kept<T> {
-    map: HashMap<String, T>,
-    order: VecDeque<String>,
-    limit: usize,
-}
-
-impl<T> Kept<T> {
-    fn new(limit: usize) -> Self {
-        Kept { map: HashMap::new(), order: VecDeque::new(), limit }
-    }
-
-    fn insert(&mut self, key: String, value: T) {
-        if self.map.insert(key.clone(), value).is_none() {
-            self.order.push_back(key);
-        }
-        while self.order.len() > self.limit {
-            if let Some(old) = self.order.pop_front() {
-                self.map.remove(&old);
-            }
-        }
-    }
 }
 
 impl World {
@@ -112,8 +89,8 @@ impl World {
         World {
             events: broadcast::channel(1024).0,
             history: Mutex::new(VecDeque::new()),
-            messages: Mutex::new(Kept::new(KEPT_MESSAGES)),
-            files: Mutex::new(Kept::new(KEPT_FILES)),
+            messages: Mutex::new(Latest::new(KEPT_MESSAGES)),
+            files: Mutex::new(Latest::new(KEPT_FILES)),
             sent: Mutex::new(HashMap::new()),
             dms: Mutex::new(HashMap::new()),
             // Snowflakes above the fake Discord's own.
@@ -137,6 +114,11 @@ impl World {
         let history = lock(&self.history);
         // Subscribed under the history's lock: no event is in both or in neither.
         (history.iter().cloned().collect(), self.events.subscribe())
+    }
+
+    /// Whether a page is connected.
+    pub(crate) fn has_pages(&self) -> bool {
+        self.events.receiver_count() > 0
     }
 
     /// Sends an event to every page.
@@ -164,7 +146,7 @@ impl World {
 
     /// A message shown earlier, by id.
     pub(crate) fn message(&self, id: &str) -> Option<Value> {
-        lock(&self.messages).map.get(id).cloned()
+        lock(&self.messages).get(&id.to_string()).cloned()
     }
 
     /// Keeps a file for the page and gives its URL.
@@ -177,7 +159,7 @@ impl World {
 
     /// A file kept by [`World::keep_file`].
     pub(crate) fn file(&self, id: &str) -> Option<File> {
-        lock(&self.files).map.get(id).cloned()
+        lock(&self.files).get(&id.to_string()).cloned()
     }
 
     /// Remembers an interaction the page sent.
