@@ -199,8 +199,8 @@ pub struct Settings {
     /// The Gateway intents, by Discord's names.
     #[serde(deserialize_with = "list_or_csv")]
     pub discord_intents: Vec<String>,
-    /// The NATS server of a scaled-out bot (`regis serve`), `nats://127.0.0.1:4222`; none:
-    /// `regis run`'s in-process queue.
+    /// The queue of a scaled-out bot (`regis serve`): a NATS server, `nats://127.0.0.1:4222`,
+    /// or Google Cloud Pub/Sub, `pubsub://PROJECT/TOPIC`; none: `regis run`'s in-process queue.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub queue_url: Option<String>,
     /// Names the bot's stream, subjects, consumer and buckets on NATS, and its schemas on
@@ -216,6 +216,18 @@ pub struct Settings {
     /// Deliveries of one envelope (a transient failure is retried) before it goes to the
     /// dead-letter subject.
     pub queue_max_deliver: u32,
+    /// With a `pubsub://` queue: the worker's public URL of `POST /pubsub/push`
+    /// (`https://worker-….run.app/pubsub/push`). Set, the worker is pushed to (Cloud Run's
+    /// model); none, it pulls.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pubsub_push_endpoint: Option<String>,
+    /// The service account whose OIDC token every push must carry (required when pushed to by
+    /// Google; the emulator signs nothing).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pubsub_push_service_account: Option<String>,
+    /// The audience of the pushes' OIDC tokens; by default the push endpoint.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pubsub_push_audience: Option<String>,
     /// Where `trivia import` reads question files; none by default.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub trivia_dir: Option<PathBuf>,
@@ -280,6 +292,9 @@ impl Default for Settings {
             database_url: None,
             queue_ack_wait: "30s".into(),
             queue_max_deliver: 5,
+            pubsub_push_endpoint: None,
+            pubsub_push_service_account: None,
+            pubsub_push_audience: None,
             trivia_dir: None,
             trivia_hints: 3,
             trivia_hint_interval: "10s".into(),
@@ -639,8 +654,13 @@ impl Settings {
         if let Some(queue) = &self.queue_url {
             match url::Url::parse(queue) {
                 Ok(u) if matches!(u.scheme(), "nats" | "tls") => {}
+                Ok(u) if u.scheme() == "pubsub" => {
+                    regis_pubsub::PubSubConfig::from_url(queue)
+                        .map_err(|e| anyhow::anyhow!("configuration key `queue_url`: {e}"))?;
+                }
                 _ => bail!(
-                    "configuration key `queue_url`: `{queue}` is not a nats:// URL (write e.g. nats://127.0.0.1:4222)"
+                    "configuration key `queue_url`: `{queue}` is neither a nats:// nor a pubsub:// URL (write e.g. \
+                     nats://127.0.0.1:4222 or pubsub://my-project/regis)"
                 ),
             }
         }

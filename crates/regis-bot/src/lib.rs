@@ -5,6 +5,7 @@
 //! runs them.
 
 mod app;
+mod backbone;
 #[cfg(feature = "bench-commands")]
 #[doc(hidden)]
 pub mod bench_plugin;

@@ -1,10 +1,12 @@
 //! `regis serve --role receiver|gateway|irc|worker`: one part of a scaled-out bot, or several
-//! in one process (`--role receiver,worker`). The parts meet on NATS (`queue_url`): receivers,
-//! gateways and the IRC connection publish envelopes to the bot's JetStream stream (receivers
-//! and gateways wait for first responses through the rendezvous); workers consume the stream,
-//! run the plugins and send replies over Discord's REST API, and to IRC through the connector
-//! relay of the process that holds the IRC connection.
+//! in one process (`--role receiver,worker`). The parts meet on the backbone `queue_url` names
+//! (NATS, or Google Cloud Pub/Sub with PostgreSQL: see [`crate::backbone`]): receivers,
+//! gateways and the IRC connection publish envelopes to the bot's queue (on NATS, receivers
+//! and gateways wait for first responses through the rendezvous); workers consume it, run the
+//! plugins and send replies over Discord's REST API, and to IRC through the connector relay of
+//! the process that holds the IRC connection.
 
+use crate::backbone::{Backbone, Needs};
 use crate::config::Settings;
 use crate::run::{discord_rest, gateway_config, interactions_config, Shutdown};
 use crate::secrets::DiscordSecrets;
@@ -14,9 +16,7 @@ use regis_discord::gateway::{Gateway, IdentifyQueue};
 use regis_discord::{InteractionsServer, Pending};
 use regis_http::{health_router, HttpServer};
 use regis_irc::Irc;
-use regis_nats::{
-    ConnectorRelay, JetStreamConfig, JetStreamQueue, NatsRateLimit, NatsRendezvous, NatsSlots, RemoteConnector,
-};
+use regis_nats::{ConnectorRelay, JetStreamQueue, RemoteConnector};
 
 /// Discord's IDENTIFY window: `max_concurrency` sessions may start per this period.
 const IDENTIFY_PERIOD: std::time::Duration = std::time::Duration::from_secs(5);
@@ -66,12 +66,6 @@ impl std::str::FromStr for Roles {
 /// Runs the roles until Ctrl-C or SIGTERM (or a fatal Gateway close).
 pub(crate) async fn serve(settings: Settings, plugins: &crate::app::Plugins, roles: Roles) -> Result<()> {
     let secrets = DiscordSecrets::from_env()?;
-    let Some(queue_url) = settings.queue_url.clone() else {
-        bail!(
-            "`regis serve` needs a NATS server: set configuration key `queue_url` (REGIS_QUEUE_URL), e.g. \
-             nats://127.0.0.1:4222 (or use `regis run`, which needs none)"
-        );
-    };
     if roles.receiver && secrets.public_key.is_none() {
         bail!("the receiver role needs DISCORD_PUBLIC_KEY (the application's public key) in the environment");
     }
@@ -86,25 +80,15 @@ pub(crate) async fn serve(settings: Settings, plugins: &crate::app::Plugins, rol
         }
     };
     let handler_timeout = settings.duration("handler_timeout", &settings.handler_timeout)?;
-    let jetstream = JetStreamConfig {
-        ack_wait: settings.duration("queue_ack_wait", &settings.queue_ack_wait)?,
-        max_deliver: settings.queue_max_deliver,
-        ..JetStreamConfig::new(&queue_url, &settings.bot_name)
-    };
-    let queue = JetStreamQueue::connect(jetstream).await.context("configuration keys `queue_url` and `bot_name`")?;
-    let queue = Arc::new(queue);
-    let rendezvous = Arc::new(
-        NatsRendezvous::start(queue.client(), &settings.bot_name).await.context("configuration key `queue_url`")?,
-    );
+    let needs = Needs { consumes: roles.worker, gateway: roles.gateway, irc: roles.irc };
+    let backbone = Backbone::connect(&settings, needs).await?;
+    let (queue, rendezvous) = (backbone.queue.clone(), backbone.rendezvous.clone());
     let budget = settings.duration("interaction_budget", &settings.interaction_budget)?;
     // One REST egress for the process: the worker's replies, the Gateway's callbacks.
     let rest = if roles.worker || roles.gateway {
         let rest = discord_rest(&settings, &secrets)?.with_rendezvous(rendezvous.clone());
         // Discord's 50 requests per second are the bot's, not each process's.
-        let limit = NatsRateLimit::connect(queue.client(), &settings.bot_name, DISCORD_GLOBAL_LIMIT)
-            .await
-            .context("configuration key `queue_url`")?;
-        rest.share_global_limit(Arc::new(limit));
+        rest.share_global_limit(backbone.global_limit(&settings, DISCORD_GLOBAL_LIMIT).await?);
         Some(Arc::new(rest))
     } else {
         None
@@ -112,10 +96,8 @@ pub(crate) async fn serve(settings: Settings, plugins: &crate::app::Plugins, rol
     let gateway = match (&secrets.token, &rest) {
         (Some(token), Some(rest)) if roles.gateway => {
             // Gateway processes that split the shards space their IDENTIFYs together.
-            let slots = NatsSlots::identify(queue.client(), &settings.bot_name, IDENTIFY_PERIOD)
-                .await
-                .context("configuration key `queue_url`")?;
-            let config = gateway_config(&settings, token, budget, IdentifyQueue::Shared(Arc::new(slots)))?;
+            let slots = backbone.identify_slots(&settings, IDENTIFY_PERIOD).await?;
+            let config = gateway_config(&settings, token, budget, IdentifyQueue::Shared(slots))?;
             Some(Gateway::new(config, Arc::clone(rest))?)
         }
         _ => None,
@@ -128,23 +110,25 @@ pub(crate) async fn serve(settings: Settings, plugins: &crate::app::Plugins, rol
             };
             // IRC replies leave through the process holding the connection: this one's, or
             // another's through its relay (envelopes from IRC only exist when one runs).
-            let irc_connector: Arc<dyn regis::Connector> = match &irc {
-                Some(irc) => irc.connector(),
-                None => Arc::new(RemoteConnector::new(
-                    queue.client(),
+            let irc_connector: Option<Arc<dyn regis::Connector>> = match (&irc, backbone.jetstream()) {
+                (Some(irc), _) => Some(irc.connector()),
+                (None, Some(jetstream)) => Some(Arc::new(RemoteConnector::new(
+                    jetstream.client(),
                     &settings.bot_name,
                     regis_irc::CONNECTOR,
                     regis_irc::CAPABILITIES,
-                )),
+                ))),
+                // No IRC role on Pub/Sub: no envelope comes from IRC.
+                (None, None) => None,
             };
             // A claim outlives the longest handler: only a dead worker's claim is taken over.
             let claim_ttl = handler_timeout + CLAIM_MARGIN;
-            let shared = regis_nats::shared_state(queue.client(), &settings.bot_name, claim_ttl)
-                .await
-                .context("configuration key `queue_url`")?;
-            let bot = crate::cli::bot_builder(&settings, plugins)?
-                .connector(connector)
-                .connector(irc_connector)
+            let shared = backbone.shared_state(&settings, claim_ttl).await?;
+            let mut builder = crate::cli::bot_builder(&settings, plugins)?.connector(connector);
+            if let Some(irc_connector) = irc_connector {
+                builder = builder.connector(irc_connector);
+            }
+            let bot = builder
                 .queue(queue.clone())
                 .shared_state(shared)
                 .rendezvous(rendezvous.clone())
@@ -166,20 +150,24 @@ pub(crate) async fn serve(settings: Settings, plugins: &crate::app::Plugins, rol
     let receiving = secrets.public_key.as_ref().filter(|_| roles.receiver);
     // The listener: a receiver's always, another role's when `http_addr` is set (health,
     // readiness and metrics for its orchestrator).
-    let server = if receiving.is_some() || settings.http_addr.is_some() {
+    let server = if receiving.is_some() || settings.http_addr.is_some() || settings.pubsub_push_endpoint.is_some() {
         let http = HttpServer::bind(settings.http()?).await.context("configuration key `http_addr`")?;
         let metrics = regis_http::Metrics::install()?;
         let sample = {
             let (bot, queue) = (bot.clone(), queue.clone());
             move || match &bot {
                 Some(bot) => bot.sample_metrics(),
-                None => regis::metrics::sample_queue(&*queue),
+                None => regis::metrics::sample_queue(queue.as_ref()),
             }
         };
         let status = gateway.as_ref().map(Gateway::status);
-        let mut router =
-            health_router(crate::readiness::readiness(shutdown.clone(), Some(queue.clone()), bot.clone(), status))
-                .merge(metrics.router(sample));
+        let mut router = health_router(crate::readiness::readiness(
+            shutdown.clone(),
+            backbone.jetstream().cloned(),
+            bot.clone(),
+            status,
+        ))
+        .merge(metrics.router(sample));
         if let Some(public_key) = receiving {
             let interactions = interactions_config(&settings, public_key, budget)?;
             // With a worker here, its replies to what this receiver took are decided locally.
@@ -194,7 +182,11 @@ pub(crate) async fn serve(settings: Settings, plugins: &crate::app::Plugins, rol
                     router.merge(regis_webhooks::Webhooks::new(hooks, ingress.clone(), http.bodies(), limit).router());
             }
             eprintln!("regis: receiver on http://{}/interactions", http.local_addr()?);
-        } else {
+        }
+        if let Some(push) = backbone.push_router(http.bodies()).filter(|_| bot.is_some()) {
+            router = router.merge(push);
+            eprintln!("regis: taking Pub/Sub's pushes on http://{}/pubsub/push", http.local_addr()?);
+        } else if receiving.is_none() {
             eprintln!("regis: health and metrics on http://{}/readyz and /metrics", http.local_addr()?);
         }
         Some(shutdown.serve(http, router))
@@ -202,11 +194,11 @@ pub(crate) async fn serve(settings: Settings, plugins: &crate::app::Plugins, rol
         None
     };
     if bot.is_some() {
-        eprintln!("regis: worker consuming bot `{}` on {queue_url}", settings.bot_name);
+        eprintln!("regis: worker consuming bot `{}` on {}", settings.bot_name, backbone.describe(&settings));
     }
-    let irc_task = match irc {
-        Some(irc) => Some(run_irc(irc, &settings, &queue, ingress.clone(), &shutdown).await?),
-        None => None,
+    let irc_task = match (irc, backbone.jetstream()) {
+        (Some(irc), Some(jetstream)) => Some(run_irc(irc, &settings, jetstream, ingress.clone(), &shutdown).await?),
+        _ => None,
     };
     let gateway_result = match gateway {
         Some(gateway) => shutdown.run_gateway(gateway, ingress.clone()).await,
@@ -233,7 +225,7 @@ pub(crate) async fn serve(settings: Settings, plugins: &crate::app::Plugins, rol
         eprintln!("regis: cut {cut} HTTP request(s) still running at the end of the grace period");
     }
     if cancelled > 0 {
-        eprintln!("regis: {cancelled} envelope(s) were still being handled; JetStream delivers them again");
+        eprintln!("regis: {cancelled} envelope(s) were still being handled; the queue delivers them again");
     }
     gateway_result.context("the Discord Gateway connector stopped")
 }

@@ -317,6 +317,20 @@ pub async fn first_response(
             return FirstResponse::Closed;
         }
     };
+    if ingress.rendezvous().answers_at_once() {
+        // No worker can answer within any budget (a queue without request-reply): deferred
+        // now, the worker's first reply edits the original response.
+        let response = if autocomplete {
+            pending.finish_silently(&id);
+            FirstResponse::Suggestions(Vec::new())
+        } else {
+            pending.defer_on_budget(&id);
+            FirstResponse::Deferred { ephemeral: false }
+        };
+        pending.publish_first(&id, &response);
+        pending.finish(&id);
+        return response;
+    }
     let budget = tokio::time::sleep(budget);
     tokio::pin!(budget);
     let mut finished = false;

@@ -171,6 +171,12 @@ pub(crate) async fn set_up(config: PubSubConfig, push_config: Value) -> Result<A
         async move {
             match rest.call(Method::PUT, &what, body.as_ref()).await {
                 Ok(_) | Err(RestError::Status { status: 409, .. }) => Ok(()),
+                // A least-privilege account (a deployment made it, as deploy/gcp does): what
+                // it cannot make is taken as made; a missing one fails on first use, by name.
+                Err(RestError::Status { status: 403, message }) => {
+                    tracing::info!(resource = %what, %message, "not allowed to create it: taking it as made by the deployment");
+                    Ok(())
+                }
                 Err(source) => Err(PubSubError::Setup { what, source }),
             }
         }
@@ -285,6 +291,8 @@ pub struct PubSubQueue {
     shared: Arc<Shared>,
     closed: AtomicBool,
     closing: tokio::sync::Notify,
+    /// Publishes, never pulls (a receiver's queue).
+    publish_only: bool,
 }
 
 impl PubSubQueue {
@@ -292,7 +300,24 @@ impl PubSubQueue {
     /// existing subscription is kept as it is), and returns the queue.
     pub async fn connect(config: PubSubConfig) -> Result<PubSubQueue, PubSubError> {
         let shared = set_up(config, json!({})).await?;
-        Ok(PubSubQueue { shared, closed: AtomicBool::new(false), closing: tokio::sync::Notify::new() })
+        Ok(PubSubQueue {
+            shared,
+            closed: AtomicBool::new(false),
+            closing: tokio::sync::Notify::new(),
+            publish_only: false,
+        })
+    }
+
+    /// A queue that only publishes to the topic (a receiver's, which needs no more than
+    /// permission to publish there): it creates nothing, and never delivers.
+    pub fn publisher(config: PubSubConfig) -> PubSubQueue {
+        let shared = Arc::new(Shared {
+            rest: Rest::new(config.endpoint.clone()),
+            names: Names::of(&config),
+            config,
+            dead_lettered: AtomicU64::new(0),
+        });
+        PubSubQueue { shared, closed: AtomicBool::new(false), closing: tokio::sync::Notify::new(), publish_only: true }
     }
 
     /// Envelopes sent to the dead letters by this process.
@@ -418,6 +443,9 @@ impl Queue for PubSubQueue {
     }
 
     async fn pop(&self) -> Option<Delivery> {
+        if self.publish_only {
+            return None;
+        }
         loop {
             let message = self.next_message().await?;
             match serde_json::from_slice::<Envelope>(&message.data) {

@@ -6,12 +6,17 @@
 //!   `core.db` beside them.
 //! - [`PostgresBackend`] keeps the same in one PostgreSQL database, a schema per plugin, for
 //!   workers in several processes.
+//! - [`PostgresShared`] keeps a scaled-out bot's shared state (redelivery records, cooldowns,
+//!   the change feed, events, the shared request rate) in PostgreSQL, for queues that have no
+//!   store of their own (Google Cloud Pub/Sub).
 
 mod kv;
 mod postgres;
+mod shared;
 mod sqlite;
 
 pub use postgres::PostgresBackend;
+pub use shared::{postgres_shared_state, PgRateLimit, PostgresShared};
 pub use sqlite::SqliteBackend;
 
 /// Installs sqlx's drivers for `AnyPool` (once per process).

@@ -17,7 +17,7 @@ pub use cooldowns::{CooldownCounters, InProcessCooldowns};
 pub use dedupe::{Claim, Dedupe, InProcessDedupe};
 pub use events::{EventFanout, InProcessEvents};
 pub use rate_limit::SharedRateLimit;
-pub use rendezvous::{Answerer, InProcessRendezvous, Rendezvous, RendezvousError};
+pub use rendezvous::{Answerer, InProcessRendezvous, NoReplyRendezvous, Rendezvous, RendezvousError};
 pub use slots::SharedSlots;
 
 use std::sync::Arc;

@@ -54,6 +54,12 @@ pub trait Rendezvous: Send + Sync + 'static {
     /// Ingress side: installs who answers workers' questions.
     fn answer_with(&self, answerer: Arc<dyn Answerer>);
 
+    /// Ingress side: whether ingress gives its first response at once, never waiting for the
+    /// worker (a queue without request-reply: nothing can come back within a budget).
+    fn answers_at_once(&self) -> bool {
+        false
+    }
+
     /// Worker side: the dispatcher has finished with envelope `id`, whose ingress is at
     /// `reply_to` (`None`: this process).
     async fn complete(&self, id: &str, reply_to: Option<&str>, completion: Completion);
@@ -134,6 +140,45 @@ impl Rendezvous for InProcessRendezvous {
     async fn complete(&self, id: &str, _reply_to: Option<&str>, completion: Completion) {
         self.waiters.complete(id, completion);
     }
+
+    async fn ask(
+        &self,
+        _id: &str,
+        _reply_to: Option<&str>,
+        _question: serde_json::Value,
+    ) -> Result<serde_json::Value, RendezvousError> {
+        Err(RendezvousError::NoAddress)
+    }
+}
+
+/// For a queue with no request-reply (Google Cloud Pub/Sub): ingress and workers never meet.
+/// The ingress gives its first response at once (a Discord receiver answers "deferred"), and
+/// envelopes carry no address, so that a worker takes an interaction it did not receive as
+/// deferred and a handler's first reply edits the original response, as the `/mando` bot this
+/// project descends from did on Pub/Sub.
+#[derive(Default)]
+pub struct NoReplyRendezvous;
+
+#[async_trait]
+impl Rendezvous for NoReplyRendezvous {
+    fn address(&self) -> Option<String> {
+        None
+    }
+
+    fn expect(&self, _id: &str) -> oneshot::Receiver<Completion> {
+        // Nothing will come: the sender is gone at once.
+        oneshot::channel().1
+    }
+
+    fn abandon(&self, _id: &str) {}
+
+    fn answer_with(&self, _answerer: Arc<dyn Answerer>) {}
+
+    fn answers_at_once(&self) -> bool {
+        true
+    }
+
+    async fn complete(&self, _id: &str, _reply_to: Option<&str>, _completion: Completion) {}
 
     async fn ask(
         &self,
