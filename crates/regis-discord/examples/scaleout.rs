@@ -9,10 +9,14 @@
 //! 2. an I/O-bound handler (`/wait`, 200 ms) with 1, 2 and 3 workers of 8 slots each;
 //! 3. `/mando` interactions per second with 1, 2 and 3 workers;
 //! 4. the receiver's answer latency while the workers are saturated, against idle workers;
+//! 5. `/ping` and `/mando` end to end on each queue, the same worker: NATS JetStream (the
+//!    baseline), and Google Cloud Pub/Sub pulled and pushed (a private emulator, the shared
+//!    state in PostgreSQL at `TEST_DATABASE_URL`);
 //!
 //! and the receiver's cold start against `regis run`'s.
 //!
-//! `SCALEOUT_ONLY=cpu` prints the first table only.
+//! `SCALEOUT_ONLY=cpu` prints the first table only; `SCALEOUT_ONLY=latency` the fourth,
+//! `SCALEOUT_ONLY=queues` the fifth.
 
 use ed25519_dalek::{Signer, SigningKey};
 use http_body_util::{BodyExt, Full};
@@ -213,9 +217,19 @@ fn ms(d: Duration) -> String {
     format!("{:.1} ms", d.as_secs_f64() * 1000.0)
 }
 
+/// The queue the roles meet on.
+#[derive(Clone)]
+enum Backbone {
+    /// NATS JetStream at this URL.
+    Nats(String),
+    /// Pub/Sub on the emulator at `emulator`, the workers' shared state in `database`;
+    /// `push`: Pub/Sub pushes to the workers.
+    PubSub { emulator: String, database: String, push: bool },
+}
+
 struct Setup {
     regis: String,
-    nats: String,
+    queue: Backbone,
     api: String,
     public: String,
     dirs: Vec<tempfile::TempDir>,
@@ -247,23 +261,37 @@ impl Setup {
         Proc::spawn(self.command(&["run"], &env))
     }
 
+    /// The environment that puts a process of bot `bot` on the queue.
+    fn queue_env(&self, bot: &str) -> Vec<(&'static str, String)> {
+        match &self.queue {
+            Backbone::Nats(url) => vec![("REGIS_QUEUE_URL", url.clone()), ("REGIS_BOT_NAME", bot.to_string())],
+            Backbone::PubSub { emulator, .. } => vec![
+                ("REGIS_QUEUE_URL", format!("pubsub://regis-bench/{bot}")),
+                ("REGIS_BOT_NAME", bot.to_string()),
+                ("PUBSUB_EMULATOR_HOST", emulator.clone()),
+            ],
+        }
+    }
+
     fn receiver(&mut self, bot: &str, port: u16, extra: &[(&str, String)]) -> Proc {
-        let mut env = vec![
-            ("DISCORD_PUBLIC_KEY", self.public.clone()),
-            ("REGIS_HTTP_ADDR", format!("127.0.0.1:{port}")),
-            ("REGIS_QUEUE_URL", self.nats.clone()),
-            ("REGIS_BOT_NAME", bot.to_string()),
-        ];
+        let mut env =
+            vec![("DISCORD_PUBLIC_KEY", self.public.clone()), ("REGIS_HTTP_ADDR", format!("127.0.0.1:{port}"))];
+        env.extend(self.queue_env(bot));
         env.extend(extra.iter().cloned());
         Proc::spawn(self.command(&["serve", "--role", "receiver"], &env))
     }
 
     fn worker(&mut self, bot: &str, slots: usize) -> Proc {
-        let env = [
-            ("REGIS_QUEUE_URL", self.nats.clone()),
-            ("REGIS_BOT_NAME", bot.to_string()),
-            ("REGIS_WORKERS", slots.to_string()),
-        ];
+        let mut env = self.queue_env(bot);
+        env.push(("REGIS_WORKERS", slots.to_string()));
+        if let Backbone::PubSub { database, push, .. } = &self.queue {
+            env.push(("REGIS_DATABASE_URL", database.clone()));
+            if *push {
+                let port = free_port();
+                env.push(("REGIS_HTTP_ADDR", format!("127.0.0.1:{port}")));
+                env.push(("REGIS_PUBSUB_PUSH_ENDPOINT", format!("http://127.0.0.1:{port}/pubsub/push")));
+            }
+        }
         let worker = Proc::spawn(self.command(&["serve", "--role", "worker"], &env));
         worker.wait_for_log("worker consuming");
         worker
@@ -329,8 +357,9 @@ struct Load {
     concurrency: usize,
 }
 
-/// The time until every interaction of `load` is answered (inline, or its deferral edited).
-async fn throughput(setup: &mut Setup, fake: &FakeDiscord, key: &SigningKey, load_of: Load) -> Duration {
+/// The time until every interaction of `load` is answered (inline, or its deferral edited),
+/// and the share answered inline.
+async fn throughput(setup: &mut Setup, fake: &FakeDiscord, key: &SigningKey, load_of: Load) -> (Duration, f64) {
     let Load { command, workers, slots, n, concurrency } = load_of;
     let bot = format!("bench-{command}-{workers}-{}", NEXT_ID.load(Ordering::Relaxed) % 100_000);
     let port = free_port();
@@ -354,7 +383,163 @@ async fn throughput(setup: &mut Setup, fake: &FakeDiscord, key: &SigningKey, loa
     let failed = answers.iter().filter(|a| a.status != 200).count();
     eprintln!("  {command} × {n} on {workers} worker(s): {} deferred, {failed} not answered 200", deferred.len());
     edits_of(fake, &deferred).await;
-    started.elapsed()
+    (started.elapsed(), (n - deferred.len()) as f64 / n as f64)
+}
+
+/// An open-loop flood: `requests` sent at `per_second`, each on a task of its own (however
+/// slowly they are answered), until all are sent or `flooding` turns false.
+async fn flood_at(url: String, requests: Vec<Signed>, per_second: u32, flooding: Arc<AtomicBool>) {
+    let client: HttpClient = Client::builder(TokioExecutor::new()).build_http();
+    let mut ticks = tokio::time::interval(Duration::from_secs(1) / per_second);
+    let mut sent = Vec::new();
+    for request in requests {
+        if !flooding.load(Ordering::Relaxed) {
+            break;
+        }
+        ticks.tick().await;
+        let (client, url) = (client.clone(), url.clone());
+        sent.push(tokio::spawn(async move { post(&client, &url, &request).await }));
+    }
+    for request in sent {
+        let _ = request.await;
+    }
+}
+
+/// The receiver's answer latency (the fourth table) while its workers are saturated: PINGs and `/ping`
+/// interactions from 4 clients, idle, then while `/wait` (200 ms each) arrives far faster than
+/// 1 worker of 8 slots takes it (40 a second). The flood is open-loop at a fixed rate, signed
+/// beforehand, so that it saturates the workers and not the machine's cores; a last row floods
+/// closed-loop (64 at a time, as fast as answered), where the receiver's own CPU is the bound.
+async fn latency_under_saturation(setup: &mut Setup, key: &SigningKey) {
+    const FLOOD_RATE: u32 = 400;
+    const FLOOD_SECONDS: u32 = 12;
+    let bot = "bench-latency";
+    let port = free_port();
+    let url = format!("http://127.0.0.1:{port}/interactions");
+    let worker = setup.worker(bot, 8);
+    let receiver = setup.receiver(bot, port, &[("REGIS_INTERACTION_DEFER_BACKLOG", "32".into())]);
+    wait_up(&url, key).await;
+    let measure = |requests: Vec<Signed>| {
+        let url = url.clone();
+        async move {
+            let mut answers = load(&url, requests, 4).await;
+            let inline =
+                answers.iter().filter(|a| a.status == 200 && !a.deferred).count() as f64 / answers.len() as f64;
+            let mut latencies: Vec<Duration> = answers.drain(..).map(|a| a.latency).collect();
+            (percentile(&mut latencies, 0.5), percentile(&mut latencies, 0.99), inline)
+        }
+    };
+    let idle_ping = measure(pings(key, 500)).await;
+    let idle_command = measure(commands(key, "ping", 300)).await;
+    let (ping_requests, command_requests) = (pings(key, 500), commands(key, "ping", 300));
+    let flooding = Arc::new(AtomicBool::new(true));
+    let flood = tokio::spawn(flood_at(
+        url.clone(),
+        commands(key, "wait", (FLOOD_RATE * FLOOD_SECONDS) as usize),
+        FLOOD_RATE,
+        flooding.clone(),
+    ));
+    // Past 32 envelopes queued or handled, the receiver defers at once.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let cpu_before = receiver.cpu();
+    let measured = Instant::now();
+    let busy_ping = measure(ping_requests).await;
+    let busy_command = measure(command_requests).await;
+    let receiver_load = (receiver.cpu() - cpu_before).as_secs_f64() / measured.elapsed().as_secs_f64();
+    flooding.store(false, Ordering::Relaxed);
+    let _ = flood.await;
+    // Closed-loop: as many /wait as the receiver can take, 64 at a time.
+    let flooding = Arc::new(AtomicBool::new(true));
+    let closed = {
+        let (url, requests, flooding) = (url.clone(), commands(key, "wait", 20_000), flooding.clone());
+        tokio::spawn(async move {
+            let mut requests = requests.into_iter();
+            while flooding.load(Ordering::Relaxed) {
+                let batch: Vec<Signed> = requests.by_ref().take(256).collect();
+                if batch.is_empty() {
+                    break;
+                }
+                load(&url, batch, 64).await;
+            }
+        })
+    };
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let cpu_bound_ping = measure(pings(key, 500)).await;
+    flooding.store(false, Ordering::Relaxed);
+    let _ = closed.await;
+    drop((worker, receiver));
+    println!(
+        "Scale-out: receiver answer latency, 1 worker of 8 slots (40 /wait a second), 4 clients, interaction_defer_backlog 32"
+    );
+    println!("| request | workers | p50 | p99 | answered inline |");
+    println!("|---|---|---:|---:|---:|");
+    println!("| PING — baseline | idle | {} | {} | |", ms(idle_ping.0), ms(idle_ping.1));
+    println!(
+        "| PING | saturated: /wait at {FLOOD_RATE}/s (receiver at {:.0} % of a core) | {} | {} | |",
+        receiver_load * 100.0,
+        ms(busy_ping.0),
+        ms(busy_ping.1)
+    );
+    println!("| /ping | idle | {} | {} | {:.0} % |", ms(idle_command.0), ms(idle_command.1), idle_command.2 * 100.0);
+    println!(
+        "| /ping | saturated: deferred at once | {} | {} | {:.0} % |",
+        ms(busy_command.0),
+        ms(busy_command.1),
+        busy_command.2 * 100.0
+    );
+    println!(
+        "| PING | receiver CPU-bound: /wait closed-loop, 64 at a time | {} | {} | |",
+        ms(cpu_bound_ping.0),
+        ms(cpu_bound_ping.1)
+    );
+    println!();
+}
+
+/// `/ping` and `/mando` end to end on each queue (the fifth table), one worker of 32 slots:
+/// JetStream, then Pub/Sub pulled and pushed.
+async fn queues(setup: &mut Setup, fake: &FakeDiscord, key: &SigningKey) {
+    let (_emulator, emulator) = regis_testkit::services::private_pubsub_emulator();
+    let database = regis_testkit::services::database_url();
+    let nats = setup.queue.clone();
+    let backbones = [
+        ("NATS JetStream — baseline", nats.clone()),
+        (
+            "Pub/Sub pull (emulator) + PostgreSQL",
+            Backbone::PubSub { emulator: emulator.clone(), database: database.clone(), push: false },
+        ),
+        ("Pub/Sub push (emulator) + PostgreSQL", Backbone::PubSub { emulator, database, push: true }),
+    ];
+    let mut rows = Vec::new();
+    for (name, backbone) in backbones {
+        setup.queue = backbone;
+        let ping =
+            throughput(setup, fake, key, Load { command: "ping", workers: 1, slots: 32, n: 200, concurrency: 16 })
+                .await;
+        let mando =
+            throughput(setup, fake, key, Load { command: "mando", workers: 1, slots: 32, n: 40, concurrency: 40 })
+                .await;
+        rows.push((name, ping, mando));
+    }
+    setup.queue = nats;
+    println!("Scale-out: end to end on each queue, 1 worker of 32 slots, 1 receiver");
+    println!("| queue | 200 /ping (16 clients) | /ping per s | vs JetStream | answered inline | 40 /mando (40 clients) | /mando per s | vs JetStream |");
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|");
+    let rate = |n: f64, took: Duration| n / took.as_secs_f64();
+    let (base_ping, base_mando) = (rate(200.0, rows[0].1 .0), rate(40.0, rows[0].2 .0));
+    for (name, (ping, inline), (mando, _)) in rows {
+        println!(
+            "| {name} | {} | {:.0} | {:.2}× | {:.0} % | {} | {:.1} | {:.2}× |",
+            ms(ping),
+            rate(200.0, ping),
+            rate(200.0, ping) / base_ping,
+            inline * 100.0,
+            ms(mando),
+            rate(40.0, mando),
+            rate(40.0, mando) / base_mando
+        );
+    }
+    println!("(Pub/Sub has no request-reply: every interaction is deferred at once and edited by the worker.)");
+    println!();
 }
 
 #[tokio::main]
@@ -378,11 +563,17 @@ async fn main() {
     }
     let mut setup = Setup {
         regis,
-        nats: format!("nats://127.0.0.1:{nats_port}"),
+        queue: Backbone::Nats(format!("nats://127.0.0.1:{nats_port}")),
         api: fake.api_url(),
         public: hex::encode(key.verifying_key().to_bytes()),
         dirs: Vec::new(),
     };
+
+    match std::env::var("SCALEOUT_ONLY").as_deref() {
+        Ok("queues") => return queues(&mut setup, &fake, &key).await,
+        Ok("latency") => return latency_under_saturation(&mut setup, &key).await,
+        _ => {}
+    }
 
     // 1. CPU per envelope.
     const N: usize = 2000;
@@ -458,7 +649,7 @@ async fn main() {
     let mut one = 0.0;
     for workers in 1..=3 {
         let load = Load { command: "wait", workers, slots: 8, n: 240, concurrency: 120 };
-        let took = throughput(&mut setup, &fake, &key, load).await;
+        let (took, _) = throughput(&mut setup, &fake, &key, load).await;
         let rate = 240.0 / took.as_secs_f64();
         if workers == 1 {
             one = rate;
@@ -473,7 +664,7 @@ async fn main() {
     println!("|---:|---:|---:|---:|");
     for workers in 1..=3 {
         let load = Load { command: "mando", workers, slots: 32, n: 40, concurrency: 40 };
-        let took = throughput(&mut setup, &fake, &key, load).await;
+        let (took, _) = throughput(&mut setup, &fake, &key, load).await;
         let rate = 40.0 / took.as_secs_f64();
         if workers == 1 {
             one = rate;
@@ -487,49 +678,8 @@ async fn main() {
     println!();
 
     // 4. The receiver while the workers are saturated.
-    let bot = "bench-latency";
-    let port = free_port();
-    let url = format!("http://127.0.0.1:{port}/interactions");
-    let _worker = setup.worker(bot, 8);
-    let _receiver = setup.receiver(bot, port, &[("REGIS_INTERACTION_DEFER_BACKLOG", "32".into())]);
-    wait_up(&url, &key).await;
-    let measure = |requests: Vec<Signed>| {
-        let url = url.clone();
-        async move {
-            let mut answers = load(&url, requests, 4).await;
-            let inline =
-                answers.iter().filter(|a| a.status == 200 && !a.deferred).count() as f64 / answers.len() as f64;
-            let mut latencies: Vec<Duration> = answers.drain(..).map(|a| a.latency).collect();
-            (percentile(&mut latencies, 0.5), percentile(&mut latencies, 0.99), inline)
-        }
-    };
-    let idle_ping = measure(pings(&key, 500)).await;
-    let idle_command = measure(commands(&key, "ping", 300)).await;
-    // Saturate: far more /wait than 8 slots can take, for as long as the measurement lasts.
-    let flooding = Arc::new(AtomicBool::new(true));
-    let flood = {
-        let (url, key, flooding) = (url.clone(), key.clone(), flooding.clone());
-        tokio::spawn(async move {
-            while flooding.load(Ordering::Relaxed) {
-                load(&url, commands(&key, "wait", 256), 64).await;
-            }
-        })
-    };
-    tokio::time::sleep(Duration::from_secs(3)).await;
-    let busy_ping = measure(pings(&key, 500)).await;
-    let busy_command = measure(commands(&key, "ping", 300)).await;
-    flooding.store(false, Ordering::Relaxed);
-    let _ = flood.await;
-    println!("Scale-out: receiver answer latency, 1 worker of 8 slots, 4 clients (interaction_defer_backlog 32)");
-    println!("| request | workers | p50 | p99 | answered inline |");
-    println!("|---|---|---:|---:|---:|");
-    println!("| PING — baseline | idle | {} | {} | |", ms(idle_ping.0), ms(idle_ping.1));
-    println!("| PING | saturated by /wait | {} | {} | |", ms(busy_ping.0), ms(busy_ping.1));
-    println!("| /ping | idle | {} | {} | {:.0} % |", ms(idle_command.0), ms(idle_command.1), idle_command.2 * 100.0);
-    println!(
-        "| /ping | saturated (deferred at once) | {} | {} | {:.0} % |",
-        ms(busy_command.0),
-        ms(busy_command.1),
-        busy_command.2 * 100.0
-    );
+    latency_under_saturation(&mut setup, &key).await;
+
+    // 5. The same bot on each queue.
+    queues(&mut setup, &fake, &key).await;
 }

@@ -13,61 +13,12 @@
 
 use regis_core::{Envelope, InProcessQueue, Queue, UserRef};
 use regis_pubsub::{Endpoint, PubSubConfig, PubSubQueue, PushConfig, PushQueue};
-use std::process::{Child, Command, Stdio};
+use regis_testkit::services::{private_nats, private_pubsub_emulator};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 const IN_A_ROW: usize = 200;
 const BURST: usize = 1000;
-
-/// A server process, killed when dropped.
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").expect("a free port").local_addr().expect("its address").port()
-}
-
-fn wait_for_port(port: u16, what: &str) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "{what} did not listen on {port}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-fn nats_server(dir: &std::path::Path) -> (Server, String) {
-    let port = free_port();
-    let child = Command::new("nats-server")
-        .args(["-a", "127.0.0.1", "-p", &port.to_string(), "-js", "-sd"])
-        .arg(dir)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("nats-server (Debian's package)");
-    wait_for_port(port, "nats-server");
-    (Server(child), format!("nats://127.0.0.1:{port}"))
-}
-
-fn emulator() -> (Server, String) {
-    let bin = std::env::var("TEST_PUBSUB_EMULATOR_BIN")
-        .unwrap_or_else(|_| "/usr/lib/google-cloud-sdk/platform/pubsub-emulator/bin/cloud-pubsub-emulator".into());
-    let port = free_port();
-    let child = Command::new(&bin)
-        .args(["--host=127.0.0.1", &format!("--port={port}")])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap_or_else(|e| panic!("the Pub/Sub emulator ({bin}): {e}"));
-    wait_for_port(port, "the Pub/Sub emulator");
-    (Server(child), format!("127.0.0.1:{port}"))
-}
 
 fn envelope(i: usize) -> Envelope {
     Envelope::message("bench", UserRef::new("bench", "ann"), format!("!ping {i}"))
@@ -147,8 +98,8 @@ fn pubsub_config(emulator: &str, topic: &str) -> PubSubConfig {
 #[tokio::main]
 async fn main() {
     let dir = tempfile::tempdir().expect("a temporary directory");
-    let (_nats, nats_url) = nats_server(dir.path());
-    let (_emulator, emulator) = emulator();
+    let (_nats, nats_url) = private_nats(dir.path());
+    let (_emulator, emulator) = private_pubsub_emulator();
     let mut rows: Vec<(&str, Figures)> = Vec::new();
 
     let in_process: Arc<dyn Queue> = Arc::new(InProcessQueue::new(BURST * 2));
