@@ -2,7 +2,7 @@
 //!
 //! `scaleout REGIS_BINARY` (built with the `bench-commands` feature, for `/wait`) starts a
 //! private nats-server and the fake Discord, then runs `regis run` and `regis serve` processes
-//! and prints four tables, each with its baseline measured in the same run:
+//! and prints five tables, each with its baseline measured in the same run:
 //!
 //! 1. CPU time per envelope across all processes (nats-server included), JetStream
 //!    (receiver + worker) against the in-process `regis run`;
