@@ -4,7 +4,9 @@
 #   docker build -t regis .
 #   docker run --rm -e DISCORD_PUBLIC_KEY=... -p 8080:8080 regis serve --role receiver
 #
-# Image size: not measured here (no container engine on the build machine).
+# Image size: the stripped binary is about 48 MB (47 505 648 bytes from
+# `cargo build --release -p regis-bot` then `strip`, 2026-12-08), on top of the distroless base
+# (its size not measured here: this machine has no container engine and cannot pull images).
 
 # Build stage: the whole workspace, built as the tests build it (--locked), with the default
 # features (the /mando archive on S3 and Google Cloud Storage).
@@ -12,7 +14,7 @@ FROM rust:1.95-bookworm AS build
 WORKDIR /src
 COPY . .
 RUN cargo build --release --locked -p regis-bot \
-    && install -D -m 0755 target/release/regis /out/regis
+    && install -D -s -m 0755 target/release/regis /out/regis
 
 # Runtime stage.
 FROM gcr.io/distroless/cc-debian12:nonroot
