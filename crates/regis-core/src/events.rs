@@ -82,6 +82,38 @@ impl Published {
     }
 }
 
+/// An event as it crosses the network between processes (a shared fan-out's wire form): a
+/// [`Published`] that serde writes.
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+pub struct WireEvent {
+    /// When it was published, microseconds since the Unix epoch.
+    pub at_us: u64,
+    /// The event's topic.
+    pub topic: String,
+    /// The event's data.
+    pub data: serde_json::Value,
+    /// What it happened in.
+    pub envelope: crate::Envelope,
+}
+
+impl WireEvent {
+    /// `event`, published now.
+    pub fn now(event: &Event) -> Self {
+        WireEvent {
+            at_us: now_us(),
+            topic: event.topic.clone(),
+            data: event.data.clone(),
+            envelope: (*event.envelope).clone(),
+        }
+    }
+
+    /// The event as subscriptions take it.
+    pub fn into_published(self) -> Published {
+        let event = Event { topic: self.topic, data: self.data, envelope: Arc::new(self.envelope) };
+        Published { at_us: self.at_us, event: Arc::new(event) }
+    }
+}
+
 /// Microseconds since the Unix epoch.
 pub fn now_us() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_micros() as u64).unwrap_or(0)

@@ -15,9 +15,9 @@ use async_nats::jetstream::{self};
 use async_trait::async_trait;
 use futures::StreamExt;
 use regis_core::cooldown::CooldownSpec;
-use regis_core::events::{Published, Subscription};
+use regis_core::events::{Published, Subscription, WireEvent};
 use regis_core::shared::{Change, ChangeFeed, Claim, CooldownCounters, Dedupe, EventFanout};
-use regis_core::{Envelope, Event, SharedState, StateError};
+use regis_core::{Event, SharedState, StateError};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::broadcast;
@@ -264,15 +264,6 @@ impl ChangeFeed for NatsChanges {
     }
 }
 
-/// An event as it crosses NATS.
-#[derive(serde::Serialize, serde::Deserialize)]
-struct WireEvent {
-    at_us: u64,
-    topic: String,
-    data: serde_json::Value,
-    envelope: Envelope,
-}
-
 /// Event fan-out on a NATS subject.
 struct NatsEvents {
     client: async_nats::Client,
@@ -282,11 +273,7 @@ struct NatsEvents {
 
 impl NatsEvents {
     async fn start(client: async_nats::Client, subject: String) -> Result<Self, StateError> {
-        let local = forward(&client, &subject, 1024, |wire: WireEvent| {
-            let event = Event { topic: wire.topic, data: wire.data, envelope: Arc::new(wire.envelope) };
-            Published { at_us: wire.at_us, event: Arc::new(event) }
-        })
-        .await?;
+        let local = forward(&client, &subject, 1024, WireEvent::into_published).await?;
         Ok(NatsEvents { client, subject, local })
     }
 }
@@ -294,13 +281,7 @@ impl NatsEvents {
 #[async_trait]
 impl EventFanout for NatsEvents {
     async fn publish(&self, event: &Event) -> Result<(), StateError> {
-        let wire = WireEvent {
-            at_us: regis_core::events::now_us(),
-            topic: event.topic.clone(),
-            data: event.data.clone(),
-            envelope: (*event.envelope).clone(),
-        };
-        let payload = serde_json::to_vec(&wire).map_err(|e| state_error("event encode", e))?;
+        let payload = serde_json::to_vec(&WireEvent::now(event)).map_err(|e| state_error("event encode", e))?;
         self.client.publish(self.subject.clone(), payload.into()).await.map_err(|e| state_error("event publish", e))
     }
 

@@ -18,9 +18,9 @@
 use crate::postgres::lock_key;
 use async_trait::async_trait;
 use regis_core::cooldown::CooldownSpec;
-use regis_core::events::{Published, Subscription};
+use regis_core::events::{Published, Subscription, WireEvent};
 use regis_core::shared::{Change, ChangeFeed, Claim, CooldownCounters, Dedupe, EventFanout, SharedRateLimit};
-use regis_core::{Envelope, Event, SharedState, StateError};
+use regis_core::{Event, SharedState, StateError};
 use sqlx::postgres::{PgListener, PgPool, PgPoolOptions};
 use sqlx::Row;
 use std::sync::Arc;
@@ -360,15 +360,6 @@ impl ChangeFeed for PgChanges {
     }
 }
 
-/// An event as it crosses PostgreSQL.
-#[derive(serde::Serialize, serde::Deserialize)]
-struct WireEvent {
-    at_us: u64,
-    topic: String,
-    data: serde_json::Value,
-    envelope: Envelope,
-}
-
 /// Prefix of a notification that names a row of `event_bodies` instead of carrying the event.
 const BODY_ROW: &str = "row:";
 
@@ -404,8 +395,7 @@ impl PgEvents {
                 };
                 match serde_json::from_str::<WireEvent>(&body) {
                     Ok(wire) => {
-                        let event = Event { topic: wire.topic, data: wire.data, envelope: Arc::new(wire.envelope) };
-                        let _ = sender.send(Published { at_us: wire.at_us, event: Arc::new(event) });
+                        let _ = sender.send(wire.into_published());
                     }
                     Err(e) => tracing::warn!(error = %e, "ignored an event that does not decode"),
                 }
@@ -419,13 +409,7 @@ impl PgEvents {
 #[async_trait]
 impl EventFanout for PgEvents {
     async fn publish(&self, event: &Event) -> Result<(), StateError> {
-        let wire = WireEvent {
-            at_us: regis_core::events::now_us(),
-            topic: event.topic.clone(),
-            data: event.data.clone(),
-            envelope: (*event.envelope).clone(),
-        };
-        let body = serde_json::to_string(&wire).map_err(|e| failed("event encode", e))?;
+        let body = serde_json::to_string(&WireEvent::now(event)).map_err(|e| failed("event encode", e))?;
         if body.len() < NOTIFY_LIMIT {
             return notify(&self.pool, &self.channel, &body).await;
         }
