@@ -170,8 +170,13 @@ pub(crate) async fn serve(settings: Settings, plugins: &crate::app::Plugins, rol
         .merge(metrics.router(sample));
         if let Some(public_key) = receiving {
             let interactions = interactions_config(&settings, public_key, budget)?;
-            // With a worker here, its replies to what this receiver took are decided locally.
-            let pending = rest.as_ref().map(|r| r.pending()).unwrap_or_else(|| Arc::new(Pending::default()));
+            // With a worker here, its replies to what this receiver took are decided locally;
+            // not when the receiver defers at once (Pub/Sub): the worker then routes every
+            // interaction as one deferred elsewhere, and the receiver forgets them at once.
+            let pending = match &rest {
+                Some(rest) if !rendezvous.answers_at_once() => rest.pending(),
+                _ => Arc::new(Pending::default()),
+            };
             let endpoint = InteractionsServer::new(&interactions, ingress.clone(), pending, http.bodies())?;
             router = router.merge(endpoint.router());
             // Webhooks come in through receivers too; the workers' plugins handle them.

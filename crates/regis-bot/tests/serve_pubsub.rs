@@ -61,6 +61,10 @@ fn post(port: u16, key: &ed25519_dalek::SigningKey, id: u64, command: &str) -> S
     signed_post(port, key, &body).unwrap_or_else(|e| format!("no answer: {e}"))
 }
 
+/// A script plugin whose command says nothing.
+const QUIET: &str =
+    r#"return { commands = { { name = "hush", description = "Say nothing.", run = function(ctx, args) end } } }"#;
+
 const ORIGINAL: &str = "/webhooks/775799577604522054/token-{id}/messages/@original";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -70,6 +74,11 @@ async fn on_pubsub_receivers_defer_at_once_and_two_pulling_workers_edit_each_rep
     let (key, public) = test_key();
     let bot = bot_name("pubsub-pull");
     let ports = [free_port(), free_port()];
+    // A command that answers nothing: on Pub/Sub its deferral still gets an answer.
+    for dir in &dirs[..2] {
+        std::fs::create_dir_all(dir.path().join("plugins")).unwrap();
+        std::fs::write(dir.path().join("plugins/quiet.lua"), QUIET).unwrap();
+    }
     let workers = [worker(dirs[0].path(), &bot, &fake, None), worker(dirs[1].path(), &bot, &fake, None)];
     let receivers =
         [receiver(dirs[2].path(), &bot, ports[0], &public), receiver(dirs[3].path(), &bot, ports[1], &public)];
@@ -84,6 +93,7 @@ async fn on_pubsub_receivers_defer_at_once_and_two_pulling_workers_edit_each_rep
             answers.extend(ports.map(|port| post(port, &key, id, "ping")));
         }
         answers.push(post(ports[0], &key, 21, "mando"));
+        answers.push(post(ports[1], &key, 22, "hush"));
         answers
     })
     .await
@@ -91,17 +101,26 @@ async fn on_pubsub_receivers_defer_at_once_and_two_pulling_workers_edit_each_rep
     for answer in &answers {
         assert!(answer.ends_with(r#"{"type":5}"#), "deferred at once, with no worker to wait for: {answer}");
     }
-    let calls = fake.wait_for_calls(21, WAIT).await;
-    let mut edited: Vec<&str> = calls.iter().map(|c| c.path.as_str()).collect();
+    let calls = fake.wait_for_calls(22, WAIT).await;
+    let paths: Vec<&str> = calls.iter().map(|c| c.path.as_str()).collect();
+    let mut edited = paths.clone();
     edited.sort_unstable();
     edited.dedup();
-    assert_eq!(edited.len(), 21, "each interaction's original response edited once: {edited:?}");
+    assert_eq!((paths.len(), edited.len()), (22, 22), "each interaction's original response edited once: {paths:?}");
     for id in 1..=20 {
         let call = calls.iter().find(|c| c.path == ORIGINAL.replace("{id}", &id.to_string())).expect("its edit");
         assert_eq!(call.json.as_ref().map(|j| j["content"].clone()), Some(serde_json::json!("pong")));
     }
-    let mando = calls.iter().find(|c| c.path == ORIGINAL.replace("{id}", "21")).expect("the image's edit");
+    let mando = calls
+        .iter()
+        .find(|c| c.path == ORIGINAL.replace("{id}", "21"))
+        .unwrap_or_else(|| panic!("the image edit: {paths:?}"));
     assert!(mando.files[0].data.starts_with(b"\x89PNG"), "the worker edits in the image");
+    let hush = calls
+        .iter()
+        .find(|c| c.path.contains("token-22"))
+        .unwrap_or_else(|| panic!("an answer to the quiet command: {paths:?}"));
+    assert_eq!(hush.json.as_ref().map(|j| j["content"].clone()), Some(serde_json::json!("Done.")), "{hush:?}");
     tokio::task::spawn_blocking(move || {
         for process in workers.into_iter().chain(receivers) {
             process.terminate();
@@ -111,7 +130,7 @@ async fn on_pubsub_receivers_defer_at_once_and_two_pulling_workers_edit_each_rep
     })
     .await
     .unwrap();
-    eventually(Duration::from_secs(2), "nothing more sent", || fake.calls().len() == 21);
+    eventually(Duration::from_secs(2), "nothing more sent", || fake.calls().len() == 22);
     drop_schemas(&database_url(), &bot).await;
 }
 

@@ -805,8 +805,18 @@ async fn run_command(
 /// Sends the reply a handler returned (or its error reply); when the chat service is
 /// unavailable for now, the envelope is delivered again.
 async fn send_reply(ctx: &Ctx, reply: Reply, attempt: &Attempt) {
+    let mut reply = reply;
     if reply.is_empty() {
-        return;
+        // An ingress that answers at once (no request-reply) deferred this interaction: the
+        // user sees "thinking…" until something replaces it, so a handler that said nothing
+        // is answered as an ingress that waited would answer it.
+        let deferred_at_once = ctx.core.rendezvous.answers_at_once()
+            && matches!(ctx.envelope.kind, EnvelopeKind::Command { .. } | EnvelopeKind::Component { .. });
+        if !deferred_at_once || attempt.answered.load(Ordering::Acquire) {
+            return;
+        }
+        // Public, as the deferral was: one edit (an ephemeral note would need two calls).
+        reply = Reply::text("Done.");
     }
     if let Err(e) = ctx.reply(reply).await {
         let envelope = &ctx.envelope().id;

@@ -298,6 +298,21 @@ impl Setup {
     }
 }
 
+/// The messages nats-server has taken in and sent out so far (`/varz` of its monitoring port).
+async fn nats_messages(monitor_port: u16) -> [u64; 2] {
+    let client: HttpClient = Client::builder(TokioExecutor::new()).build_http();
+    let request = hyper::Request::get(format!("http://127.0.0.1:{monitor_port}/varz")).body(Full::new(Bytes::new()));
+    let varz = match request {
+        Ok(request) => match client.request(request).await {
+            Ok(response) => response.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default(),
+            Err(e) => panic!("nats-server's monitoring port: {e}"),
+        },
+        Err(e) => panic!("{e}"),
+    };
+    let varz: serde_json::Value = serde_json::from_slice(&varz).unwrap_or_default();
+    [varz["in_msgs"].as_u64().unwrap_or(0), varz["out_msgs"].as_u64().unwrap_or(0)]
+}
+
 async fn wait_up(url: &str, key: &SigningKey) {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
@@ -361,7 +376,10 @@ struct Load {
 /// and the share answered inline.
 async fn throughput(setup: &mut Setup, fake: &FakeDiscord, key: &SigningKey, load_of: Load) -> (Duration, f64) {
     let Load { command, workers, slots, n, concurrency } = load_of;
-    let bot = format!("bench-{command}-{workers}-{}", NEXT_ID.load(Ordering::Relaxed) % 100_000);
+    // A name of this run's own: the dedupe records of an earlier run's interactions (the ids
+    // start at the same number every run) would answer them as duplicates.
+    let run = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
+    let bot = format!("bench-{command}-{workers}-{}-{run:08x}", NEXT_ID.load(Ordering::Relaxed) % 100_000);
     let port = free_port();
     let _workers: Vec<Proc> = (0..workers).map(|_| setup.worker(&bot, slots)).collect();
     let _receiver = setup.receiver(&bot, port, &[]);
@@ -383,7 +401,11 @@ async fn throughput(setup: &mut Setup, fake: &FakeDiscord, key: &SigningKey, loa
     let failed = answers.iter().filter(|a| a.status != 200).count();
     eprintln!("  {command} × {n} on {workers} worker(s): {} deferred, {failed} not answered 200", deferred.len());
     edits_of(fake, &deferred).await;
-    (started.elapsed(), (n - deferred.len()) as f64 / n as f64)
+    let took = started.elapsed();
+    if let Backbone::PubSub { database, .. } = &setup.queue {
+        regis_testkit::services::drop_schemas(database, &bot).await;
+    }
+    (took, (n - deferred.len()) as f64 / n as f64)
 }
 
 /// An open-loop flood: `requests` sent at `per_second`, each on a task of its own (however
@@ -550,10 +572,11 @@ async fn main() {
     let fake = FakeDiscord::start().await;
     let key = SigningKey::from_bytes(&[7u8; 32]);
     let nats_dir = tempfile::tempdir().expect("a temporary directory");
-    let nats_port = free_port();
+    let (nats_port, monitor_port) = (free_port(), free_port());
     let nats = Proc::spawn({
         let mut c = Command::new("nats-server");
-        c.args(["-a", "127.0.0.1", "-p", &nats_port.to_string(), "-js", "-sd"]).arg(nats_dir.path());
+        c.args(["-a", "127.0.0.1", "-p", &nats_port.to_string(), "-m", &monitor_port.to_string(), "-js", "-sd"])
+            .arg(nats_dir.path());
         c
     });
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -590,19 +613,22 @@ async fn main() {
     };
     let port = free_port();
     let url = format!("http://127.0.0.1:{port}/interactions");
-    let (jetstream, shares) = {
+    let (jetstream, shares, messages) = {
         let worker = setup.worker("bench-cpu", 32);
         let receiver = setup.receiver("bench-cpu", port, &[]);
         wait_up(&url, &key).await;
         load(&url, commands(&key, "ping", 200), 16).await;
         tokio::time::sleep(Duration::from_millis(300)).await;
         let before = [nats.cpu(), receiver.cpu(), worker.cpu()];
+        let messages_before = nats_messages(monitor_port).await;
         load(&url, commands(&key, "ping", N), 16).await;
         tokio::time::sleep(Duration::from_millis(300)).await;
         let after = [nats.cpu(), receiver.cpu(), worker.cpu()];
+        let messages_after = nats_messages(monitor_port).await;
         let per = |i: usize| (after[i] - before[i]).as_secs_f64() * 1e6 / N as f64;
         let _ = cpu_of(&[&nats]);
-        (per(0) + per(1) + per(2), [per(0), per(1), per(2)])
+        let messages = [0, 1].map(|i| (messages_after[i] - messages_before[i]) as f64 / N as f64);
+        (per(0) + per(1) + per(2), [per(0), per(1), per(2)], messages)
     };
     println!("Scale-out: CPU per envelope ({N} inline /ping interactions, all processes)");
     println!("| setup | CPU µs / envelope | vs in-process |");
@@ -616,6 +642,10 @@ async fn main() {
         jetstream / in_process
     );
     println!("JetStream adds {:.0} µs of CPU per envelope.", jetstream - in_process);
+    println!(
+        "nats-server per envelope: {:.1} messages in, {:.1} out (its /varz, heartbeats and backlog samples included).",
+        messages[0], messages[1]
+    );
     println!();
 
     if std::env::var("SCALEOUT_ONLY").is_ok_and(|only| only == "cpu") {

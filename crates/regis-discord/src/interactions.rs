@@ -301,6 +301,13 @@ pub async fn first_response(
             };
         }
     };
+    if autocomplete && ingress.rendezvous().answers_at_once() {
+        // Suggestions cannot be deferred, and no worker can answer in time: none, and nothing
+        // queued for a handler whose answer would be dropped.
+        pending.finish_silently(&id);
+        pending.finish(&id);
+        return FirstResponse::Suggestions(Vec::new());
+    }
     let mut done = match ingress.submit_tracked(envelope).await {
         Ok(done) => done,
         Err(QueueError::Full(_)) => {
@@ -320,13 +327,8 @@ pub async fn first_response(
     if ingress.rendezvous().answers_at_once() {
         // No worker can answer within any budget (a queue without request-reply): deferred
         // now, the worker's first reply edits the original response.
-        let response = if autocomplete {
-            pending.finish_silently(&id);
-            FirstResponse::Suggestions(Vec::new())
-        } else {
-            pending.defer_on_budget(&id);
-            FirstResponse::Deferred { ephemeral: false }
-        };
+        pending.defer_on_budget(&id);
+        let response = FirstResponse::Deferred { ephemeral: false };
         pending.publish_first(&id, &response);
         pending.finish(&id);
         return response;

@@ -219,6 +219,11 @@ impl Pending {
     /// has no record (the interaction was received elsewhere, or long ago).
     pub(crate) fn route(&self, id: &str, handle: &InteractionHandle, reply: &Reply) -> Route {
         let mut map = self.lock();
+        // A worker that routes what it did not receive (an ingress that deferred at once) adds
+        // an entry per interaction: the old ones go, as in `record`.
+        if map.len() > 1024 && !map.contains_key(id) {
+            map.retain(|_, e| e.live());
+        }
         let entry = map
             .entry(id.to_string())
             .or_insert_with(|| Entry::new(Slot::Deferred { public: true, edited: false }, handle.clone()));
@@ -309,6 +314,23 @@ mod tests {
             token: "token".into(),
             received_ms: 0,
         }
+    }
+
+    #[test]
+    fn interactions_routed_from_elsewhere_are_forgotten_once_their_token_expires() {
+        let pending = Pending::default();
+        let reply = Reply::text("pong");
+        for id in 0..1100 {
+            assert!(matches!(pending.route(&id.to_string(), &handle(), &reply), Route::EditOriginal { public: true }));
+        }
+        let Some(expired) = Instant::now().checked_sub(TOKEN_LIFETIME + Duration::from_secs(1)) else {
+            return; // the machine has been up for less than a token's lifetime
+        };
+        for entry in pending.lock().values_mut() {
+            entry.created = expired;
+        }
+        assert!(matches!(pending.route("new", &handle(), &reply), Route::EditOriginal { public: true }));
+        assert_eq!(pending.lock().len(), 1, "only the live one is kept");
     }
 
     #[test]

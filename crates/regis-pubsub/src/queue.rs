@@ -73,6 +73,20 @@ pub enum PubSubError {
         /// Why.
         source: RestError,
     },
+    /// The workers' subscription exists, but delivers otherwise than this worker takes
+    /// deliveries (pushes elsewhere, or is pulled): it would receive nothing.
+    #[error(
+        "the Pub/Sub subscription {subscription} {found}, but this worker {wanted}: change the \
+         subscription (gcloud pubsub subscriptions modify-push-config) or the worker's push endpoint"
+    )]
+    Mismatch {
+        /// The subscription.
+        subscription: String,
+        /// How it delivers.
+        found: String,
+        /// How this worker takes deliveries.
+        wanted: String,
+    },
 }
 
 impl PubSubConfig {
@@ -192,6 +206,27 @@ pub(crate) async fn set_up(config: PubSubConfig, push_config: Value) -> Result<A
         "pushConfig": push_config,
     });
     create(&names.subscription, Some(workers)).await?;
+    // An existing subscription is kept as it is: it must deliver as this worker takes them.
+    let wanted = push_config["pushEndpoint"].as_str().unwrap_or_default().to_string();
+    match rest.call(Method::GET, &names.subscription, None).await {
+        Ok(found) => {
+            let found = found["pushConfig"]["pushEndpoint"].as_str().unwrap_or_default().to_string();
+            if found != wanted {
+                let describe = |endpoint: &str, pushes: &str, pulls: &str| match endpoint {
+                    "" => pulls.to_string(),
+                    endpoint => format!("{pushes} {endpoint}"),
+                };
+                return Err(PubSubError::Mismatch {
+                    subscription: names.subscription.clone(),
+                    found: describe(&found, "pushes to", "is pulled"),
+                    wanted: describe(&wanted, "is pushed to at", "pulls"),
+                });
+            }
+        }
+        // Not allowed to look (a least-privilege account): taken as made right.
+        Err(RestError::Status { status: 403, .. }) => {}
+        Err(source) => return Err(PubSubError::Setup { what: names.subscription.clone(), source }),
+    }
     Ok(Arc::new(Shared { rest, names, config, dead_lettered: AtomicU64::new(0) }))
 }
 

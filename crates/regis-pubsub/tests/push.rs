@@ -55,8 +55,27 @@ async fn worker(max_deliver: u32, failures: Arc<AtomicU32>) -> (TestBot, Arc<Pus
     let router = queue.router(regis_http::BodyReader::new(Duration::from_secs(10), 64 * 1024 * 1024));
     tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
     let bot = TestBot::builder().plugin(Flaky { failures }).queue(queue.clone()).start().await;
-    let handle = PubSubQueue::connect(config(&topic, max_deliver)).await.unwrap();
+    let handle = PubSubQueue::publisher(config(&topic, max_deliver));
     (bot, queue, handle)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_whose_subscription_delivers_otherwise_stops_at_set_up() {
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos();
+    let topic = format!("mismatch-{}-{nanos:08x}", std::process::id());
+    let pulled = PubSubQueue::connect(config(&topic, 5)).await.expect("the emulator");
+    let push = PushConfig { endpoint: "http://127.0.0.1:9/pubsub/push".into(), oidc: None };
+    let error = PushQueue::connect(config(&topic, 5), push.clone()).await.err().expect("a pulled subscription");
+    let text = error.to_string();
+    assert!(text.contains("is pulled") && text.contains("is pushed to at http://127.0.0.1:9/pubsub/push"), "{text}");
+    pulled.delete().await.unwrap();
+
+    let topic = format!("{topic}-b");
+    let _pushed = PushQueue::connect(config(&topic, 5), push).await.expect("the emulator");
+    let error = PubSubQueue::connect(config(&topic, 5)).await.err().expect("a push subscription");
+    let text = error.to_string();
+    assert!(text.contains("pushes to http://127.0.0.1:9/pubsub/push") && text.contains("this worker pulls"), "{text}");
+    PubSubQueue::publisher(config(&topic, 5)).delete().await.unwrap();
 }
 
 /// The answers `bot` sent, once there are `n`.
@@ -188,5 +207,5 @@ async fn pushes_waiting_for_a_worker_are_answered_503_when_it_stops() {
     let answer = tokio::time::timeout(Duration::from_secs(3), waiting).await.expect("answered at once").unwrap();
     assert!(answer.starts_with("HTTP/1.1 503"), "{answer}");
     assert!(closed.elapsed() < Duration::from_secs(2), "not after the ack deadline: {:?}", closed.elapsed());
-    PubSubQueue::connect(config(&topic, 5)).await.unwrap().delete().await.unwrap();
+    PubSubQueue::publisher(config(&topic, 5)).delete().await.unwrap();
 }

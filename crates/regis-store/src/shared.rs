@@ -11,9 +11,10 @@
 //! | rate limit | table `rate_windows`: requests let out per 100 ms window, counted by an upsert |
 //!
 //! A notification sent while a process's listening connection is down is lost to that process
-//! (PostgreSQL keeps none): the connection is made again at once, and what is cached is only
-//! ever a cache of the stored truth, so a missed rank change costs at most a stale cache entry
-//! until the next change of it or the process's restart. NATS's change feed has the same window.
+//! (PostgreSQL keeps none); the connection is made again at once. A change missed that way
+//! leaves that one process on its old view (a cached rank, a plugin's switch, a script plugin
+//! not reloaded) until the next change of the same thing or the process's restart, and a missed
+//! event does not reach its subscribers there. NATS's change feed has the same window.
 
 use crate::postgres::lock_key;
 use async_trait::async_trait;
@@ -374,35 +375,53 @@ impl PgEvents {
     async fn start(shared: PostgresShared) -> Result<Self, StateError> {
         let channel = shared.channel("events");
         let local = broadcast::channel(1024).0;
-        let sender = local.clone();
-        let pool = shared.pool.clone();
-        listen(shared.url.clone(), channel.clone(), move |payload| {
-            let (sender, pool) = (sender.clone(), pool.clone());
-            // A large event's body is read from its row, off the listening task.
-            tokio::spawn(async move {
-                let body = match payload.strip_prefix(BODY_ROW).map(str::parse::<i64>) {
-                    None => payload,
-                    Some(Ok(row)) => match sqlx::query("SELECT body FROM event_bodies WHERE id = $1")
-                        .bind(row)
-                        .fetch_optional(&pool)
-                        .await
-                    {
-                        Ok(Some(found)) => found.get("body"),
-                        Ok(None) => return tracing::warn!(row, "an event's body was pruned before it was read"),
-                        Err(e) => return tracing::warn!(row, error = %e, "cannot read an event's body"),
-                    },
-                    Some(Err(e)) => return tracing::warn!(error = %e, "ignored an event notice that names no row"),
-                };
-                match serde_json::from_str::<WireEvent>(&body) {
-                    Ok(wire) => {
-                        let _ = sender.send(wire.into_published());
-                    }
-                    Err(e) => tracing::warn!(error = %e, "ignored an event that does not decode"),
+        // One task decodes the notices in the order they came, reading a large event's body
+        // from its row before the next notice: subscribers see events in publishing order.
+        let (notices, mut ordered) = tokio::sync::mpsc::unbounded_channel::<String>();
+        let (sender, pool) = (local.clone(), shared.pool.clone());
+        tokio::spawn(async move {
+            while let Some(payload) = ordered.recv().await {
+                if let Some(published) = decode_event(&pool, payload).await {
+                    let _ = sender.send(published);
                 }
-            });
+            }
+        });
+        listen(shared.url.clone(), channel.clone(), move |payload| {
+            let _ = notices.send(payload);
         })
         .await?;
         Ok(PgEvents { pool: shared.pool, channel, local })
+    }
+}
+
+/// The event a notice carries, or names the row of.
+async fn decode_event(pool: &PgPool, payload: String) -> Option<Published> {
+    let body = match payload.strip_prefix(BODY_ROW).map(str::parse::<i64>) {
+        None => payload,
+        Some(Ok(row)) => {
+            match sqlx::query("SELECT body FROM event_bodies WHERE id = $1").bind(row).fetch_optional(pool).await {
+                Ok(Some(found)) => found.get("body"),
+                Ok(None) => {
+                    tracing::warn!(row, "an event's body was pruned before it was read");
+                    return None;
+                }
+                Err(e) => {
+                    tracing::warn!(row, error = %e, "cannot read an event's body");
+                    return None;
+                }
+            }
+        }
+        Some(Err(e)) => {
+            tracing::warn!(error = %e, "ignored an event notice that names no row");
+            return None;
+        }
+    };
+    match serde_json::from_str::<WireEvent>(&body) {
+        Ok(wire) => Some(wire.into_published()),
+        Err(e) => {
+            tracing::warn!(error = %e, "ignored an event that does not decode");
+            None
+        }
     }
 }
 
@@ -431,7 +450,8 @@ impl EventFanout for PgEvents {
 /// A request rate every process of a bot shares, counted per 100 ms window in a row raised by
 /// an upsert; a window lets out a 1/11 share of the per-second rate, so that any one-second
 /// span, which overlaps at most 11 windows, stays within it (40 per second sustained for
-/// Discord's 50). Windows are read from each machine's clock, as NATS's limiter does.
+/// Discord's 50). The window is the database's, read as the row is raised: a request counts in
+/// the window it goes out in, and workers' clocks need not agree.
 pub struct PgRateLimit {
     pool: PgPool,
     per_window: i64,
@@ -442,29 +462,36 @@ impl PgRateLimit {
     pub fn per_window(&self) -> i64 {
         self.per_window
     }
+
+    /// Takes one request in the current window, by the database's clock (every worker's
+    /// window is the same one, whatever its own clock says), waiting for a window with room;
+    /// the window's number (100 ms since the Unix epoch).
+    pub async fn acquire_window(&self) -> Result<i64, StateError> {
+        loop {
+            let row = sqlx::query(
+                "INSERT INTO rate_windows (window_id, used)
+                 VALUES ((extract(epoch FROM clock_timestamp()) * 1000)::BIGINT / $1, 1)
+                 ON CONFLICT (window_id) DO UPDATE SET used = rate_windows.used + 1
+                 RETURNING window_id, used, (extract(epoch FROM clock_timestamp()) * 1000)::BIGINT AS now_ms",
+            )
+            .bind(WINDOW_MS)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(|e| failed("rate limit", e))?;
+            let (window, used, now): (i64, i32, i64) = (row.get("window_id"), row.get("used"), row.get("now_ms"));
+            if i64::from(used) <= self.per_window {
+                return Ok(window);
+            }
+            // Full: wait for the next window.
+            let wait = ((window + 1) * WINDOW_MS - now).clamp(1, WINDOW_MS);
+            tokio::time::sleep(Duration::from_millis(wait as u64)).await;
+        }
+    }
 }
 
 #[async_trait]
 impl SharedRateLimit for PgRateLimit {
     async fn acquire(&self) -> Result<(), StateError> {
-        loop {
-            let now = now_ms();
-            let window = now / WINDOW_MS;
-            let used: i32 = sqlx::query(
-                "INSERT INTO rate_windows (window_id, used) VALUES ($1, 1)
-                 ON CONFLICT (window_id) DO UPDATE SET used = rate_windows.used + 1 RETURNING used",
-            )
-            .bind(window)
-            .fetch_one(&self.pool)
-            .await
-            .map_err(|e| failed("rate limit", e))?
-            .get("used");
-            if i64::from(used) <= self.per_window {
-                return Ok(());
-            }
-            // Full: wait for the next window.
-            let wait = ((window + 1) * WINDOW_MS - now_ms()).max(1);
-            tokio::time::sleep(Duration::from_millis(wait as u64)).await;
-        }
+        self.acquire_window().await.map(|_| ())
     }
 }
