@@ -664,6 +664,24 @@ impl Settings {
                 ),
             }
         }
+        let on_pubsub = self.queue_url.as_deref().is_some_and(|q| q.starts_with("pubsub:"));
+        let push_keys = [
+            ("pubsub_push_endpoint", &self.pubsub_push_endpoint),
+            ("pubsub_push_service_account", &self.pubsub_push_service_account),
+            ("pubsub_push_audience", &self.pubsub_push_audience),
+        ];
+        if let Some((key, _)) = push_keys.iter().find(|(_, value)| value.is_some()).filter(|_| !on_pubsub) {
+            bail!("configuration key `{key}` applies to a Pub/Sub queue only (queue_url = \"pubsub://PROJECT/TOPIC\")");
+        }
+        if let Some(endpoint) = self.pubsub_push_endpoint.as_deref() {
+            match url::Url::parse(endpoint) {
+                Ok(u) if matches!(u.scheme(), "http" | "https") => {}
+                _ => bail!(
+                    "configuration key `pubsub_push_endpoint`: `{endpoint}` is not an http(s) URL (write the worker's \
+                     public URL of /pubsub/push, e.g. https://regis-worker-123.us-central1.run.app/pubsub/push)"
+                ),
+            }
+        }
         if let Some(database) = &self.database_url {
             match url::Url::parse(database) {
                 Ok(u) if matches!(u.scheme(), "postgres" | "postgresql") => {}

@@ -56,6 +56,14 @@ fn check_passes_what_would_start_and_refuses_what_would_not() {
         ("workerz = 3\n", "configuration key `workerz` (regis.toml line 1) is not a setting: did you mean `workers`?"),
         ("handler_timeout = \"soon\"\n", "`soon` is not a duration"),
         ("trivia_hints = 0\n", "configuration key `trivia_hints`: must be 1 to 10, got 0"),
+        (
+            "queue_url = \"nats://127.0.0.1:4222\"\npubsub_push_endpoint = \"https://w.example/pubsub/push\"\n",
+            "configuration key `pubsub_push_endpoint` applies to a Pub/Sub queue only",
+        ),
+        (
+            "queue_url = \"pubsub://p/regis\"\npubsub_push_endpoint = \"w.example/pubsub/push\"\n",
+            "configuration key `pubsub_push_endpoint`: `w.example/pubsub/push` is not an http(s) URL",
+        ),
         ("[hooks.github.push]\nauth = \"hmac\"\n", "no plugin declares this webhook (declared: github.events,"),
         (
             "[hooks.github.events]\nauth = \"hmac\"\n",
