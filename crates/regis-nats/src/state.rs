@@ -69,7 +69,7 @@ pub async fn shared_state(
     let changes = NatsChanges::start(client.clone(), format!("regis.{bot_name}.changes")).await?;
     let events = NatsEvents::start(client, format!("regis.{bot_name}.events")).await?;
     Ok(SharedState {
-        dedupe: Arc::new(KvDedupe { store: dedupe, claim_ttl }),
+        dedupe: Arc::new(KvDedupe { store: dedupe, claim_ttl, held: Default::default() }),
         cooldowns: Arc::new(KvCooldowns { store: cooldowns }),
         changes: Arc::new(changes),
         events: Arc::new(events),
@@ -111,6 +111,15 @@ pub(crate) async fn bucket_store(
 struct KvDedupe {
     store: kv::Store,
     claim_ttl: Duration,
+    /// The claims this process holds, by envelope id, with their revisions: a release gives up
+    /// this process's own claim, never one another worker took over since.
+    held: std::sync::Mutex<std::collections::HashMap<String, u64>>,
+}
+
+impl KvDedupe {
+    fn held(&self) -> std::sync::MutexGuard<'_, std::collections::HashMap<String, u64>> {
+        self.held.lock().unwrap_or_else(|e| e.into_inner())
+    }
 }
 
 #[async_trait]
@@ -119,7 +128,10 @@ impl Dedupe for KvDedupe {
         let key = key_of(id);
         let running = format!("running:{}", now_ms());
         match self.store.create(&key, running.clone().into()).await {
-            Ok(_) => return Ok(Claim::Fresh),
+            Ok(revision) => {
+                self.held().insert(id.to_string(), revision);
+                return Ok(Claim::Fresh);
+            }
             Err(e) if e.kind() == kv::CreateErrorKind::AlreadyExists => {}
             Err(e) => return Err(state_error("dedupe claim", e)),
         }
@@ -138,12 +150,16 @@ impl Dedupe for KvDedupe {
         // The worker that claimed it is gone: take the claim over, unless another worker
         // takes it first (the revision changed).
         match self.store.update(&key, running.into(), entry.revision).await {
-            Ok(_) => Ok(Claim::Fresh),
+            Ok(revision) => {
+                self.held().insert(id.to_string(), revision);
+                Ok(Claim::Fresh)
+            }
             Err(_) => Ok(Claim::Running),
         }
     }
 
     async fn answered(&self, id: &str) -> Result<(), StateError> {
+        self.held().remove(id);
         self.store.put(key_of(id), "answered".into()).await.map(|_| ()).map_err(|e| state_error("dedupe answer", e))
     }
 
@@ -152,13 +168,18 @@ impl Dedupe for KvDedupe {
     }
 
     async fn release(&self, id: &str) -> Result<(), StateError> {
+        let Some(revision) = self.held().remove(id) else {
+            return Ok(());
+        };
         let key = key_of(id);
-        if let Some(entry) = self.store.entry(&key).await.map_err(|e| state_error("dedupe read", e))? {
-            if entry.operation == Operation::Put && entry.value.starts_with(b"running:") {
-                self.store.delete(&key).await.map_err(|e| state_error("dedupe release", e))?;
-            }
+        match self.store.delete_expect_revision(&key, Some(revision)).await {
+            Ok(()) => Ok(()),
+            // Refused when the key moved on: another worker took the claim over, or answered.
+            Err(e) => match self.store.entry(&key).await {
+                Ok(Some(entry)) if entry.revision != revision => Ok(()),
+                _ => Err(state_error("dedupe release", e)),
+            },
         }
-        Ok(())
     }
 }
 

@@ -45,6 +45,9 @@ async fn a_claim_is_won_once_and_taken_over_when_its_worker_is_gone() {
     // The claim's holder died: past the claim TTL (500 ms here) another worker takes it over.
     tokio::time::sleep(Duration::from_millis(600)).await;
     assert_eq!(two.dedupe.claim("discord-message-1").await, Ok(Claim::Fresh));
+    // The first holder was not dead after all: giving up its claim leaves the new one alone.
+    one.dedupe.release("discord-message-1").await.unwrap();
+    assert_eq!(one.dedupe.claim("discord-message-1").await, Ok(Claim::Running), "the takeover holds");
     two.dedupe.answered("discord-message-1").await.unwrap();
     assert_eq!(one.dedupe.claim("discord-message-1").await, Ok(Claim::Answered));
     one.dedupe.release("discord-message-1").await.unwrap();

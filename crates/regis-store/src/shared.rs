@@ -127,7 +127,7 @@ impl PostgresShared {
         let changes = PgChanges::start(self.clone()).await?;
         let events = PgEvents::start(self.clone()).await?;
         Ok(SharedState {
-            dedupe: Arc::new(PgDedupe { pool: self.pool.clone(), claim_ttl }),
+            dedupe: Arc::new(PgDedupe { pool: self.pool.clone(), claim_ttl, held: Default::default() }),
             cooldowns: Arc::new(PgCooldowns { pool: self.pool.clone(), bot_name: self.bot_name.clone() }),
             changes: Arc::new(changes),
             events: Arc::new(events),
@@ -165,6 +165,15 @@ async fn prune(pool: PgPool) {
 struct PgDedupe {
     pool: PgPool,
     claim_ttl: Duration,
+    /// The claims this process holds, by envelope id, with the time each was stamped with: a
+    /// release gives up this process's own claim, never one another worker took over since.
+    held: std::sync::Mutex<std::collections::HashMap<String, i64>>,
+}
+
+impl PgDedupe {
+    fn held(&self) -> std::sync::MutexGuard<'_, std::collections::HashMap<String, i64>> {
+        self.held.lock().unwrap_or_else(|e| e.into_inner())
+    }
 }
 
 #[async_trait]
@@ -186,6 +195,7 @@ impl Dedupe for PgDedupe {
         .await
         .map_err(|e| failed("dedupe claim", e))?;
         if taken.is_some() {
+            self.held().insert(id.to_string(), now);
             return Ok(Claim::Fresh);
         }
         let row = sqlx::query("SELECT answered FROM dedupe WHERE id = $1")
@@ -202,6 +212,7 @@ impl Dedupe for PgDedupe {
     }
 
     async fn answered(&self, id: &str) -> Result<(), StateError> {
+        self.held().remove(id);
         sqlx::query(
             "INSERT INTO dedupe (id, answered, since_ms) VALUES ($1, true, $2)
              ON CONFLICT (id) DO UPDATE SET answered = true, since_ms = EXCLUDED.since_ms",
@@ -215,8 +226,12 @@ impl Dedupe for PgDedupe {
     }
 
     async fn release(&self, id: &str) -> Result<(), StateError> {
-        sqlx::query("DELETE FROM dedupe WHERE id = $1 AND answered = false")
+        let Some(stamp) = self.held().remove(id) else {
+            return Ok(());
+        };
+        sqlx::query("DELETE FROM dedupe WHERE id = $1 AND answered = false AND since_ms = $2")
             .bind(id)
+            .bind(stamp)
             .execute(&self.pool)
             .await
             .map(|_| ())

@@ -73,6 +73,9 @@ async fn a_dead_workers_claim_is_taken_over_once_it_expires() {
     tokio::time::sleep(Duration::from_millis(2200)).await;
     assert_eq!(b.dedupe.claim("e").await, Ok(Claim::Fresh), "the claim of a worker that died is taken over");
     assert_eq!(a.dedupe.claim("e").await, Ok(Claim::Running), "by one worker only");
+    // The first worker was not dead after all: giving up its claim leaves the new one alone.
+    a.dedupe.release("e").await.unwrap();
+    assert_eq!(a.dedupe.claim("e").await, Ok(Claim::Running), "the second worker's claim holds");
     drop_bot(&bot).await;
 }
 
