@@ -60,7 +60,7 @@ impl Backbone {
                  nats://127.0.0.1:4222 or pubsub://my-project/regis (or use `regis run`, which needs none)"
             );
         };
-        if url.starts_with("pubsub:") {
+        if settings.queue_on_pubsub() {
             return Self::pubsub(settings, url, needs).await;
         }
         let jetstream = JetStreamConfig {
@@ -100,14 +100,11 @@ impl Backbone {
                  PostgreSQL: set configuration key `database_url` (REGIS_DATABASE_URL), postgres://…"
             );
         };
-        if !database_url.starts_with("postgres") {
-            bail!("configuration key `database_url`: a worker on Pub/Sub needs PostgreSQL (postgres://…)");
-        }
         let push = match &settings.pubsub_push_endpoint {
             Some(endpoint) => Some(PushConfig { endpoint: endpoint.clone(), oidc: oidc(settings, endpoint, &config)? }),
             None => None,
         };
-        let (database, _pruning) = PostgresShared::connect(database_url, &settings.bot_name)
+        let database = PostgresShared::connect(database_url, &settings.bot_name)
             .await
             .context("configuration key `database_url`")?;
         let (queue, push): (Arc<dyn Queue>, _) = match push {

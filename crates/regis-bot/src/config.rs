@@ -605,6 +605,11 @@ impl Settings {
         })
     }
 
+    /// Whether `queue_url` names Google Cloud Pub/Sub (`pubsub://`) rather than NATS.
+    pub fn queue_on_pubsub(&self) -> bool {
+        self.queue_url.as_deref().is_some_and(|q| q.starts_with("pubsub:"))
+    }
+
     /// A duration setting, with the key named in the error.
     pub fn duration(&self, key: &str, text: &str) -> Result<Duration> {
         duration(key, text)
@@ -664,7 +669,7 @@ impl Settings {
                 ),
             }
         }
-        let on_pubsub = self.queue_url.as_deref().is_some_and(|q| q.starts_with("pubsub:"));
+        let on_pubsub = self.queue_on_pubsub();
         let push_keys = [
             ("pubsub_push_endpoint", &self.pubsub_push_endpoint),
             ("pubsub_push_service_account", &self.pubsub_push_service_account),

@@ -804,8 +804,7 @@ async fn run_command(
 
 /// Sends the reply a handler returned (or its error reply); when the chat service is
 /// unavailable for now, the envelope is delivered again.
-async fn send_reply(ctx: &Ctx, reply: Reply, attempt: &Attempt) {
-    let mut reply = reply;
+async fn send_reply(ctx: &Ctx, mut reply: Reply, attempt: &Attempt) {
     if reply.is_empty() {
         // An ingress that answers at once (no request-reply) deferred this interaction: the
         // user sees "thinking…" until something replaces it, so a handler that said nothing

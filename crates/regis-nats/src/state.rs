@@ -16,7 +16,7 @@ use async_trait::async_trait;
 use futures::StreamExt;
 use regis_core::cooldown::CooldownSpec;
 use regis_core::events::{Published, Subscription, WireEvent};
-use regis_core::shared::{Change, ChangeFeed, Claim, CooldownCounters, Dedupe, EventFanout};
+use regis_core::shared::{Change, ChangeFeed, Claim, CooldownCounters, Dedupe, EventFanout, HeldClaims};
 use regis_core::{Event, SharedState, StateError};
 use std::sync::Arc;
 use std::time::Duration;
@@ -111,15 +111,8 @@ pub(crate) async fn bucket_store(
 struct KvDedupe {
     store: kv::Store,
     claim_ttl: Duration,
-    /// The claims this process holds, by envelope id, with their revisions: a release gives up
-    /// this process's own claim, never one another worker took over since.
-    held: std::sync::Mutex<std::collections::HashMap<String, u64>>,
-}
-
-impl KvDedupe {
-    fn held(&self) -> std::sync::MutexGuard<'_, std::collections::HashMap<String, u64>> {
-        self.held.lock().unwrap_or_else(|e| e.into_inner())
-    }
+    /// The claims this process holds, with their revisions.
+    held: HeldClaims<u64>,
 }
 
 #[async_trait]
@@ -129,7 +122,7 @@ impl Dedupe for KvDedupe {
         let running = format!("running:{}", now_ms());
         match self.store.create(&key, running.clone().into()).await {
             Ok(revision) => {
-                self.held().insert(id.to_string(), revision);
+                self.held.hold(id, revision);
                 return Ok(Claim::Fresh);
             }
             Err(e) if e.kind() == kv::CreateErrorKind::AlreadyExists => {}
@@ -151,7 +144,7 @@ impl Dedupe for KvDedupe {
         // takes it first (the revision changed).
         match self.store.update(&key, running.into(), entry.revision).await {
             Ok(revision) => {
-                self.held().insert(id.to_string(), revision);
+                self.held.hold(id, revision);
                 Ok(Claim::Fresh)
             }
             Err(_) => Ok(Claim::Running),
@@ -159,16 +152,12 @@ impl Dedupe for KvDedupe {
     }
 
     async fn answered(&self, id: &str) -> Result<(), StateError> {
-        self.held().remove(id);
+        self.held.end(id);
         self.store.put(key_of(id), "answered".into()).await.map(|_| ()).map_err(|e| state_error("dedupe answer", e))
     }
 
-    fn claim_lifetime(&self) -> Option<Duration> {
-        Some(self.claim_ttl)
-    }
-
     async fn release(&self, id: &str) -> Result<(), StateError> {
-        let Some(revision) = self.held().remove(id) else {
+        let Some(revision) = self.held.end(id) else {
             return Ok(());
         };
         let key = key_of(id);

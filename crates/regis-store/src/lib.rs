@@ -16,7 +16,7 @@ mod shared;
 mod sqlite;
 
 pub use postgres::PostgresBackend;
-pub use shared::{postgres_shared_state, PgRateLimit, PostgresShared};
+pub use shared::{PgRateLimit, PostgresShared};
 pub use sqlite::SqliteBackend;
 
 /// Installs sqlx's drivers for `AnyPool` (once per process).

@@ -20,7 +20,9 @@ use crate::postgres::lock_key;
 use async_trait::async_trait;
 use regis_core::cooldown::CooldownSpec;
 use regis_core::events::{Published, Subscription, WireEvent};
-use regis_core::shared::{Change, ChangeFeed, Claim, CooldownCounters, Dedupe, EventFanout, SharedRateLimit};
+use regis_core::shared::{
+    Change, ChangeFeed, Claim, CooldownCounters, Dedupe, EventFanout, HeldClaims, SharedRateLimit,
+};
 use regis_core::{Event, SharedState, StateError};
 use sqlx::postgres::{PgListener, PgPool, PgPoolOptions};
 use sqlx::Row;
@@ -56,14 +58,6 @@ CREATE TABLE IF NOT EXISTS event_bodies (id BIGSERIAL PRIMARY KEY, body TEXT NOT
 CREATE TABLE IF NOT EXISTS rate_windows (window_id BIGINT PRIMARY KEY, used INTEGER NOT NULL);
 ";
 
-/// The shared state of bot `bot_name` in the PostgreSQL database at `url`; its tables are made
-/// when missing (once, under an advisory lock, when workers start together). `claim_ttl`: how
-/// long a claim holds before another worker may take it over.
-pub async fn postgres_shared_state(url: &str, bot_name: &str, claim_ttl: Duration) -> Result<SharedState, StateError> {
-    let (shared, _) = PostgresShared::connect(url, bot_name).await?;
-    shared.state(claim_ttl).await
-}
-
 /// A connection to a bot's shared tables; [`PostgresShared::state`] builds the seams, and
 /// [`PostgresShared::rate_limit`] the shared request rate.
 #[derive(Clone)]
@@ -80,9 +74,10 @@ impl std::fmt::Debug for PostgresShared {
 }
 
 impl PostgresShared {
-    /// Connects, makes the tables when missing, and starts the pruning of old rows (the task's
-    /// handle is returned; it stops with the runtime or when aborted).
-    pub async fn connect(url: &str, bot_name: &str) -> Result<(Self, tokio::task::JoinHandle<()>), StateError> {
+    /// Connects to bot `bot_name`'s shared tables in the PostgreSQL database at `url`, makes
+    /// them when missing (once, under an advisory lock, when workers start together), and
+    /// starts pruning their old rows for as long as the runtime runs.
+    pub async fn connect(url: &str, bot_name: &str) -> Result<Self, StateError> {
         let schema = format!("\"{}:_shared\"", bot_name.replace('"', "\"\""));
         let search_path = format!("SET search_path TO {schema}");
         let pool = PgPoolOptions::new()
@@ -113,8 +108,8 @@ impl PostgresShared {
         .map_err(|e| failed("shared state set-up", e))?;
         tx.commit().await.map_err(|e| failed("shared state set-up", e))?;
         let shared = PostgresShared { pool, url: url.to_string(), bot_name: bot_name.to_string() };
-        let pruning = tokio::spawn(prune(shared.pool.clone()));
-        Ok((shared, pruning))
+        tokio::spawn(prune(shared.pool.clone()));
+        Ok(shared)
     }
 
     /// The notification channel of `what` (`changes`, `events`).
@@ -165,15 +160,8 @@ async fn prune(pool: PgPool) {
 struct PgDedupe {
     pool: PgPool,
     claim_ttl: Duration,
-    /// The claims this process holds, by envelope id, with the time each was stamped with: a
-    /// release gives up this process's own claim, never one another worker took over since.
-    held: std::sync::Mutex<std::collections::HashMap<String, i64>>,
-}
-
-impl PgDedupe {
-    fn held(&self) -> std::sync::MutexGuard<'_, std::collections::HashMap<String, i64>> {
-        self.held.lock().unwrap_or_else(|e| e.into_inner())
-    }
+    /// The claims this process holds, with the times they were stamped with.
+    held: HeldClaims<i64>,
 }
 
 #[async_trait]
@@ -195,7 +183,7 @@ impl Dedupe for PgDedupe {
         .await
         .map_err(|e| failed("dedupe claim", e))?;
         if taken.is_some() {
-            self.held().insert(id.to_string(), now);
+            self.held.hold(id, now);
             return Ok(Claim::Fresh);
         }
         let row = sqlx::query("SELECT answered FROM dedupe WHERE id = $1")
@@ -212,7 +200,7 @@ impl Dedupe for PgDedupe {
     }
 
     async fn answered(&self, id: &str) -> Result<(), StateError> {
-        self.held().remove(id);
+        self.held.end(id);
         sqlx::query(
             "INSERT INTO dedupe (id, answered, since_ms) VALUES ($1, true, $2)
              ON CONFLICT (id) DO UPDATE SET answered = true, since_ms = EXCLUDED.since_ms",
@@ -226,7 +214,7 @@ impl Dedupe for PgDedupe {
     }
 
     async fn release(&self, id: &str) -> Result<(), StateError> {
-        let Some(stamp) = self.held().remove(id) else {
+        let Some(stamp) = self.held.end(id) else {
             return Ok(());
         };
         sqlx::query("DELETE FROM dedupe WHERE id = $1 AND answered = false AND since_ms = $2")
@@ -236,10 +224,6 @@ impl Dedupe for PgDedupe {
             .await
             .map(|_| ())
             .map_err(|e| failed("dedupe release", e))
-    }
-
-    fn claim_lifetime(&self) -> Option<Duration> {
-        Some(self.claim_ttl)
     }
 }
 

@@ -22,8 +22,8 @@ fn bot_name(test: &str) -> String {
 
 /// Two workers' views of bot `bot`'s shared state.
 async fn two_workers(bot: &str, claim_ttl: Duration) -> (SharedState, SharedState, PostgresShared) {
-    let (first, _) = PostgresShared::connect(&database_url(), bot).await.expect("PostgreSQL");
-    let (second, _) = PostgresShared::connect(&database_url(), bot).await.expect("PostgreSQL");
+    let first = PostgresShared::connect(&database_url(), bot).await.expect("PostgreSQL");
+    let second = PostgresShared::connect(&database_url(), bot).await.expect("PostgreSQL");
     let a = first.state(claim_ttl).await.unwrap();
     let b = second.state(claim_ttl).await.unwrap();
     (a, b, first)
@@ -134,8 +134,8 @@ async fn a_change_and_events_small_and_large_reach_every_worker() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_request_rate_is_shared_by_every_worker() {
     let bot = bot_name("rate");
-    let (first, _) = PostgresShared::connect(&database_url(), &bot).await.unwrap();
-    let (second, _) = PostgresShared::connect(&database_url(), &bot).await.unwrap();
+    let first = PostgresShared::connect(&database_url(), &bot).await.unwrap();
+    let second = PostgresShared::connect(&database_url(), &bot).await.unwrap();
     // 22 per second: 2 per 100 ms window, for both workers together.
     let limits: [Arc<PgRateLimit>; 2] = [Arc::new(first.rate_limit(22)), Arc::new(second.rate_limit(22))];
     assert_eq!(limits[0].per_window(), 2);

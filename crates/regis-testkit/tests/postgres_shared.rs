@@ -15,7 +15,7 @@ async fn a_ban_a_cooldown_a_plugin_switch_and_an_event_hold_across_workers_on_po
     let bot = format!("pgshared-{nanos:08x}");
     let database = database_url();
     let state = || async {
-        let (shared, _) = PostgresShared::connect(&database, &bot).await.expect("PostgreSQL");
+        let shared = PostgresShared::connect(&database, &bot).await.expect("PostgreSQL");
         shared.state(Duration::from_secs(5)).await.expect("the shared state")
     };
     let storage = || -> Arc<dyn StorageBackend> { Arc::new(PostgresBackend::new(database.clone(), bot.clone())) };

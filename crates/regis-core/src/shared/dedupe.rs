@@ -25,14 +25,38 @@ pub trait Dedupe: Send + Sync + 'static {
     async fn claim(&self, id: &str) -> Result<Claim, StateError>;
     /// Envelope `id` was handled and its replies sent.
     async fn answered(&self, id: &str) -> Result<(), StateError>;
-    /// The claim on `id` is given up without an answer: another delivery may handle it.
+    /// The claim on `id` this process holds is given up without an answer: another delivery
+    /// may handle it. (A claim another worker took over since is left alone.)
     async fn release(&self, id: &str) -> Result<(), StateError>;
-    /// How long a claim holds before another delivery may take it over (its worker died), if
-    /// claims expire. (A delivery that meets a [`Claim::Running`] waits, claiming again every
-    /// second, rather than going back to the queue: each return there would count as a
-    /// delivery, and the queue allows only so many.)
-    fn claim_lifetime(&self) -> Option<std::time::Duration> {
-        None
+}
+
+/// The claims one process holds in a shared store, each with the token it was stamped with (a
+/// revision, a time): what a release may give up, and nothing another worker took over since.
+/// Only this process's own record of what it wrote; the decision is the store's (a delete that
+/// expects the token).
+pub struct HeldClaims<T> {
+    held: Mutex<HashMap<String, T>>,
+}
+
+impl<T> Default for HeldClaims<T> {
+    fn default() -> Self {
+        HeldClaims { held: Mutex::default() }
+    }
+}
+
+impl<T> HeldClaims<T> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, T>> {
+        self.held.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// This process claimed `id`, stamping it with `token`.
+    pub fn hold(&self, id: &str, token: T) {
+        self.lock().insert(id.to_string(), token);
+    }
+
+    /// The claim on `id` ends (answered, or given up): its token, if this process held it.
+    pub fn end(&self, id: &str) -> Option<T> {
+        self.lock().remove(id)
     }
 }
 

@@ -14,7 +14,7 @@ pub mod slots;
 
 pub use changes::{Change, ChangeFeed, InProcessChanges};
 pub use cooldowns::{CooldownCounters, InProcessCooldowns};
-pub use dedupe::{Claim, Dedupe, InProcessDedupe};
+pub use dedupe::{Claim, Dedupe, HeldClaims, InProcessDedupe};
 pub use events::{EventFanout, InProcessEvents};
 pub use rate_limit::SharedRateLimit;
 pub use rendezvous::{Answerer, InProcessRendezvous, NoReplyRendezvous, Rendezvous, RendezvousError};
