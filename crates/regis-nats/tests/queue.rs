@@ -4,6 +4,7 @@
 use futures::StreamExt;
 use regis_core::{Envelope, Queue, UserRef};
 use regis_nats::{JetStreamConfig, JetStreamQueue};
+use regis_testkit::queue_plugins::{Flaky, Slow};
 use std::time::Duration;
 
 use regis_testkit::services::nats_url as url;
@@ -141,24 +142,11 @@ async fn two_workers_share_the_stream_and_each_envelope_is_answered_once() {
     first.delete().await.unwrap();
 }
 
-/// Takes longer than the ack wait.
-pub struct Slow;
-
-#[regis_macros::plugin]
-impl Slow {
-    /// Answer after 2.5 s.
-    #[command]
-    async fn slow(&self, _ctx: &regis_core::Ctx) -> regis_core::Result<&'static str> {
-        tokio::time::sleep(Duration::from_millis(2500)).await;
-        Ok("slow done")
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_handler_longer_than_the_ack_wait_keeps_its_delivery() {
     use regis_testkit::TestBot;
     let q = std::sync::Arc::new(queue(|c| c.ack_wait = Duration::from_secs(1)).await);
-    let bot = TestBot::builder().plugin(Slow).queue(q.clone()).start().await;
+    let bot = TestBot::builder().plugin(Slow::new(Duration::from_millis(2500))).queue(q.clone()).start().await;
     let envelope = Envelope::message("test", TestBot::user("ann"), "!slow");
     bot.bot().ingress().submit(envelope).await.unwrap();
     let deadline = std::time::Instant::now() + Duration::from_secs(15);
@@ -174,24 +162,6 @@ async fn a_handler_longer_than_the_ack_wait_keeps_its_delivery() {
     let stats = bot.stats();
     assert_eq!((stats.handled, stats.duplicates, stats.rechecks), (1, 0, 0), "delivered once: {stats:?}");
     q.delete().await.unwrap();
-}
-
-/// Fails with "service unavailable" while `failures` is above zero.
-pub struct Flaky {
-    failures: std::sync::Arc<std::sync::atomic::AtomicU32>,
-}
-
-#[regis_macros::plugin]
-impl Flaky {
-    /// Answer once the service it needs is back.
-    #[command]
-    async fn flaky(&self, _ctx: &regis_core::Ctx) -> regis_core::Result<&'static str> {
-        use std::sync::atomic::Ordering;
-        if self.failures.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1)).is_ok() {
-            return Err(regis_core::ConnectorError::Unavailable("Discord answered 503".into()).into());
-        }
-        Ok("flaky done")
-    }
 }
 
 /// The answers `bot` sent, once there are `n`.
@@ -211,7 +181,7 @@ async fn a_transient_failure_is_retried_and_answered_once_it_passes() {
     use regis_testkit::TestBot;
     let q = std::sync::Arc::new(queue(|c| c.max_deliver = 4).await);
     let failures = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(2));
-    let bot = TestBot::builder().plugin(Flaky { failures }).queue(q.clone()).start().await;
+    let bot = TestBot::builder().plugin(Flaky::new(failures)).queue(q.clone()).start().await;
     bot.bot().ingress().submit(Envelope::message("test", TestBot::user("ann"), "!flaky")).await.unwrap();
     assert_eq!(answers(&bot, 1).await, ["flaky done"], "the failures were not answered");
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -228,7 +198,7 @@ async fn a_handler_that_keeps_failing_is_retried_max_deliver_times_then_dead_let
     let q = std::sync::Arc::new(queue(|c| c.max_deliver = 3).await);
     let mut dead = q.client().subscribe(q.dead_letter_subject().to_string()).await.unwrap();
     let failures = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(u32::MAX));
-    let bot = TestBot::builder().plugin(Flaky { failures: failures.clone() }).queue(q.clone()).start().await;
+    let bot = TestBot::builder().plugin(Flaky::new(failures.clone())).queue(q.clone()).start().await;
     bot.bot().ingress().submit(Envelope::message("test", TestBot::user("ann"), "!flaky")).await.unwrap();
     let letter = tokio::time::timeout(Duration::from_secs(20), dead.next()).await.expect("a dead letter").unwrap();
     let reason = letter.headers.unwrap().get("Regis-Dead-Reason").unwrap().to_string();

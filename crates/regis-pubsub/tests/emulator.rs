@@ -3,6 +3,7 @@
 
 use regis_core::{Envelope, Queue, SharedState, UserRef};
 use regis_pubsub::{Endpoint, PubSubConfig, PubSubQueue};
+use regis_testkit::queue_plugins::Slow;
 use regis_testkit::TestBot;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -166,25 +167,12 @@ async fn two_workers_share_the_subscription_and_a_repeated_publish_is_answered_o
     first.delete().await.unwrap();
 }
 
-/// Takes a while.
-pub struct Slow;
-
-#[regis_macros::plugin]
-impl Slow {
-    /// Answer after 3 s.
-    #[command]
-    async fn slow(&self, _ctx: &regis_core::Ctx) -> regis_core::Result<&'static str> {
-        tokio::time::sleep(Duration::from_secs(3)).await;
-        Ok("slow done")
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_second_delivery_on_its_last_attempt_waits_for_the_first_instead_of_dead_lettering_it() {
     // One delivery allowed: the second copy of the envelope (Pub/Sub keeps repeated
     // publishes) arrives on its last attempt while the first is being handled.
     let q = Arc::new(queue_on(&topic("running"), 1).await);
-    let bot = TestBot::builder().plugin(Slow).queue(q.clone()).start().await;
+    let bot = TestBot::builder().plugin(Slow::new(Duration::from_secs(3))).queue(q.clone()).start().await;
     let envelope = Envelope::message("test", TestBot::user("ann"), "!slow");
     bot.bot().ingress().submit(envelope.clone()).await.unwrap();
     bot.bot().ingress().submit(envelope).await.unwrap();

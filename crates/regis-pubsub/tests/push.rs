@@ -5,6 +5,7 @@
 
 use regis_core::Envelope;
 use regis_pubsub::{Endpoint, PubSubConfig, PubSubQueue, PushConfig, PushQueue};
+use regis_testkit::queue_plugins::Flaky;
 use regis_testkit::TestBot;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
@@ -25,23 +26,6 @@ fn config(topic: &str, max_deliver: u32) -> PubSubConfig {
     config
 }
 
-/// Fails while `failures` lasts, as when Discord answers 503.
-pub struct Flaky {
-    failures: Arc<AtomicU32>,
-}
-
-#[regis_macros::plugin]
-impl Flaky {
-    /// Answer once the service it needs is back.
-    #[command]
-    async fn flaky(&self, _ctx: &regis_core::Ctx) -> regis_core::Result<&'static str> {
-        if self.failures.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1)).is_ok() {
-            return Err(regis_core::ConnectorError::Unavailable("Discord answered 503".into()).into());
-        }
-        Ok("flaky done")
-    }
-}
-
 /// A worker in push mode: the bot on a [`PushQueue`], its router on a loopback listener that
 /// the emulator pushes to. Also a pull handle on the same topic, to publish raw bytes and read
 /// the dead letters (the workers' subscription stays the push one created first).
@@ -54,7 +38,7 @@ async fn worker(max_deliver: u32, failures: Arc<AtomicU32>) -> (TestBot, Arc<Pus
     let queue = Arc::new(PushQueue::connect(config(&topic, max_deliver), push).await.expect("the emulator"));
     let router = queue.router(regis_http::BodyReader::new(Duration::from_secs(10), 64 * 1024 * 1024));
     tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
-    let bot = TestBot::builder().plugin(Flaky { failures }).queue(queue.clone()).start().await;
+    let bot = TestBot::builder().plugin(Flaky::new(failures)).queue(queue.clone()).start().await;
     let handle = PubSubQueue::publisher(config(&topic, max_deliver));
     (bot, queue, handle)
 }

@@ -13,6 +13,7 @@ pub mod fake_discord;
 pub mod fake_gateway;
 pub mod ircd;
 pub mod latest;
+pub mod queue_plugins;
 pub mod sasl_ircd;
 pub mod services;
 pub mod workers;
